@@ -1,0 +1,85 @@
+# videollm - build everything into build/ (the binary is build/videollm).
+#   make            library + CLI
+#   make test       build and run the whole test suite (ends with "N passed, N failed")
+#   make test-asan  the unit and conformance tests under ASan+UBSan (build-asan/)
+#   make fuzz       libFuzzer harnesses (clang) into build/fuzz/
+#   make demo       the main job on the embedded default
+#   make bench      benchmarks against peers measured in the same run
+
+CC      ?= cc
+BUILD   ?= build
+PKGS    := jansson libpcre2-8 libutf8proc libavformat libavcodec libavfilter libavdevice libswscale libavutil
+OPT     ?= -O2
+CFLAGS  ?= $(OPT) -g
+WARN    := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Iinclude -Isrc \
+              $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(EXTRA_CFLAGS)
+LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread
+
+LIB_SRC  := $(sort $(wildcard src/*/*.c))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_SRC  := $(sort $(wildcard tools/*.c))
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
+TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+DEPS_OK  := .deps/ok
+
+.PHONY: all lib cli tests test test-asan fuzz fuzz-short demo bench clean deps
+
+all: cli
+
+$(DEPS_OK): scripts/install-deps
+	@scripts/install-deps --check >/dev/null 2>&1 || scripts/install-deps
+	@mkdir -p .deps && touch $@
+
+deps:
+	scripts/install-deps
+
+lib: $(BUILD)/libvideollm.a
+cli: $(BUILD)/videollm
+tests: $(TEST_BIN) cli
+
+$(BUILD)/obj/%.o: %.c | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libvideollm.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/videollm: $(CLI_OBJ) $(BUILD)/libvideollm.a
+	$(CC) $(ALL_CFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libvideollm.a $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/check.h $(BUILD)/libvideollm.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libvideollm.a $(LDLIBS)
+
+test: tests fuzz
+	@BUILD=$(BUILD) tests/run.sh
+
+SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+test-asan:
+	$(MAKE) BUILD=build-asan OPT=-O1 EXTRA_CFLAGS="$(SAN)" tests
+	@BUILD=build-asan VLM_SANITIZED=1 tests/run.sh
+
+# libFuzzer harnesses: clang, ASan+UBSan, the library compiled into each.
+FUZZ_CC := clang
+FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -std=c11 -D_GNU_SOURCE \
+              -Iinclude -Isrc $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRC) | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(LIB_SRC) $(LDLIBS)
+fuzz: $(FUZZ_BIN)
+
+demo: cli
+	@scripts/demo.sh
+
+bench: cli
+	@scripts/bench.sh
+
+clean:
+	rm -rf build build-asan
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

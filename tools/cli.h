@@ -1,0 +1,17 @@
+/* cli.h - subcommands of the videollm program. Each returns the process exit
+ * status (0 ok, 1 failure, 2 usage error) and prints its own errors. */
+#ifndef VLM_CLI_H
+#define VLM_CLI_H
+#include "videollm.h"
+
+int cmd_tokenize(int argc, char **argv);        /* tools/cmd_tokenize.c */
+int cmd_bench_tokenizer(int argc, char **argv); /* tools/cmd_tokenize.c */
+int cmd_template(int argc, char **argv);        /* tools/cmd_template.c */
+int cmd_labels(int argc, char **argv);          /* tools/cmd_template.c */
+int cmd_frames(int argc, char **argv);          /* tools/cmd_video.c */
+/* Parse "WxH" (each side 1..16384). Returns 1 on success. */
+int cli_parse_size(const char *s, int *w, int *h);
+
+/* Read a whole file, or stdin when path is NULL or "-". Prints the error. */
+char *cli_read_input(const char *path, size_t *len);
+#endif

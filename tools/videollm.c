@@ -1,0 +1,63 @@
+/* videollm.c - the command-line program: dispatches to subcommands. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const struct {
+    const char *name;
+    int (*fn)(int, char **);
+    const char *help;
+} commands[] = {
+    {"tokenize", cmd_tokenize, "encode text with a tokenizer.json, print ids and offsets"},
+    {"template", cmd_template, "render a JSON conversation with the live chat template"},
+    {"labels", cmd_labels, "JSONL conversations -> text, learn ranges, input ids, labels"},
+    {"frames", cmd_frames, "decode a video as the stream sees it (sampled, letterboxed RGB24)"},
+    {"bench-tokenizer", cmd_bench_tokenizer, "tokenizer throughput on a corpus"},
+};
+
+static void usage(FILE *f) {
+    fprintf(f, "videollm %s - VideoLLM-online in C\n\nusage: videollm <command> [options]\n\ncommands:\n",
+            VLM_VERSION_STRING);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-16s %s\n", commands[i].name, commands[i].help);
+    fprintf(f, "\n'videollm <command> --help' shows the options of a command.\n");
+}
+
+char *cli_read_input(const char *path, size_t *len) {
+    if (!path || strcmp(path, "-") == 0) {
+        size_t cap = 1 << 16, n = 0;
+        char *buf = malloc(cap + 1);
+        while (buf) {
+            n += fread(buf + n, 1, cap - n, stdin);
+            if (n < cap) break;
+            char *nb = realloc(buf, cap * 2 + 1);
+            if (!nb) { free(buf); buf = NULL; break; }
+            buf = nb;
+            cap *= 2;
+        }
+        if (!buf) { fprintf(stderr, "videollm: out of memory reading stdin\n"); return NULL; }
+        if (ferror(stdin)) { fprintf(stderr, "videollm: error reading stdin\n"); free(buf); return NULL; }
+        buf[n] = 0;
+        *len = n;
+        return buf;
+    }
+    FILE *f = fopen(path, "rb");
+    if (!f) { perror(path); return NULL; }
+    fclose(f);
+    FILE *in = freopen(path, "rb", stdin);
+    if (!in) { perror(path); return NULL; }
+    return cli_read_input(NULL, len);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) { usage(stderr); return 2; }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) { usage(stdout); return 0; }
+    if (!strcmp(argv[1], "--version")) { printf("videollm %s\n", VLM_VERSION_STRING); return 0; }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "videollm: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}
