@@ -177,8 +177,12 @@ typedef struct {
 /* A parsed conversation. Strings point into storage owned by the conversation. */
 typedef struct vlm_conversation vlm_conversation;
 
-/* Parse a JSON array of messages. Errors name the position (line/column) or
- * the message index. */
+/* Parse a JSON array of messages (strings may hold NUL as \u0000). Parsing
+ * never rejects a message: each element is recorded as found (see
+ * vlm_message) and the renderer / learn-range code decide, per field used.
+ * Errors (malformed JSON with line/column, top level not an array, integers
+ * beyond int64, lone surrogates) are VLM_ERR_FORMAT. The conversation owns
+ * the strings the messages point to. */
 vlm_status vlm_conversation_parse(const char *json, size_t len, vlm_conversation **out, char *err,
                                   size_t err_size);
 void vlm_conversation_free(vlm_conversation *c);
@@ -193,20 +197,32 @@ typedef struct {
     bool add_stream_prompt;            /* "\n[" (if no generation prompt)     */
     bool add_stream_query_prompt;      /* user turns open with "]\nUser: "    */
     bool add_stream_generation_prompt; /* "]\nAssistant:" (lowest priority)   */
-    bool strict; /* reject what the original's learn-range code rejects */
+    bool strict; /* also reject what the original's learn-range code rejects
+                    (role sequences outside its transition table, streams
+                    without a positive integer num_frames, bad learn types) */
     int64_t max_frames; /* refuse streams longer than this (default 1,000,000) */
 } vlm_template_params;
 
 vlm_template_params vlm_template_default_params(void);
 
-/* Render messages exactly as the original Jinja template does. *out is
- * malloc'd and NUL-terminated (caller frees). On error err names the message
- * index and the field. */
+/* Render messages exactly as the original Jinja template does (byte for
+ * byte, including what Jinja silently skips: non-objects, unknown or missing
+ * roles, a system message after the first, streams with num_frames <= 0).
+ * Errors where Jinja raises: an empty list, content that is not a string
+ * where it is used, a stream num_frames that is missing, not a number or a
+ * real > 0; and (our limit) num_frames > max_frames. *out is malloc'd and
+ * NUL-terminated (caller frees; the text itself may hold NUL bytes, use
+ * *out_len). On error *out is NULL, err names the message index and field. */
 vlm_status vlm_template_render(const vlm_message *msgs, size_t n, const vlm_template_params *p, char **out,
                                size_t *out_len, char *err, size_t err_size);
 
-/* Learn ranges of the original (character = code point ranges in the
- * rendered text). *ranges is malloc'd [*n_ranges * 2] (start, end). */
+/* Learn ranges of the original get_learn_ranges() (code point ranges
+ * [start, end) in the text rendered without flags). *ranges is malloc'd
+ * [*n_ranges * 2] (start, end), NULL when there are none. Fails (like the
+ * original's KeyError/TypeError/IndexError) on role sequences outside the
+ * transition table, non-objects, unknown roles, non-string content, a
+ * truthy learn that is not bool/int on a stream; and, deliberately, on any
+ * stream whose num_frames is not a positive integer <= max_frames. */
 vlm_status vlm_learn_ranges(const vlm_message *msgs, size_t n, const vlm_template_params *p, int64_t **ranges,
                             size_t *n_ranges, char *err, size_t err_size);
 
@@ -230,14 +246,19 @@ typedef struct {
     int32_t *labels; /* [toks.n] */
 } vlm_sample;
 
-/* Render + learn ranges + tokenize + labels. v_id is the id of "<v>" (added as
- * a special token if missing). */
+/* Render (p's flags apply; training uses none) + learn ranges + tokenize +
+ * labels. "<v>" is added to tok as a special token if missing (so tok is
+ * modified; do not share it across threads during this call). The eos id is
+ * tok's eos (vlm_tokenizer_set_eos), else the id of p->eos_token. On failure
+ * *out is zeroed and err says why (VLM_ERR_RANGE: a range off token starts). */
 vlm_status vlm_sample_build(vlm_tokenizer *tok, const vlm_message *msgs, size_t n, const vlm_template_params *p,
                             vlm_sample *out, char *err, size_t err_size);
 void vlm_sample_free(vlm_sample *s);
 
-/* Collate samples into a left-padded batch (pad = eos, mask 0 on padding,
- * labels -100 on padding). Outputs are malloc'd [n_samples * *seq_len]. */
+/* Collate samples into a left-padded batch (pad_id = eos in training, mask 0
+ * on padding, labels -100 on padding). Outputs are malloc'd, row-major
+ * [n_samples, *seq_len] with *seq_len the longest sample (caller frees).
+ * VLM_ERR_INVALID_ARG for no samples or NULL pointers, VLM_ERR_OOM. */
 vlm_status vlm_collate(const vlm_sample *samples, size_t n_samples, int32_t pad_id, int32_t **input_ids,
                        int32_t **attention_mask, int32_t **labels, size_t *seq_len);
 
@@ -457,6 +478,148 @@ vlm_status vlm_frame_letterbox_scratch(const uint8_t *rgb, int32_t w, int32_t h,
                                        uint8_t *out, void *scratch, size_t scratch_size);
 /* RGB24 [size][size][3] -> pixels [3][size][size]: x/255, then (x-0.5)/0.5. */
 vlm_status vlm_frame_to_pixels(const uint8_t *rgb, int32_t size, float *pixels);
+
+/* ------------------------------------------------------------------------- */
+/* Streaming session: the LIVE inference loop of VideoLLM-online.              */
+/* ------------------------------------------------------------------------- */
+/* A session owns one LM context (KV cache) and one vision context, a frame
+ * queue and a query queue; it follows the original loop exactly: the start
+ * prompt (system + "\n\n["), the sampled ',' (or eos + "\n[" after a reply)
+ * fed together with the next frame, silence iff P(interval) >= threshold,
+ * queries answered before the next frame when earlier than it and after the
+ * frame when at or after it, greedy replies capped at max_new_tokens.
+ * Deviations where the original fails are documented in docs/streaming.md. */
+typedef struct vlm_session vlm_session;
+
+typedef enum {
+    VLM_EVENT_FRAME = 0,          /* a frame went through the LM: time, index, p_interval     */
+    VLM_EVENT_QUERY = 1,          /* a user query is answered now: time, text                 */
+    VLM_EVENT_RESPONSE_START = 2, /* a reply begins: time                                    */
+    VLM_EVENT_RESPONSE_TOKEN = 3, /* token (id) and text (the new decoded characters)        */
+    VLM_EVENT_RESPONSE_END = 4,   /* time, text (whole decoded reply), token_ids/n_tokens     */
+    VLM_EVENT_DROPPED = 5,        /* a frame was dropped (queue full): time, index           */
+    VLM_EVENT_KV_EVICT = 6,       /* the KV policy evicted n_tokens positions                 */
+} vlm_event_type;
+
+typedef struct {
+    vlm_event_type type;
+    double time;      /* video time in seconds                      */
+    int64_t index;    /* frame index (FRAME, DROPPED)               */
+    float p_interval; /* FRAME: softmax probability of the interval token (eos for live1) */
+    int32_t token;    /* RESPONSE_TOKEN                             */
+    const char *text; /* QUERY, RESPONSE_TOKEN, RESPONSE_END; valid during the callback */
+    size_t text_len;
+    const int32_t *token_ids; /* RESPONSE_END: generated ids incl. the final eos */
+    size_t n_tokens;
+} vlm_event;
+
+typedef void (*vlm_event_fn)(void *user_data, const vlm_event *ev);
+
+typedef enum {
+    VLM_KV_EVICT_FRAMES = 0, /* default: keep the start prompt + sinks, drop the oldest positions */
+    VLM_KV_UNBOUNDED = 1,    /* the original: grow until n_ctx, then VLM_ERR_CTX_FULL            */
+} vlm_kv_policy;
+
+typedef struct {
+    float threshold;         /* silence iff P(interval) >= threshold; <0: the model's (0.725)      */
+    int32_t max_new_tokens;  /* reply cap (100, as the original)                                    */
+    int32_t n_ctx;           /* KV cache positions (default 8192, Llama-3's trained length)         */
+    int32_t n_sink;          /* positions kept after the start prompt when evicting (default 64)    */
+    vlm_kv_policy kv_policy;
+    int32_t n_threads;       /* threads for the LM and the vision tower (default 2)                 */
+    int32_t max_queue;       /* frames waiting for the LM; a push beyond drops the oldest (default 16) */
+    const char *system_prompt; /* NULL: the model's default                                         */
+    vlm_event_fn on_event;
+    void *user_data;
+} vlm_session_params;
+
+vlm_session_params vlm_session_default_params(void);
+/* The model must outlive the session; many sessions may share one model. */
+vlm_status vlm_session_init(const vlm_model *m, const vlm_session_params *p, vlm_session **out, char *err,
+                            size_t err_size);
+void vlm_session_free(vlm_session *s);
+const char *vlm_session_last_error(const vlm_session *s);
+
+/* Queue a letterboxed frame (resolution x resolution RGB24) at time t: it is
+ * encoded (SigLIP + connector) now and waits for the LM. */
+vlm_status vlm_session_push_frame(vlm_session *s, const uint8_t *rgb, double t, int64_t index);
+/* Queue precomputed frame embeddings [frame_num_tokens][n_embd] (after the connector). */
+vlm_status vlm_session_push_embeds(vlm_session *s, const float *embeds, double t, int64_t index);
+/* Queue a user query at video time t. */
+vlm_status vlm_session_push_query(vlm_session *s, double t, const char *text);
+/* One call of the original loop: consume queued frames until one reply has
+ * been produced or the frame queue is empty. Events go to on_event. */
+vlm_status vlm_session_step(vlm_session *s);
+/* Queued frames / queries. */
+size_t vlm_session_pending_frames(const vlm_session *s);
+size_t vlm_session_pending_queries(const vlm_session *s);
+/* Positions now in the KV cache. */
+int32_t vlm_session_kv_len(const vlm_session *s);
+
+/* ------------------------------------------------------------------------- */
+/* Model files: Hugging Face checkpoints -> the GGUF pair (docs/model-format.md) */
+/* ------------------------------------------------------------------------- */
+/* `videollm convert` turns three Hugging Face folders into two GGUF files:
+ *  - the LM file: a standard llama.cpp "llama" GGUF (Llama-3 with the LoRA
+ *    merged, q/k rows permuted for adjacent-pair RoPE, the tokenizer) plus
+ *    the live settings under "videollm.*";
+ *  - the vision file beside it: SigLIP tower (MAP head included) and the
+ *    connector, with its hyper-parameters under "videollm.vision.*".
+ * Tensors are streamed one at a time: memory stays small whatever the model
+ * size. Both files appear only when everything succeeded. */
+#define VLM_MODEL_FORMAT_VERSION 1
+
+/* Weight types of converted files (values are the GGUF tensor type ids). */
+typedef enum {
+    VLM_WTYPE_F32 = 0,
+    VLM_WTYPE_F16 = 1,
+    VLM_WTYPE_Q4_0 = 2,
+    VLM_WTYPE_Q8_0 = 8,
+    VLM_WTYPE_BF16 = 30,
+} vlm_weight_type;
+
+typedef struct {
+    size_t tensors_done, tensors_total; /* over both files */
+    uint64_t bytes_done, bytes_total;   /* tensor data bytes over both files */
+    const char *tensor;                 /* GGUF name of the tensor just written; NULL at start */
+    const char *file;                   /* the output file being written */
+} vlm_convert_progress;
+
+typedef struct {
+    const char *llm_dir;     /* HF Llama folder: config.json, tokenizer.json, tokenizer_config.json,
+                                model.safetensors or model.safetensors.index.json + shards       */
+    const char *vision_dir;  /* HF SigLIP folder (SiglipModel: text_model.* is ignored, or
+                                SiglipVisionModel); preprocessor_config.json is optional          */
+    const char *adapter_dir; /* PEFT LoRA folder (adapter_config.json, adapter_model.safetensors),
+                                or NULL (then the LLM folder must hold connector.* weights)      */
+    const char *out_path;    /* the LM file; the vision file is vlm_convert_vision_path(out_path) */
+    vlm_weight_type type;    /* 2-D weights (default F16); norms, biases, position embeddings
+                                and the probe stay F32; q8_0/q4_0 fall back to F16 for rows
+                                whose length is not a multiple of 32 (reported as a note)     */
+    vlm_live_version live_version; /* default VLM_LIVE_V1PLUS */
+    const char *name;        /* general.name (default "VideoLLM-online") */
+    /* Optional: called once before the first tensor (tensor == NULL) and
+     * after every tensor. */
+    void (*progress)(const vlm_convert_progress *p, void *user_data);
+    /* Optional: one line of information (type fallbacks, ignored tensors). */
+    void (*note)(const char *msg, void *user_data);
+    void *user_data;
+} vlm_convert_params;
+
+vlm_convert_params vlm_convert_default_params(void);
+
+/* Convert. Everything is validated before anything is written: missing,
+ * unexpected or misshapen tensors (named), unknown dtypes
+ * (VLM_ERR_UNSUPPORTED), corrupt files, a config.json whose model_type is not
+ * llama / siglip(_vision_model), LoRA weights that do not fit their module,
+ * a missing connector. Output goes to PATH.part files renamed at the end;
+ * on failure nothing is left behind. */
+vlm_status vlm_convert(const vlm_convert_params *p, char *err, size_t err_size);
+
+/* Path of the vision file for an LM path: a trailing ".gguf" becomes
+ * ".vision.gguf", otherwise ".vision.gguf" is appended. malloc'd (caller
+ * frees); NULL on out of memory. */
+char *vlm_convert_vision_path(const char *out_path);
 
 #ifdef __cplusplus
 }

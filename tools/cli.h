@@ -9,6 +9,14 @@ int cmd_bench_tokenizer(int argc, char **argv); /* tools/cmd_tokenize.c */
 int cmd_template(int argc, char **argv);        /* tools/cmd_template.c */
 int cmd_labels(int argc, char **argv);          /* tools/cmd_template.c */
 int cmd_frames(int argc, char **argv);          /* tools/cmd_video.c */
+int cmd_stream(int argc, char **argv);          /* tools/cmd_stream.c */
+int cmd_convert(int argc, char **argv);         /* tools/cmd_convert.c */
+int cmd_bench_ops(int argc, char **argv);        /* tools/cmd_bench_ops.c */
+/* The embedded default model: $VLM_MODEL if set, else models/default/videollm-demo.gguf
+ * beside the program's folder (build/../models/...). */
+const char *cli_default_model(void);
+/* Python's repr() of a float. */
+void cli_format_pyfloat(double x, char *buf, size_t n);
 /* Parse "WxH" (each side 1..16384). Returns 1 on success. */
 int cli_parse_size(const char *s, int *w, int *h);
 

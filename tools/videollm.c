@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -13,8 +14,11 @@ static const struct {
     {"tokenize", cmd_tokenize, "encode text with a tokenizer.json, print ids and offsets"},
     {"template", cmd_template, "render a JSON conversation with the live chat template"},
     {"labels", cmd_labels, "JSONL conversations -> text, learn ranges, input ids, labels"},
+    {"stream", cmd_stream, "watch a video (file, camera, pipe) and speak at the right moments"},
     {"frames", cmd_frames, "decode a video as the stream sees it (sampled, letterboxed RGB24)"},
+    {"convert", cmd_convert, "Hugging Face Llama + SigLIP + PEFT folders -> the GGUF model pair"},
     {"bench-tokenizer", cmd_bench_tokenizer, "tokenizer throughput on a corpus"},
+    {"bench-ops", cmd_bench_ops, "compute kernel throughput at the model shapes, NumPy as peer"},
 };
 
 static void usage(FILE *f) {
@@ -49,6 +53,25 @@ char *cli_read_input(const char *path, size_t *len) {
     FILE *in = freopen(path, "rb", stdin);
     if (!in) { perror(path); return NULL; }
     return cli_read_input(NULL, len);
+}
+
+const char *cli_default_model(void) {
+    static char path[4096];
+    const char *env = getenv("VLM_MODEL");
+    if (env && *env) return env;
+    if (!path[0]) {
+        char exe[4000];
+        ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+        if (n > 0) {
+            exe[n] = 0;
+            char *slash = strrchr(exe, '/');
+            if (slash) *slash = 0;
+            snprintf(path, sizeof path, "%s/../models/default/videollm-demo.gguf", exe);
+        } else {
+            snprintf(path, sizeof path, "models/default/videollm-demo.gguf");
+        }
+    }
+    return path;
 }
 
 int main(int argc, char **argv) {

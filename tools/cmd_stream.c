@@ -1,0 +1,369 @@
+/* cmd_stream.c - `videollm stream`: watch a video source and speak at the
+ * right moments (the original demo/cli.py, for files, cameras and pipes). */
+#include <errno.h>
+#include <math.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+static int usage(FILE *f) {
+    fprintf(f,
+            "usage: videollm stream [--model PATH] --video SRC [--fps 2] [--threshold 0.725] [--system TEXT]\n"
+            "                       [--query SECONDS:TEXT ...] [--max-frames N] [--ctx N] [--json]\n"
+            "                       [--save history.json] [--format FMT] [--size WxH] [--realtime]\n"
+            "                       [--threads N] [--max-new-tokens 100] [--kv-policy evict|unbounded]\n"
+            "SRC is a file or URL, a camera such as /dev/video0, or - for raw RGB24 frames on stdin (--size).\n"
+            "While a live source streams, each line typed on stdin is a query at the current video time.\n"
+            "--model defaults to %s.\n",
+            cli_default_model());
+    return f == stdout ? 0 : 2;
+}
+
+/* Python's repr of a float (shortest round-trip, ".0" for integers), as the
+ * original prints video times. */
+void cli_format_pyfloat(double x, char *buf, size_t n) {
+    if (!isfinite(x)) { snprintf(buf, n, isnan(x) ? "nan" : (x > 0 ? "inf" : "-inf")); return; }
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, n, "%.*g", prec, x);
+        if (strtod(buf, NULL) == x) break;
+    }
+    if (strchr(buf, 'e')) {
+        /* Python writes 1e-05, C writes 1e-05 too; 1e+16 -> 1e+16: same */
+        return;
+    }
+    if (!strchr(buf, '.')) strncat(buf, ".0", n - strlen(buf) - 1);
+}
+
+static void json_str(FILE *f, const char *s, size_t len) {
+    fputc('"', f);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
+        else if (c == '\n') fputs("\\n", f);
+        else if (c == '\r') fputs("\\r", f);
+        else if (c == '\t') fputs("\\t", f);
+        else if (c < 0x20) fprintf(f, "\\u%04x", c);
+        else fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+typedef struct {
+    char *role_content; /* formatted line, NULL for a plain frame entry */
+    int role;           /* 0 none, 1 user, 2 assistant */
+    double time, fps, cost;
+} hist_entry;
+
+typedef struct {
+    bool json;
+    FILE *out;
+    /* history for --save */
+    hist_entry *hist;
+    size_t n_hist, cap_hist;
+    /* per-iteration state */
+    bool said_something;
+    double now_video, fps_avg, cost;
+    char *cur_line;
+    size_t cur_len, cur_cap;
+    int frames, responses;
+} stream_ui;
+
+static void hist_add(stream_ui *ui, int role, const char *line, size_t len) {
+    if (ui->n_hist == ui->cap_hist) {
+        size_t nc = ui->cap_hist ? ui->cap_hist * 2 : 64;
+        hist_entry *nh = realloc(ui->hist, nc * sizeof *nh);
+        if (!nh) return;
+        ui->hist = nh;
+        ui->cap_hist = nc;
+    }
+    hist_entry *e = &ui->hist[ui->n_hist++];
+    e->role = role;
+    e->role_content = NULL;
+    if (line) {
+        e->role_content = malloc(len + 1);
+        if (e->role_content) { memcpy(e->role_content, line, len); e->role_content[len] = 0; }
+    }
+    e->time = ui->now_video;
+    e->fps = ui->fps_avg;
+    e->cost = ui->cost;
+}
+
+static void line_append(stream_ui *ui, const char *s, size_t n) {
+    if (ui->cur_len + n + 1 > ui->cur_cap) {
+        size_t nc = (ui->cur_len + n + 1) * 2;
+        char *nb = realloc(ui->cur_line, nc);
+        if (!nb) return;
+        ui->cur_line = nb;
+        ui->cur_cap = nc;
+    }
+    memcpy(ui->cur_line + ui->cur_len, s, n);
+    ui->cur_len += n;
+    ui->cur_line[ui->cur_len] = 0;
+}
+
+static void on_event(void *user, const vlm_event *ev) {
+    stream_ui *ui = user;
+    char t[64];
+    cli_format_pyfloat(ev->time, t, sizeof t);
+    switch (ev->type) {
+    case VLM_EVENT_FRAME:
+        ui->frames++;
+        if (ui->json) fprintf(ui->out, "{\"event\":\"frame\",\"time\":%s,\"index\":%lld,\"p_interval\":%.9g}\n", t,
+                              (long long)ev->index, ev->p_interval);
+        break;
+    case VLM_EVENT_QUERY: {
+        ui->cur_len = 0;
+        char head[96];
+        int hn = snprintf(head, sizeof head, "(Video Time = %ss) User: ", t);
+        line_append(ui, head, (size_t)hn);
+        line_append(ui, ev->text, ev->text_len);
+        if (ui->json) {
+            fprintf(ui->out, "{\"event\":\"query\",\"time\":%s,\"text\":", t);
+            json_str(ui->out, ev->text, ev->text_len);
+            fputs("}\n", ui->out);
+        } else {
+            fwrite(ui->cur_line, 1, ui->cur_len, ui->out);
+            fputc('\n', ui->out);
+        }
+        hist_add(ui, 1, ui->cur_line, ui->cur_len);
+        ui->said_something = true;
+        break;
+    }
+    case VLM_EVENT_RESPONSE_START:
+        ui->cur_len = 0;
+        char head[96];
+        int hn = snprintf(head, sizeof head, "(Video Time = %ss) Assistant:", t);
+        line_append(ui, head, (size_t)hn);
+        if (!ui->json) { fputs(head, ui->out); fflush(ui->out); }
+        break;
+    case VLM_EVENT_RESPONSE_TOKEN:
+        if (!ui->json && ev->text_len) { fwrite(ev->text, 1, ev->text_len, ui->out); fflush(ui->out); }
+        break;
+    case VLM_EVENT_RESPONSE_END:
+        ui->responses++;
+        if (ui->json) {
+            fprintf(ui->out, "{\"event\":\"response\",\"time\":%s,\"text\":", t);
+            json_str(ui->out, ev->text, ev->text_len);
+            fputs(",\"token_ids\":[", ui->out);
+            for (size_t i = 0; i < ev->n_tokens; i++) fprintf(ui->out, "%s%d", i ? "," : "", ev->token_ids[i]);
+            fputs("]}\n", ui->out);
+        } else {
+            fputc('\n', ui->out);
+        }
+        ui->cur_len = 0;
+        {
+            char head2[96];
+            int hn2 = snprintf(head2, sizeof head2, "(Video Time = %ss) Assistant:", t);
+            line_append(ui, head2, (size_t)hn2);
+            line_append(ui, ev->text, ev->text_len);
+        }
+        hist_add(ui, 2, ui->cur_line, ui->cur_len);
+        ui->said_something = true;
+        break;
+    case VLM_EVENT_DROPPED:
+        if (ui->json) fprintf(ui->out, "{\"event\":\"dropped\",\"time\":%s,\"index\":%lld}\n", t, (long long)ev->index);
+        else fprintf(stderr, "videollm stream: dropped frame %lld (%ss): the engine is behind the source\n",
+                     (long long)ev->index, t);
+        break;
+    case VLM_EVENT_KV_EVICT:
+        if (ui->json) fprintf(ui->out, "{\"event\":\"kv_evict\",\"positions\":%zu}\n", ev->n_tokens);
+        break;
+    }
+    fflush(ui->out);
+}
+
+static int save_history(const stream_ui *ui, const char *path, const char *video, double fps) {
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) { fprintf(stderr, "videollm stream: cannot write %s: %s\n", tmp, strerror(errno)); return 1; }
+    char fb[64];
+    cli_format_pyfloat(fps, fb, sizeof fb);
+    fputs("{\n    \"video_path\": ", f);
+    json_str(f, video, strlen(video));
+    fprintf(f, ",\n    \"frame_fps\": %s,\n    \"conversation\": [", fb);
+    for (size_t i = 0; i < ui->n_hist; i++) {
+        const hist_entry *e = &ui->hist[i];
+        char tb[64], pb[64], cb[64];
+        cli_format_pyfloat(e->time, tb, sizeof tb);
+        cli_format_pyfloat(e->fps, pb, sizeof pb);
+        cli_format_pyfloat(e->cost, cb, sizeof cb);
+        fprintf(f, "%s\n        {\n", i ? "," : "");
+        if (e->role) {
+            fprintf(f, "            \"role\": \"%s\",\n            \"content\": ", e->role == 1 ? "user" : "assistant");
+            const char *c = e->role_content ? e->role_content : "";
+            json_str(f, c, strlen(c));
+            fputs(",\n", f);
+        }
+        fprintf(f, "            \"time\": %s,\n            \"fps\": %s,\n            \"cost\": %s\n        }", tb, pb, cb);
+    }
+    fputs("\n    ]\n}\n", f);
+    if (fclose(f) != 0 || rename(tmp, path) != 0) {
+        fprintf(stderr, "videollm stream: cannot write %s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    return 0;
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Parse "SECONDS:TEXT". */
+static int parse_query(const char *s, double *t, const char **text) {
+    const char *colon = strchr(s, ':');
+    if (!colon || colon == s) return 0;
+    char num[64];
+    size_t n = (size_t)(colon - s);
+    if (n >= sizeof num) return 0;
+    memcpy(num, s, n);
+    num[n] = 0;
+    char *end;
+    double v = strtod(num, &end);
+    if (*end || !isfinite(v) || v < 0) return 0;
+    if (!colon[1]) return 0;
+    *t = v;
+    *text = colon + 1;
+    return 1;
+}
+
+int cmd_stream(int argc, char **argv) {
+    const char *model_path = NULL, *src = NULL, *save = NULL, *system = NULL, *kvp = NULL;
+    vlm_video_params vp = vlm_video_default_params();
+    vlm_session_params sp = vlm_session_default_params();
+    long long max_frames = -1;
+    bool json = false, fps_given = false;
+    const char **queries = NULL;
+    size_t n_queries = 0;
+    int rc = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { free(queries); return usage(stdout); }
+        if (!strcmp(a, "--json")) { json = true; continue; }
+        if (!strcmp(a, "--realtime")) { vp.realtime = true; continue; }
+        if (!val) { fprintf(stderr, "videollm stream: %s needs a value\n", a); free(queries); return usage(stderr); }
+        i++;
+        char *end = NULL;
+        if (!strcmp(a, "--model")) model_path = val;
+        else if (!strcmp(a, "--video")) src = val;
+        else if (!strcmp(a, "--save")) save = val;
+        else if (!strcmp(a, "--system")) system = val;
+        else if (!strcmp(a, "--format")) vp.format = val;
+        else if (!strcmp(a, "--kv-policy")) kvp = val;
+        else if (!strcmp(a, "--fps")) { vp.fps = strtod(val, &end); fps_given = true; }
+        else if (!strcmp(a, "--threshold")) sp.threshold = strtof(val, &end);
+        else if (!strcmp(a, "--max-frames")) max_frames = strtoll(val, &end, 10);
+        else if (!strcmp(a, "--ctx")) sp.n_ctx = (int32_t)strtol(val, &end, 10);
+        else if (!strcmp(a, "--threads")) sp.n_threads = (int32_t)strtol(val, &end, 10);
+        else if (!strcmp(a, "--max-new-tokens")) sp.max_new_tokens = (int32_t)strtol(val, &end, 10);
+        else if (!strcmp(a, "--size")) {
+            if (!cli_parse_size(val, &vp.raw_width, &vp.raw_height)) { fprintf(stderr, "videollm stream: bad --size '%s' (want WxH)\n", val); free(queries); return 2; }
+        } else if (!strcmp(a, "--query")) {
+            double t; const char *text;
+            if (!parse_query(val, &t, &text)) {
+                fprintf(stderr, "videollm stream: bad --query '%s' (want SECONDS:TEXT, e.g. 0:Please narrate the video in real time.)\n", val);
+                free(queries);
+                return 2;
+            }
+            const char **nq = realloc(queries, (n_queries + 1) * sizeof *nq);
+            if (!nq) { free(queries); return 1; }
+            queries = nq;
+            queries[n_queries++] = val;
+        } else { fprintf(stderr, "videollm stream: unknown option '%s'\n", a); free(queries); return usage(stderr); }
+        if (end && (*end || end == val)) { fprintf(stderr, "videollm stream: bad value for %s: '%s'\n", a, val); free(queries); return 2; }
+    }
+    if (!src) { fprintf(stderr, "videollm stream: --video is required\n"); free(queries); return usage(stderr); }
+    if (kvp) {
+        if (!strcmp(kvp, "evict")) sp.kv_policy = VLM_KV_EVICT_FRAMES;
+        else if (!strcmp(kvp, "unbounded")) sp.kv_policy = VLM_KV_UNBOUNDED;
+        else { fprintf(stderr, "videollm stream: --kv-policy must be evict or unbounded\n"); free(queries); return 2; }
+    }
+    if (!model_path) model_path = cli_default_model();
+    char err[1024];
+    vlm_model *m = NULL;
+    vlm_model_params mp = vlm_model_default_params();
+    if (vlm_model_load(model_path, &mp, &m, err, sizeof err) != VLM_OK) {
+        fprintf(stderr, "videollm stream: %s\n", err);
+        free(queries);
+        return 1;
+    }
+    if (!fps_given) vp.fps = vlm_model_frame_fps(m) > 0 ? vlm_model_frame_fps(m) : 2.0;
+    vp.resolution = vlm_model_frame_resolution(m);
+    stream_ui ui = {.json = json, .out = stdout};
+    sp.on_event = on_event;
+    sp.user_data = &ui;
+    sp.system_prompt = system;
+    vlm_session *s = NULL;
+    vlm_video *v = NULL;
+    uint8_t *rgb = NULL;
+    if (vlm_session_init(m, &sp, &s, err, sizeof err) != VLM_OK) { fprintf(stderr, "videollm stream: %s\n", err); rc = 1; goto done; }
+    for (size_t i = 0; i < n_queries; i++) {
+        double t; const char *text;
+        parse_query(queries[i], &t, &text);
+        vlm_session_push_query(s, t, text);
+    }
+    if (vlm_video_open(src, &vp, &v, err, sizeof err) != VLM_OK) { fprintf(stderr, "videollm stream: %s\n", err); rc = 1; goto done; }
+    rgb = malloc((size_t)vp.resolution * vp.resolution * 3);
+    if (!rgb) { fprintf(stderr, "videollm stream: out of memory\n"); rc = 1; goto done; }
+    bool live = vlm_video_is_live(v), stdin_queries = live && strcmp(src, "-") != 0;
+    bool tty = isatty(2);
+    double t_start = now_s(), busy = 0;
+    char qline[4096];
+    size_t qlen = 0;
+    for (long long count = 0; max_frames < 0 || count < max_frames; count++) {
+        int64_t idx;
+        double t;
+        double t0 = now_s();
+        vlm_status st = vlm_video_read(v, rgb, &idx, &t);
+        if (st == VLM_END_OF_STREAM) break;
+        if (st != VLM_OK) { fprintf(stderr, "videollm stream: %s\n", vlm_video_last_error(v)); rc = 1; break; }
+        if (stdin_queries) { /* a line typed on stdin is a query at the current video time */
+            struct pollfd pfd = {.fd = 0, .events = POLLIN};
+            while (poll(&pfd, 1, 0) > 0 && (pfd.revents & POLLIN)) {
+                char c;
+                if (read(0, &c, 1) != 1) { stdin_queries = false; break; }
+                if (c == '\n') {
+                    qline[qlen] = 0;
+                    if (qlen) vlm_session_push_query(s, t, qline);
+                    qlen = 0;
+                } else if (qlen + 1 < sizeof qline) {
+                    qline[qlen++] = c;
+                }
+            }
+        }
+        t0 = live ? t0 : now_s();
+        ui.said_something = false;
+        ui.now_video = t;
+        size_t hist_before = ui.n_hist;
+        st = vlm_session_push_frame(s, rgb, t, idx);
+        if (st == VLM_OK) st = vlm_session_step(s);
+        double cost = now_s() - t0;
+        busy += cost;
+        ui.cost = cost;
+        ui.fps_avg = (double)(count + 1) / busy;
+        if (st != VLM_OK) { fprintf(stderr, "videollm stream: %s\n", vlm_session_last_error(s)); rc = 1; break; }
+        if (!ui.said_something) hist_add(&ui, 0, NULL, 0);
+        for (size_t i = hist_before; i < ui.n_hist; i++) { ui.hist[i].fps = ui.fps_avg; ui.hist[i].cost = cost; }
+        if (tty) fprintf(stderr, "\r[frames %lld | %.2f fps | video %.1fs | lag %.1fs | kv %d]   ", count + 1,
+                         ui.fps_avg, t, live ? 0.0 : (now_s() - t_start) - t, vlm_session_kv_len(s));
+    }
+    if (tty) fputc('\n', stderr);
+done:
+    if (save && s) rc |= save_history(&ui, save, src, vp.fps);
+    for (size_t i = 0; i < ui.n_hist; i++) free(ui.hist[i].role_content);
+    free(ui.hist);
+    free(ui.cur_line);
+    free(rgb);
+    vlm_video_close(v);
+    vlm_session_free(s);
+    vlm_model_free(m);
+    free(queries);
+    return rc;
+}
