@@ -1131,7 +1131,7 @@ vlm_status vlm_read_tokenizer_config(const char *path, char **bos, char **eos, c
     char *buf = vlm_read_file(path, &len, err, err_size);
     if (!buf) return VLM_ERR_IO;
     json_error_t je;
-    json_t *root = json_loadb(buf, len, JSON_ALLOW_NUL, &je);
+    json_t *root = json_loadb(buf, len, JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL, &je);
     free(buf);
     if (!root)
         return vlm_set_err(err, err_size, VLM_ERR_FORMAT, "%s: not valid JSON: %s (line %d, column %d)", path, je.text,
