@@ -15,8 +15,9 @@ for h in "${harnesses[@]}"; do
   echo "== $name (${secs}s)"
   (cd "$work" && "$OLDPWD/$h" -max_total_time="$secs" -max_len=65536 -rss_limit_mb=2048 -timeout=10 \
       -print_final_stats=1 corpus 2>&1 | grep -E "stat::number_of_executed_units|ERROR|SUMMARY|Done" || true)
-  if ls "$work"/crash-* "$work"/leak-* "$work"/timeout-* "$work"/oom-* >/dev/null 2>&1; then
-    echo "FAIL: $name found a crashing input"; exit 1
+  found=("$work"/crash-* "$work"/leak-* "$work"/timeout-* "$work"/oom-*)   # nullglob: only real files
+  if [ ${#found[@]} -gt 0 ]; then
+    echo "FAIL: $name found a crashing input: ${found[*]}"; exit 1
   fi
 done
 echo "fuzz: all harnesses ran clean"
