@@ -1106,21 +1106,11 @@ char *vlm_convert_vision_path(const char *out_path) {
     return s;
 }
 
-static void ctx_free(ctx *c) {
-    vlm_st_model_close(c->llm);
-    vlm_st_model_close(c->vis);
-    vlm_st_model_close(c->ada);
-    json_decref(c->llm_cfg);
-    json_decref(c->vis_cfg);
-    json_decref(c->ada_cfg);
+static void tokenizer_release(ctx *c) {
     json_decref(c->tok);
     json_decref(c->tok_cfg);
-    json_decref(c->pre_cfg);
-    matcher_free(&c->tm);
+    c->tok = c->tok_cfg = NULL;
     free(c->tok_text);
-    free(c->ada_weights);
-    free(c->lm.v);
-    free(c->vi.v);
     free(c->tokens);
     free(c->token_lens);
     free(c->token_types);
@@ -1128,6 +1118,27 @@ static void ctx_free(ctx *c) {
     free(c->owned);
     free(c->merges);
     free(c->merge_lens);
+    c->tok_text = NULL;
+    c->tokens = c->merges = NULL;
+    c->token_lens = c->merge_lens = NULL;
+    c->token_types = NULL;
+    c->owned = NULL;
+    c->n_owned = 0;
+}
+
+static void ctx_free(ctx *c) {
+    tokenizer_release(c);
+    vlm_st_model_close(c->llm);
+    vlm_st_model_close(c->vis);
+    vlm_st_model_close(c->ada);
+    json_decref(c->llm_cfg);
+    json_decref(c->vis_cfg);
+    json_decref(c->ada_cfg);
+    json_decref(c->pre_cfg);
+    matcher_free(&c->tm);
+    free(c->ada_weights);
+    free(c->lm.v);
+    free(c->vi.v);
     free(c->vision_path);
 }
 
@@ -1151,17 +1162,20 @@ vlm_status vlm_convert(const vlm_convert_params *p, char *err, size_t err_size) 
         st = fail(&c, VLM_ERR_OOM, "out of memory");
         goto done;
     }
-    if ((st = read_llama_config(&c)) || (st = read_siglip_config(&c)) || (st = read_tokenizer(&c))) goto done;
+    if ((st = read_llama_config(&c)) || (st = read_siglip_config(&c))) goto done;
     if (p->adapter_dir && (st = read_adapter_config(&c))) goto done;
     if ((st = vlm_st_model_open(p->llm_dir, &c.llm, err, err_size)) ||
         (st = vlm_st_model_open(p->vision_dir, &c.vis, err, err_size)))
         goto done;
     if ((st = plan_llm(&c)) || (st = plan_vision(&c)) || (st = check_leftovers(&c))) goto done;
+    /* after planning: vocab_size is now known to match the embedding table */
+    if ((st = read_tokenizer(&c))) goto done;
     if (!(wv = vlm_gguf_writer_init()) || !(wl = vlm_gguf_writer_init())) {
         st = fail(&c, VLM_ERR_OOM, "out of memory");
         goto done;
     }
     if ((st = set_vision_keys(&c, wv)) || (st = set_lm_keys(&c, wl))) goto done;
+    tokenizer_release(&c); /* the writer holds its own copy of the metadata now */
     c.prog.tensors_total = c.lm.n + c.vi.n;
     c.prog.bytes_total = list_bytes(&c.lm) + list_bytes(&c.vi);
     c.prog.file = c.vision_path;

@@ -34,6 +34,19 @@ test -f "$T/out/lmbase.vision.gguf"  # PATH without .gguf: the vision file is PA
 mv "$T/out/lmbase" "$T/out/lmbase.gguf"
 specs+=("$T/out/lmbase.gguf:bf16:$fx/adapter_lmbase")
 $PY tests/ref/gguf_check.py --llm "$fx/llm" --vision "$fx/vision" "${specs[@]}"
+# live1: one token per frame, no interval token
+"$BIN" convert --llm "$fx/llm" --vision "$fx/vision" --adapter "$fx/adapter" --out "$T/out/live1.gguf" \
+  --live-version live1 --type f16 --quiet
+$PY - "$T/out/live1.gguf" <<'EOF'
+import sys
+sys.path.insert(0, "tests/ref")
+from gguf_check import Gguf
+g = Gguf(sys.argv[1])
+got = (g.key("videollm.live_version", 8), g.key("videollm.frame_num_tokens", 4),
+       g.key("videollm.frame_token_interval_id", 5), g.array("videollm.frame_token_pooled", 5))
+assert got == ("live1", 1, -1, []), got
+print("live1 keys ok")
+EOF
 
 # 2. refusals: each broken input names its problem, exits 1, writes nothing
 fails=0

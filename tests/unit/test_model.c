@@ -384,6 +384,19 @@ static void test_load_errors(void) {
         const char *name = cases[i][0] ? cases[i][0] : cases[i][1];
         CHECK_MSG(st == VLM_ERR_FORMAT && m == NULL && strstr(err, name), "case %s: status %d, '%s'", name, st, err);
     }
+    /* inconsistent hyper-parameters */
+    {
+        rm_cfg c = tiny_cfg();
+        c.NH = 5; /* 64 is not divisible by 5 heads */
+        snprintf(path, sizeof path, "%s/heads.gguf", tmpdir);
+        CHECK(rm_model(path, &c) == 0);
+        CHECK(vlm_model_load(path, &mp, &m, err, sizeof err) == VLM_ERR_FORMAT && strstr(err, "divisible"));
+        c = tiny_cfg();
+        c.ntok = 7; /* neither CLS + 3x3 nor CLS alone */
+        snprintf(path, sizeof path, "%s/ntok.gguf", tmpdir);
+        CHECK(rm_model(path, &c) == 0);
+        CHECK(vlm_model_load(path, &mp, &m, err, sizeof err) == VLM_ERR_FORMAT && strstr(err, "frame_num_tokens"));
+    }
     /* the vision file is missing */
     rm_cfg c = tiny_cfg();
     snprintf(path, sizeof path, "%s/novis.gguf", tmpdir);
@@ -1013,6 +1026,7 @@ static int cmd_bench(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
+    setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc >= 5 && !strcmp(argv[1], "golden")) return cmd_golden(argv[2], argv[3], argv[4]);
     if (argc >= 2 && !strcmp(argv[1], "bench")) return cmd_bench(argc, argv);
     if (argc >= 3 && !strcmp(argv[1], "bench-tiny"))
