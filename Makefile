@@ -2,6 +2,7 @@
 #   make            library + CLI
 #   make test       build and run the whole test suite (ends with "N passed, N failed")
 #   make test-asan  the unit and conformance tests under ASan+UBSan (build-asan/)
+#   make test-tsan  the multi-session streaming test under ThreadSanitizer (build-tsan/)
 #   make fuzz       libFuzzer harnesses (clang) into build/fuzz/
 #   make demo       the main job on the embedded default
 #   make bench      benchmarks against peers measured in the same run
@@ -26,7 +27,7 @@ FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 DEPS_OK  := .deps/ok
 
-.PHONY: all lib cli tests test test-asan fuzz fuzz-short demo bench clean deps
+.PHONY: all lib cli tests test test-asan test-tsan fuzz fuzz-short demo bench clean deps
 
 all: cli
 
@@ -64,13 +65,29 @@ test-asan:
 	$(MAKE) BUILD=build-asan OPT=-O1 EXTRA_CFLAGS="$(SAN)" tests
 	@BUILD=build-asan VLM_SANITIZED=1 tests/run.sh
 
-# libFuzzer harnesses: clang, ASan+UBSan, the library compiled into each.
+# 8 sessions on one model in 8 threads, and the frame-encoding pipeline, under
+# ThreadSanitizer: any report fails the run.
+TSAN := -fsanitize=thread -fno-omit-frame-pointer
+test-tsan:
+	$(MAKE) BUILD=build-tsan OPT=-O1 EXTRA_CFLAGS="$(TSAN)" build-tsan/tests/test_session cli
+	@BUILD=build-tsan TESTS=stream_threads VLM_THREADS_ONLY=1 VLM_TEST_SESSION=build-tsan/tests/test_session \
+	  TSAN_OPTIONS="halt_on_error=1 exitcode=66" tests/run.sh
+
+# libFuzzer harnesses: clang, ASan+UBSan; the library is compiled once with
+# the same instrumentation into its own archive and linked into each harness.
 FUZZ_CC := clang
-FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -std=c11 -D_GNU_SOURCE \
-              -Iinclude -Isrc $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRC) | $(DEPS_OK)
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_CFLAGS := -g -O1 $(FUZZ_SAN) -std=c11 -D_GNU_SOURCE -Iinclude -Isrc $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+FUZZ_OBJ := $(LIB_SRC:%.c=$(BUILD)/fuzzobj/%.o)
+$(BUILD)/fuzzobj/%.o: %.c | $(DEPS_OK)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(LIB_SRC) $(LDLIBS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+$(BUILD)/libvideollm-fuzz.a: $(FUZZ_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(BUILD)/libvideollm-fuzz.a
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(BUILD)/libvideollm-fuzz.a $(LDLIBS)
 fuzz: $(FUZZ_BIN)
 
 demo: cli
@@ -82,4 +99,4 @@ bench: cli
 clean:
 	rm -rf build build-asan
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(FUZZ_OBJ:.o=.d)
