@@ -20,8 +20,10 @@
  * are rewritten to explicit White_Space classes before compiling. Remaining
  * known differences of the fallback: \S inside a character class, \h, \v and
  * POSIX classes keep PCRE2's meaning, and syntax only one engine knows is
- * rejected or read differently. Unicode versions of utf8proc/PCRE2 and of the
- * reference's Oniguruma may differ for recently assigned characters.
+ * rejected or read differently, and PCRE2's Unicode tables may be older than
+ * utf8proc's and the reference's (Debian 12: PCRE2 10.42 has Unicode 14, while
+ * utf8proc 2.8 and the Oniguruma inside tokenizers 0.23 have Unicode 15, e.g.
+ * CJK Extension H letters).
  */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>

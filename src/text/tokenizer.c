@@ -280,7 +280,7 @@ static tok_added *find_added(vlm_tokenizer *t, const char *content, size_t len) 
     return NULL;
 }
 
-/* The id HF assigns to a new added token: after the largest id in use. */
+/* Id of a vocabulary spelling or added-token content, -1 if unknown. */
 static int32_t lookup_spelling(const vlm_tokenizer *t, const char *s, size_t n) {
     return tok_strmap_get(&t->spell_map, (const uint8_t *)s, n, tok_hash_bytes(s, n), t->spell, t->spell_len);
 }
@@ -497,10 +497,10 @@ static vlm_status load_added(ld_ctx *L, vlm_tokenizer *t, json_t *arr) {
             (st = get_bool(L, o, "single_word", path, false, &single_word)) ||
             (st = get_bool(L, o, "normalized", path, true, &normalized)))
             return st;
-        if (find_added(t, c, cl))
-            return ld_err(L, VLM_ERR_FORMAT, "%s.content: %s appears twice in added_tokens", path, qstr(qb, sizeof qb, c, cl));
         json_int_t id = json_integer_value(jid);
         int32_t base = lookup_spelling(t, c, cl);
+        if (base >= 0 && (t->flags[base] & TOK_F_ADDED))
+            return ld_err(L, VLM_ERR_FORMAT, "%s.content: %s appears twice in added_tokens", path, qstr(qb, sizeof qb, c, cl));
         int32_t want = base >= 0 ? base : t->n_vocab;
         if (id != want) {
             if (base >= 0)

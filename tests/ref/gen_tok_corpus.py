@@ -2,7 +2,9 @@
 """gen_tok_corpus.py - seeded test inputs for the tokenizer conformance test.
 
   gen_tok_corpus.py strings OUT_DIR [--seed N]
-      writes OUT_DIR/strings.json (a JSON array of >= 2,000 strings) and
+      writes OUT_DIR/strings.json (a JSON array of >= 2,000 strings),
+      OUT_DIR/strings_unicode14.json (those without characters newer than
+      Unicode 14, for the PCRE2 variant) and
       OUT_DIR/spec_example.json ({"text": ..., "ids": [...]}: the worked example
       of the VideoLLM-online spec, rendered by hand, with the 76 ids the original
       produced). strings[0] is that example text.
@@ -17,8 +19,9 @@
   gen_tok_corpus.py variant TOKENIZER_JSON OUT_JSON pcre2|gpt2
       writes a modified tokenizer.json: "pcre2" wraps the Split regex in (?:...)
       (same language, different string, so the PCRE2 fallback is used);
-      "gpt2" replaces the pre-tokenizer by ByteLevel(use_regex=true) and sets
-      ignore_merges=false, so every word goes through the BPE merges.
+      "gpt2" replaces the pre-tokenizer by ByteLevel(use_regex=true), sets
+      ignore_merges=false, so every word goes through the BPE merges, and uses a
+      ByteLevel post-processor with trim_offsets=true (offsets lose spaces).
 
 Everything is deterministic for a given seed. Only characters assigned in old
 Unicode versions are drawn, so the Unicode tables of the two implementations
@@ -182,6 +185,8 @@ def gen_strings(rng):
     for c in ["\x00", "\x01", "\x07", "\x08", "\x1b", "\x1c", "\x1d", "\x1e", "\x1f", "\x7f", "\ufeff", "\x80", "\x9f"]:
         S += [c, "a" + c + "b", c + "abc", "abc" + c, " " + c, c + " ", c * 3, "1" + c + "2"]
     S += ["\ufeffHello", "\ufeff\ufeff", "\x00\x00\x00"]
+    # characters of Unicode 15 (CJK Ext. H, Nag Mundari, Kawi, Cyrillic Ext-D): both sides know them
+    S += ["\U0003147D)v", "\U00031350x", "x\U0001E030y", "x\U0001E4D0y", "x\U00011B00y", "x\U00011F00y", "\U0001F169"]
     # special-token strings, whole and partial
     for sp in SPECIALS + PARTIALS:
         S += [sp, "a" + sp + "b", " " + sp + " ", sp * 2, sp + "\n", "\n" + sp, "'s" + sp + "'s", sp + "123"]
@@ -224,6 +229,10 @@ def cmd_strings(out_dir, seed):
     S = gen_strings(rng)
     with open(out_dir + "/strings.json", "w") as f:
         json.dump(S, f, ensure_ascii=True)
+    # for the PCRE2 variant: PCRE2 10.42 knows Unicode 14 (Python 3.11's version) only
+    old = [x for x in S if all(assigned(c) for c in x)]
+    with open(out_dir + "/strings_unicode14.json", "w") as f:
+        json.dump(old, f, ensure_ascii=True)
     text, ids = spec_example()
     with open(out_dir + "/spec_example.json", "w") as f:
         json.dump({"text": text, "ids": ids}, f)
@@ -285,6 +294,7 @@ def cmd_variant(src, out, kind):
     elif kind == "gpt2":
         d["pre_tokenizer"] = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}
         d["model"]["ignore_merges"] = False
+        d["post_processor"] = {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True}
     else:
         raise SystemExit("unknown variant " + kind)
     with open(out, "w", encoding="utf-8") as f:

@@ -603,6 +603,18 @@ static void test_llama3(const char *path) {
     CHECK(s && !strcmp(s, "Assistant: cool."));
     free(s);
     merge_paths(tok, "abcdefghijklmnopqrstuvwxyz \xC3\xA9\xE4\xB8\xAD", 3000, 48);
+    /* the tokenizer_config.json shipped next to it: eos <|eot_id|> = 128009 (spec 2.1) */
+    char cfg[4096];
+    const char *slash = strrchr(path, '/');
+    snprintf(cfg, sizeof cfg, "%.*s/tokenizer_config.json", slash ? (int)(slash - path) : 1, slash ? path : ".");
+    if (access(cfg, R_OK) == 0) {
+        char *bos = NULL, *eos = NULL;
+        CHECK_MSG(vlm_read_tokenizer_config(cfg, &bos, &eos, err, sizeof err) == VLM_OK, "%s", err);
+        CHECK(bos && !strcmp(bos, "<|begin_of_text|>") && eos && !strcmp(eos, "<|eot_id|>"));
+        CHECK(eos && vlm_tokenizer_set_eos(tok, eos) == VLM_OK && vlm_tokenizer_eos_id(tok) == 128009);
+        free(bos);
+        free(eos);
+    }
     vlm_tokenizer_free(tok);
 }
 
