@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <math.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +19,7 @@ static int usage(FILE *f) {
             "                       [--query SECONDS:TEXT ...] [--max-frames N] [--ctx N] [--json]\n"
             "                       [--save history.json] [--format FMT] [--size WxH] [--realtime]\n"
             "                       [--threads N] [--max-new-tokens 100] [--kv-policy evict|unbounded]\n"
+            "                       [--max-queue 16] [--no-pipeline]\n"
             "SRC is a file or URL, a camera such as /dev/video0, or - for raw RGB24 frames on stdin (--size).\n"
             "While a live source streams, each line typed on stdin is a query at the current video time.\n"
             "--model defaults to %s.\n",
@@ -216,22 +219,194 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* Parse "SECONDS:TEXT". */
-static int parse_query(const char *s, double *t, const char **text) {
+/* Parse "SECONDS:TEXT"; on failure *why names the problem. */
+static int parse_query(const char *s, double *t, const char **text, const char **why) {
     const char *colon = strchr(s, ':');
-    if (!colon || colon == s) return 0;
+    if (!colon) { *why = "no ':' between the time and the text"; return 0; }
+    if (colon == s) { *why = "no time before the ':'"; return 0; }
     char num[64];
     size_t n = (size_t)(colon - s);
-    if (n >= sizeof num) return 0;
+    if (n >= sizeof num) { *why = "the time is too long"; return 0; }
     memcpy(num, s, n);
     num[n] = 0;
     char *end;
     double v = strtod(num, &end);
-    if (*end || !isfinite(v) || v < 0) return 0;
-    if (!colon[1]) return 0;
+    if (*end || end == num) { *why = "the time is not a number of seconds"; return 0; }
+    if (!isfinite(v) || v < 0) { *why = "the time must be a finite number >= 0"; return 0; }
+    if (!colon[1]) { *why = "the query text is empty"; return 0; }
     *t = v;
     *text = colon + 1;
     return 1;
+}
+
+/* ---- the frame loop ------------------------------------------------------ */
+typedef struct {
+    vlm_session *s;
+    vlm_video *v;
+    stream_ui *ui;
+    uint8_t *rgb;
+    long long max_frames;
+    bool stdin_queries, tty;
+    long long steps;   /* step calls so far (history entries, fps) */
+    double busy;       /* seconds spent in steps */
+    char qline[4096];  /* a query being typed on stdin */
+    size_t qlen;
+    /* live sources: the reader thread */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    long long pushed;  /* frames pushed by the reader */
+    double last_time;  /* video time of the newest frame */
+    bool reader_done, stop;
+    vlm_status reader_st;
+    char reader_err[1024];
+} run_ctx;
+
+/* Lines typed on stdin are queries at video time t. */
+static void poll_queries(run_ctx *r, double t) {
+    struct pollfd pfd = {.fd = 0, .events = POLLIN};
+    while (r->stdin_queries && poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLIN | POLLHUP))) {
+        char c;
+        if (read(0, &c, 1) != 1) { r->stdin_queries = false; break; }
+        if (c == '\n') {
+            r->qline[r->qlen] = 0;
+            if (r->qlen) vlm_session_push_query(r->s, t, r->qline);
+            r->qlen = 0;
+        } else if (r->qlen + 1 < sizeof r->qline) {
+            r->qline[r->qlen++] = c;
+        }
+    }
+}
+
+/* One step call with the original's history bookkeeping (one entry per call:
+ * the user/assistant lines it printed, or a plain time/fps/cost entry). */
+static vlm_status timed_step(run_ctx *r, double t, int64_t upto) {
+    stream_ui *ui = r->ui;
+    ui->said_something = false;
+    ui->now_video = t;
+    size_t hist_before = ui->n_hist;
+    double t0 = now_s();
+    vlm_status st = vlm_session_step_upto(r->s, upto);
+    double cost = now_s() - t0;
+    r->busy += cost;
+    r->steps++;
+    ui->cost = cost;
+    ui->fps_avg = r->busy > 0 ? (double)r->steps / r->busy : 0;
+    if (st != VLM_OK) {
+        fprintf(stderr, "videollm stream: %s\n", vlm_session_last_error(r->s));
+        return st;
+    }
+    if (!ui->said_something) hist_add(ui, 0, NULL, 0);
+    for (size_t i = hist_before; i < ui->n_hist; i++) { ui->hist[i].fps = ui->fps_avg; ui->hist[i].cost = cost; }
+    if (r->tty) fprintf(stderr, "\r[frames %lld | %.2f fps | video %.1fs | kv %d]   ", r->steps, ui->fps_avg, t,
+                        vlm_session_kv_len(r->s));
+    return VLM_OK;
+}
+
+/* A file: read frame k+1 and queue it (the session's worker encodes it) while
+ * the LM runs frame k. The step calls are the sequential loop's (one per
+ * frame, covering the frames up to it), so the events are the same. */
+static int run_file(run_ctx *r) {
+    int rc = 0;
+    bool have_prev = false;
+    int64_t prev_idx = 0;
+    double prev_t = 0;
+    for (long long count = 0; r->max_frames < 0 || count < r->max_frames; count++) {
+        int64_t idx;
+        double t;
+        vlm_status st = vlm_video_read(r->v, r->rgb, &idx, &t);
+        if (st == VLM_END_OF_STREAM) break;
+        if (st != VLM_OK) { /* the frames read so far are still processed */
+            fprintf(stderr, "videollm stream: %s\n", vlm_video_last_error(r->v));
+            rc = 1;
+            break;
+        }
+        if ((st = vlm_session_push_frame(r->s, r->rgb, t, idx)) != VLM_OK) {
+            fprintf(stderr, "videollm stream: %s\n", vlm_session_last_error(r->s));
+            return 1;
+        }
+        if (have_prev && timed_step(r, prev_t, prev_idx) != VLM_OK) return 1;
+        have_prev = true;
+        prev_idx = idx;
+        prev_t = t;
+    }
+    if (have_prev && timed_step(r, prev_t, prev_idx) != VLM_OK) return 1;
+    return rc;
+}
+
+/* Live sources: a reader thread pushes frames as they come; when the engine
+ * falls behind, the session drops the oldest waiting frame (DROPPED events). */
+static void *live_reader(void *arg) {
+    run_ctx *r = arg;
+    vlm_status st = VLM_OK;
+    for (long long count = 0; r->max_frames < 0 || count < r->max_frames; count++) {
+        int64_t idx;
+        double t;
+        st = vlm_video_read(r->v, r->rgb, &idx, &t);
+        if (st == VLM_OK) st = vlm_session_push_frame(r->s, r->rgb, t, idx);
+        if (st != VLM_OK) break;
+        pthread_mutex_lock(&r->mu);
+        r->pushed++;
+        r->last_time = t;
+        bool stop = r->stop;
+        pthread_cond_signal(&r->cv);
+        pthread_mutex_unlock(&r->mu);
+        if (stop) break;
+    }
+    pthread_mutex_lock(&r->mu);
+    r->reader_done = true;
+    r->reader_st = st == VLM_END_OF_STREAM ? VLM_OK : st;
+    if (r->reader_st)
+        snprintf(r->reader_err, sizeof r->reader_err, "%s",
+                 *vlm_video_last_error(r->v) ? vlm_video_last_error(r->v) : vlm_session_last_error(r->s));
+    pthread_cond_signal(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    return NULL;
+}
+
+static int run_live(run_ctx *r) {
+    if (pthread_mutex_init(&r->mu, NULL) || pthread_cond_init(&r->cv, NULL)) {
+        fprintf(stderr, "videollm stream: cannot create a lock\n");
+        return 1;
+    }
+    pthread_t th;
+    int rc = 0;
+    if (pthread_create(&th, NULL, live_reader, r)) {
+        fprintf(stderr, "videollm stream: cannot start the reader thread\n");
+        return 1;
+    }
+    long long seen = 0;
+    for (;;) {
+        pthread_mutex_lock(&r->mu);
+        while (r->pushed == seen && !r->reader_done) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 50 * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
+            pthread_cond_timedwait(&r->cv, &r->mu, &ts);
+            if (r->pushed == seen && !r->reader_done && r->stdin_queries) break; /* look at stdin */
+        }
+        bool done = r->reader_done && r->pushed == seen;
+        seen = r->pushed;
+        double t = r->last_time;
+        pthread_mutex_unlock(&r->mu);
+        poll_queries(r, t);
+        if (vlm_session_pending_frames(r->s) == 0) {
+            if (done) break;
+            continue;
+        }
+        if (timed_step(r, t, INT64_MAX) != VLM_OK) { rc = 1; break; }
+    }
+    pthread_mutex_lock(&r->mu); /* stop the reader: it ends after the frame it is reading */
+    r->stop = true;
+    pthread_mutex_unlock(&r->mu);
+    pthread_join(th, NULL);
+    if (r->reader_st != VLM_OK) {
+        fprintf(stderr, "videollm stream: %s\n", r->reader_err);
+        rc = 1;
+    }
+    pthread_cond_destroy(&r->cv);
+    pthread_mutex_destroy(&r->mu);
+    return rc;
 }
 
 int cmd_stream(int argc, char **argv) {
@@ -239,7 +414,7 @@ int cmd_stream(int argc, char **argv) {
     vlm_video_params vp = vlm_video_default_params();
     vlm_session_params sp = vlm_session_default_params();
     long long max_frames = -1;
-    bool json = false, fps_given = false;
+    bool json = false, fps_given = false, pipeline = true;
     const char **queries = NULL;
     size_t n_queries = 0;
     int rc = 0;
@@ -248,6 +423,7 @@ int cmd_stream(int argc, char **argv) {
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { free(queries); return usage(stdout); }
         if (!strcmp(a, "--json")) { json = true; continue; }
         if (!strcmp(a, "--realtime")) { vp.realtime = true; continue; }
+        if (!strcmp(a, "--no-pipeline")) { pipeline = false; continue; }
         if (!val) { fprintf(stderr, "videollm stream: %s needs a value\n", a); free(queries); return usage(stderr); }
         i++;
         char *end = NULL;
@@ -262,13 +438,14 @@ int cmd_stream(int argc, char **argv) {
         else if (!strcmp(a, "--max-frames")) max_frames = strtoll(val, &end, 10);
         else if (!strcmp(a, "--ctx")) sp.n_ctx = (int32_t)strtol(val, &end, 10);
         else if (!strcmp(a, "--threads")) sp.n_threads = (int32_t)strtol(val, &end, 10);
+        else if (!strcmp(a, "--max-queue")) sp.max_queue = (int32_t)strtol(val, &end, 10);
         else if (!strcmp(a, "--max-new-tokens")) sp.max_new_tokens = (int32_t)strtol(val, &end, 10);
         else if (!strcmp(a, "--size")) {
             if (!cli_parse_size(val, &vp.raw_width, &vp.raw_height)) { fprintf(stderr, "videollm stream: bad --size '%s' (want WxH)\n", val); free(queries); return 2; }
         } else if (!strcmp(a, "--query")) {
-            double t; const char *text;
-            if (!parse_query(val, &t, &text)) {
-                fprintf(stderr, "videollm stream: bad --query '%s' (want SECONDS:TEXT, e.g. 0:Please narrate the video in real time.)\n", val);
+            double t; const char *text, *why = "";
+            if (!parse_query(val, &t, &text, &why)) {
+                fprintf(stderr, "videollm stream: bad --query '%s': %s (want SECONDS:TEXT, e.g. 0:Please narrate the video in real time.)\n", val, why);
                 free(queries);
                 return 2;
             }
@@ -300,61 +477,23 @@ int cmd_stream(int argc, char **argv) {
     sp.on_event = on_event;
     sp.user_data = &ui;
     sp.system_prompt = system;
+    sp.pipeline = pipeline;
     vlm_session *s = NULL;
     vlm_video *v = NULL;
     uint8_t *rgb = NULL;
     if (vlm_session_init(m, &sp, &s, err, sizeof err) != VLM_OK) { fprintf(stderr, "videollm stream: %s\n", err); rc = 1; goto done; }
     for (size_t i = 0; i < n_queries; i++) {
-        double t; const char *text;
-        parse_query(queries[i], &t, &text);
+        double t; const char *text, *why;
+        parse_query(queries[i], &t, &text, &why);
         vlm_session_push_query(s, t, text);
     }
     if (vlm_video_open(src, &vp, &v, err, sizeof err) != VLM_OK) { fprintf(stderr, "videollm stream: %s\n", err); rc = 1; goto done; }
     rgb = malloc((size_t)vp.resolution * vp.resolution * 3);
     if (!rgb) { fprintf(stderr, "videollm stream: out of memory\n"); rc = 1; goto done; }
-    bool live = vlm_video_is_live(v), stdin_queries = live && strcmp(src, "-") != 0;
-    bool tty = isatty(2);
-    double t_start = now_s(), busy = 0;
-    char qline[4096];
-    size_t qlen = 0;
-    for (long long count = 0; max_frames < 0 || count < max_frames; count++) {
-        int64_t idx;
-        double t;
-        double t0 = now_s();
-        vlm_status st = vlm_video_read(v, rgb, &idx, &t);
-        if (st == VLM_END_OF_STREAM) break;
-        if (st != VLM_OK) { fprintf(stderr, "videollm stream: %s\n", vlm_video_last_error(v)); rc = 1; break; }
-        if (stdin_queries) { /* a line typed on stdin is a query at the current video time */
-            struct pollfd pfd = {.fd = 0, .events = POLLIN};
-            while (poll(&pfd, 1, 0) > 0 && (pfd.revents & POLLIN)) {
-                char c;
-                if (read(0, &c, 1) != 1) { stdin_queries = false; break; }
-                if (c == '\n') {
-                    qline[qlen] = 0;
-                    if (qlen) vlm_session_push_query(s, t, qline);
-                    qlen = 0;
-                } else if (qlen + 1 < sizeof qline) {
-                    qline[qlen++] = c;
-                }
-            }
-        }
-        t0 = live ? t0 : now_s();
-        ui.said_something = false;
-        ui.now_video = t;
-        size_t hist_before = ui.n_hist;
-        st = vlm_session_push_frame(s, rgb, t, idx);
-        if (st == VLM_OK) st = vlm_session_step(s);
-        double cost = now_s() - t0;
-        busy += cost;
-        ui.cost = cost;
-        ui.fps_avg = (double)(count + 1) / busy;
-        if (st != VLM_OK) { fprintf(stderr, "videollm stream: %s\n", vlm_session_last_error(s)); rc = 1; break; }
-        if (!ui.said_something) hist_add(&ui, 0, NULL, 0);
-        for (size_t i = hist_before; i < ui.n_hist; i++) { ui.hist[i].fps = ui.fps_avg; ui.hist[i].cost = cost; }
-        if (tty) fprintf(stderr, "\r[frames %lld | %.2f fps | video %.1fs | lag %.1fs | kv %d]   ", count + 1,
-                         ui.fps_avg, t, live ? 0.0 : (now_s() - t_start) - t, vlm_session_kv_len(s));
-    }
-    if (tty) fputc('\n', stderr);
+    run_ctx rcx = {.s = s, .v = v, .ui = &ui, .rgb = rgb, .max_frames = max_frames,
+                   .stdin_queries = vlm_video_is_live(v) && strcmp(src, "-") != 0, .tty = isatty(2)};
+    rc = vlm_video_is_live(v) ? run_live(&rcx) : run_file(&rcx);
+    if (rcx.tty) fputc('\n', stderr);
 done:
     if (save && s) rc |= save_history(&ui, save, src, vp.fps);
     for (size_t i = 0; i < ui.n_hist; i++) free(ui.hist[i].role_content);

@@ -135,6 +135,9 @@ struct vlm_video {
     int64_t next_index;
     letterbox lb;
     int64_t t0_us; /* wall clock at open, for --realtime */
+    /* truncation check: where the video packets stop vs. the duration the container declares */
+    int64_t pkt_end_us;     /* max end time of the video packets read, from the file start */
+    bool truncated;         /* reported after the frames decoded so far */
     /* raw stdin */
     uint8_t *raw;
     size_t raw_size;
@@ -161,6 +164,7 @@ static void av_init_once(void) {
 static vlm_status av_fail(char *err, size_t n, int rc, const char *what, const char *src) {
     char e[128];
     av_strerror(rc, e, sizeof e);
+    if (rc == AVERROR_EOF) snprintf(e, sizeof e, "the file ends before any video data (empty or truncated)");
     return vlm_set_err(err, n, rc == AVERROR(ENOENT) ? VLM_ERR_IO : VLM_ERR_FORMAT, "%s: %s: %s", src, what, e);
 }
 
@@ -277,6 +281,34 @@ static double frame_position(const vlm_video *v, const AVFrame *f, bool *ok) {
     return x;
 }
 
+/* At the end of the demuxed data of a file: if the container declares a
+ * duration and the video packets stop well short of it (more than 1 s and
+ * 10% early), the file was cut; the error is returned after the frames
+ * decoded so far. */
+static void check_truncated(vlm_video *v) {
+    if (v->live) return;
+    AVStream *st = v->fmt->streams[v->stream];
+    int64_t dur_us = AV_NOPTS_VALUE;
+    if (st->duration != AV_NOPTS_VALUE && st->duration > 0) dur_us = av_rescale_q(st->duration, st->time_base, AV_TIME_BASE_Q);
+    else if (v->fmt->duration != AV_NOPTS_VALUE && v->fmt->duration > 0) dur_us = v->fmt->duration;
+    if (dur_us == AV_NOPTS_VALUE) return;
+    int64_t tol = dur_us / 10 > AV_TIME_BASE ? dur_us / 10 : AV_TIME_BASE;
+    if (v->pkt_end_us + tol >= dur_us) return;
+    v->truncated = true;
+    vlm_set_err(v->err, sizeof v->err, VLM_ERR_FORMAT,
+                "%s: the file ends early: video data stops at %.2f s of the %.2f s the container declares "
+                "(truncated or damaged file)",
+                v->fmt->url, (double)v->pkt_end_us / AV_TIME_BASE, (double)dur_us / AV_TIME_BASE);
+}
+
+/* The end of a file: the truncation error once (message set by
+ * check_truncated), then VLM_END_OF_STREAM. */
+static vlm_status end_status(vlm_video *v) {
+    if (!v->truncated) return VLM_END_OF_STREAM;
+    v->truncated = false;
+    return VLM_ERR_FORMAT;
+}
+
 static void pace(vlm_video *v, int64_t index) {
     if (!v->p.realtime || v->live) return;
     int64_t due = v->t0_us + (int64_t)(1e6 * (double)index / v->p.fps);
@@ -341,7 +373,7 @@ vlm_status vlm_video_read(vlm_video *v, uint8_t *rgb, int64_t *index, double *ti
             v->have_prev = true;
             v->shift_pending = false;
         }
-        if (v->flushed) return VLM_END_OF_STREAM;
+        if (v->flushed) return end_status(v);
         /* decode the next frame */
         int rc = v->decoder_drained ? AVERROR_EOF : avcodec_receive_frame(v->dec, v->frame);
         if (rc == AVERROR(EAGAIN)) {
@@ -353,6 +385,7 @@ vlm_status vlm_video_read(vlm_video *v, uint8_t *rgb, int64_t *index, double *ti
             rc = av_read_frame(v->fmt, v->pkt);
             if (rc == AVERROR_EOF || (rc < 0 && avio_feof(v->fmt->pb))) {
                 v->eof = true;
+                check_truncated(v);
                 avcodec_send_packet(v->dec, NULL);
                 continue;
             }
@@ -361,6 +394,13 @@ vlm_status vlm_video_read(vlm_video *v, uint8_t *rgb, int64_t *index, double *ti
                 return av_fail(v->err, sizeof v->err, rc, "read error", v->fmt->url);
             }
             if (v->pkt->stream_index == v->stream) {
+                int64_t ts = v->pkt->pts != AV_NOPTS_VALUE ? v->pkt->pts : v->pkt->dts;
+                if (ts != AV_NOPTS_VALUE) {
+                    AVRational stb = v->fmt->streams[v->stream]->time_base;
+                    int64_t end = ts - v->start_pts + (v->pkt->duration > 0 ? v->pkt->duration : 0);
+                    int64_t end_us = av_rescale_q(end, stb, AV_TIME_BASE_Q);
+                    if (end_us > v->pkt_end_us) v->pkt_end_us = end_us;
+                }
                 rc = avcodec_send_packet(v->dec, v->pkt);
                 av_packet_unref(v->pkt);
                 if (rc < 0 && rc != AVERROR(EAGAIN) && rc != AVERROR_INVALIDDATA) {
@@ -381,7 +421,7 @@ vlm_status vlm_video_read(vlm_video *v, uint8_t *rgb, int64_t *index, double *ti
             if (v->next_index == 0)
                 return vlm_set_err(v->err, sizeof v->err, VLM_ERR_FORMAT, "%s: the video has no decodable frames",
                                    v->fmt->url);
-            return VLM_END_OF_STREAM;
+            return end_status(v);
         }
         if (rc < 0) {
             v->flushed = true;

@@ -15,16 +15,31 @@
  * max_new_tokens is closed with eos before the next frame (the original feeds
  * the cut token and the frame with no separator); when the KV cache is full the
  * oldest positions after the start prompt and the sinks are evicted and later
- * keys are re-rotated (the original runs past the trained length). */
+ * keys are re-rotated (the original runs past the trained length).
+ *
+ * Frame queue: max_queue slots, kept in push order in `ord`. A slot is FREE,
+ * RAW (pixels waiting for the encoder), ENCODING, READY (embeddings waiting
+ * for the LM), CONSUMING (being evaluated) or FAILED (the encoder failed; the
+ * step reports it). With params.pipeline a worker thread encodes RAW slots
+ * oldest first while the stepping thread runs the LM. Everything in the
+ * queues is guarded by `mu`; the LM state (KV cache, pending tokens) belongs
+ * to the stepping thread. A push into a full queue drops the oldest RAW or
+ * READY slot; drops are recorded and reported as events by the next step. */
 #include <math.h>
+#include <pthread.h>
 
 #include "core/util.h"
 #include "model/kv.h"
 
+typedef enum { SLOT_FREE, SLOT_RAW, SLOT_ENCODING, SLOT_READY, SLOT_CONSUMING, SLOT_FAILED } slot_state;
+
 typedef struct {
+    slot_state state;
+    vlm_status st; /* FAILED: the encoder's status */
     double t;
     int64_t index;
-    float *embd; /* [ntok][n_embd] */
+    float *embd;  /* [ntok][n_embd] */
+    uint8_t *rgb; /* [res][res][3], pipeline only */
 } frame_slot;
 
 typedef struct {
@@ -32,31 +47,48 @@ typedef struct {
     char *text;
 } query_item;
 
+typedef struct {
+    double t;
+    int64_t index;
+} drop_item;
+
 struct vlm_session {
     const vlm_model *m;
     const vlm_tokenizer *tok;
     vlm_session_params p;
-    int32_t n_embd, n_vocab, ntok, interval_id, eos_id;
+    int32_t n_embd, n_vocab, ntok, interval_id, eos_id, res;
     vlm_lm_context *lm;
     vlm_vision_context *vis;
-    /* frame queue: ring of max_queue slots */
-    frame_slot *slots;
+    /* ---- guarded by mu ---- */
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* a slot changed state, a frame was pushed, or stop */
+    frame_slot *slots; /* [max_queue] */
     float *slot_mem;
-    size_t head, count;
-    /* query queue (FIFO, small) */
-    query_item *queries;
+    uint8_t *rgb_mem;
+    size_t *ord; /* occupied slots, oldest first */
+    size_t n_ord;
+    query_item *queries; /* FIFO ring */
     size_t q_head, q_count, q_cap;
+    drop_item *drops; /* dropped frames not reported yet (ring) */
+    size_t d_head, d_count, d_cap;
+    bool stop;
+    char verr[256]; /* the encoder's message for a FAILED slot */
+    /* ---- pipeline worker ---- */
+    pthread_t worker;
+    bool worker_started;
+    /* ---- stepping thread only ---- */
     /* fixed prompt pieces */
-    vlm_tokens start_ids, stream_prompt_ids, gen_ids, respond_ids, scratch_ids;
+    vlm_tokens start_ids, stream_prompt_ids, gen_ids, respond_ids;
     /* tokens waiting to be fed before the next frame */
     int32_t last_ids[4];
     int n_last;
     bool started;
-    /* buffers */
     vlm_lm_input *in;
     size_t in_cap;
     float *logits; /* [n_vocab] */
     int32_t *out_ids;
+    drop_item *drop_out; /* copy of the drop ring for reporting outside the lock */
+    size_t drop_out_cap;
     char err[512];
 };
 
@@ -73,28 +105,60 @@ vlm_session_params vlm_session_default_params(void) {
 }
 
 const char *vlm_session_last_error(const vlm_session *s) { return s ? s->err : ""; }
-size_t vlm_session_pending_frames(const vlm_session *s) { return s ? s->count : 0; }
-size_t vlm_session_pending_queries(const vlm_session *s) { return s ? s->q_count : 0; }
+
+/* The queues are guarded by a mutex inside a handle the getters see as const. */
+static void lock(const vlm_session *s) { pthread_mutex_lock((pthread_mutex_t *)&s->mu); }
+static void unlock(const vlm_session *s) { pthread_mutex_unlock((pthread_mutex_t *)&s->mu); }
+
+size_t vlm_session_pending_frames(const vlm_session *s) {
+    if (!s) return 0;
+    lock(s);
+    size_t n = s->n_ord;
+    unlock(s);
+    return n;
+}
+size_t vlm_session_pending_queries(const vlm_session *s) {
+    if (!s) return 0;
+    lock(s);
+    size_t n = s->q_count;
+    unlock(s);
+    return n;
+}
 int32_t vlm_session_kv_len(const vlm_session *s) { return s ? vlm_lm_kv_len(s->lm) : 0; }
 
 void vlm_session_free(vlm_session *s) {
     if (!s) return;
+    if (s->worker_started) {
+        lock(s);
+        s->stop = true;
+        pthread_cond_broadcast(&s->cv);
+        unlock(s);
+        pthread_join(s->worker, NULL);
+    }
     vlm_lm_context_free(s->lm);
     vlm_vision_context_free(s->vis);
     free(s->slots);
     free(s->slot_mem);
-    for (size_t i = 0; i < s->q_count; i++) free(s->queries[(s->q_head + i) % s->q_cap].text);
+    free(s->rgb_mem);
+    free(s->ord);
+    if (s->queries)
+        for (size_t i = 0; i < s->q_count; i++) free(s->queries[(s->q_head + i) % s->q_cap].text);
     free(s->queries);
+    free(s->drops);
+    free(s->drop_out);
     vlm_tokens_free(&s->start_ids);
     vlm_tokens_free(&s->stream_prompt_ids);
     vlm_tokens_free(&s->gen_ids);
     vlm_tokens_free(&s->respond_ids);
-    vlm_tokens_free(&s->scratch_ids);
     free(s->in);
     free(s->logits);
     free(s->out_ids);
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->mu);
     free(s);
 }
+
+static void *encode_worker(void *arg);
 
 /* Render one template fragment and tokenize it whole (as the original does). */
 static vlm_status fragment_ids(vlm_session *s, const vlm_message *msgs, size_t n, bool stream_prompt, bool gen_prompt,
@@ -131,6 +195,15 @@ vlm_status vlm_session_init(const vlm_model *m, const vlm_session_params *pp, vl
         return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "threshold must be in [0, 1]");
     vlm_session *s = calloc(1, sizeof *s);
     if (!s) return vlm_set_err(err, err_size, VLM_ERR_OOM, "out of memory");
+    if (pthread_mutex_init(&s->mu, NULL)) {
+        free(s);
+        return vlm_set_err(err, err_size, VLM_ERR_OOM, "cannot create a mutex");
+    }
+    if (pthread_cond_init(&s->cv, NULL)) {
+        pthread_mutex_destroy(&s->mu);
+        free(s);
+        return vlm_set_err(err, err_size, VLM_ERR_OOM, "cannot create a condition variable");
+    }
     s->m = m;
     s->p = p;
     s->tok = vlm_model_tokenizer(m);
@@ -151,18 +224,30 @@ vlm_status vlm_session_init(const vlm_model *m, const vlm_session_params *pp, vl
         st = vlm_vision_context_init(m, &vp, &s->vis, err, err_size);
         if (st) goto fail;
     }
-    size_t frame_floats = (size_t)s->ntok * (size_t)s->n_embd;
-    s->slots = calloc((size_t)p.max_queue, sizeof *s->slots);
-    s->slot_mem = malloc((size_t)p.max_queue * frame_floats * sizeof(float));
+    if (p.pipeline && !s->vis) p.pipeline = s->p.pipeline = false; /* nothing to encode */
+    s->res = vlm_model_frame_resolution(m);
+    size_t nq = (size_t)p.max_queue, frame_floats = (size_t)s->ntok * (size_t)s->n_embd;
+    size_t frame_bytes = (size_t)s->res * (size_t)s->res * 3;
+    s->slots = calloc(nq, sizeof *s->slots);
+    s->ord = calloc(nq, sizeof *s->ord);
+    s->slot_mem = malloc(nq * frame_floats * sizeof(float));
+    if (p.pipeline) s->rgb_mem = malloc(nq * frame_bytes);
     s->logits = malloc((size_t)s->n_vocab * sizeof(float));
     s->out_ids = malloc((size_t)(p.max_new_tokens + 1) * sizeof(int32_t));
     s->q_cap = 8;
     s->queries = calloc(s->q_cap, sizeof *s->queries);
-    if (!s->slots || !s->slot_mem || !s->logits || !s->out_ids || !s->queries) {
+    s->d_cap = s->drop_out_cap = nq * 4 > 64 ? nq * 4 : 64;
+    s->drops = calloc(s->d_cap, sizeof *s->drops);
+    s->drop_out = calloc(s->drop_out_cap, sizeof *s->drop_out);
+    if (!s->slots || !s->ord || !s->slot_mem || (p.pipeline && !s->rgb_mem) || !s->logits || !s->out_ids ||
+        !s->queries || !s->drops || !s->drop_out) {
         st = vlm_set_err(err, err_size, VLM_ERR_OOM, "out of memory");
         goto fail;
     }
-    for (int i = 0; i < p.max_queue; i++) s->slots[i].embd = s->slot_mem + (size_t)i * frame_floats;
+    for (size_t i = 0; i < nq; i++) {
+        s->slots[i].embd = s->slot_mem + i * frame_floats;
+        if (p.pipeline) s->slots[i].rgb = s->rgb_mem + i * frame_bytes;
+    }
 
     /* the fixed prompt fragments, rendered by the template and tokenized whole */
     const char *sys = p.system_prompt ? p.system_prompt : vlm_model_system_prompt(m);
@@ -180,6 +265,13 @@ vlm_status vlm_session_init(const vlm_model *m, const vlm_session_params *pp, vl
         st = vlm_set_err(err, err_size, VLM_ERR_OOM, "out of memory");
         goto fail;
     }
+    if (p.pipeline) {
+        if (pthread_create(&s->worker, NULL, encode_worker, s)) {
+            st = vlm_set_err(err, err_size, VLM_ERR_OOM, "cannot start the frame encoding thread");
+            goto fail;
+        }
+        s->worker_started = true;
+    }
     *out = s;
     return VLM_OK;
 fail:
@@ -191,59 +283,154 @@ static void emit(vlm_session *s, const vlm_event *ev) {
     if (s->p.on_event) s->p.on_event(s->p.user_data, ev);
 }
 
+/* ---- frame queue (all under mu) ---------------------------------------- */
+
+static void remove_ord(vlm_session *s, size_t pos) {
+    s->slots[s->ord[pos]].state = SLOT_FREE;
+    memmove(s->ord + pos, s->ord + pos + 1, (s->n_ord - pos - 1) * sizeof *s->ord);
+    s->n_ord--;
+}
+
+/* Record a dropped frame for the next step to report. The ring grows only
+ * when more frames drop between two steps than it holds. */
+static void record_drop(vlm_session *s, double t, int64_t index) {
+    if (s->d_count == s->d_cap) {
+        size_t nc = s->d_cap * 2;
+        drop_item *nd = malloc(nc * sizeof *nd);
+        if (!nd) { /* keep the newest records */
+            s->d_head = (s->d_head + 1) % s->d_cap;
+            s->d_count--;
+        } else {
+            for (size_t i = 0; i < s->d_count; i++) nd[i] = s->drops[(s->d_head + i) % s->d_cap];
+            free(s->drops);
+            s->drops = nd;
+            s->d_cap = nc;
+            s->d_head = 0;
+        }
+    }
+    s->drops[(s->d_head + s->d_count) % s->d_cap] = (drop_item){t, index};
+    s->d_count++;
+}
+
+/* A free slot for a new frame at (t, index), or NULL when the pushed frame
+ * itself is dropped (every queued frame is busy). Drops the oldest waiting
+ * frame when the queue is full. */
+static frame_slot *claim_slot(vlm_session *s, double t, int64_t index) {
+    if (s->n_ord == (size_t)s->p.max_queue) {
+        size_t pos = 0;
+        while (pos < s->n_ord && s->slots[s->ord[pos]].state != SLOT_RAW && s->slots[s->ord[pos]].state != SLOT_READY)
+            pos++;
+        if (pos == s->n_ord) {
+            record_drop(s, t, index);
+            return NULL;
+        }
+        frame_slot *old = &s->slots[s->ord[pos]];
+        record_drop(s, old->t, old->index);
+        remove_ord(s, pos);
+    }
+    for (size_t i = 0; i < (size_t)s->p.max_queue; i++)
+        if (s->slots[i].state == SLOT_FREE) {
+            s->ord[s->n_ord++] = i;
+            s->slots[i].t = t;
+            s->slots[i].index = index;
+            return &s->slots[i];
+        }
+    return NULL; /* not reached: n_ord < max_queue means a slot is free */
+}
+
+/* The pipeline worker: encode RAW slots, oldest first. */
+static void *encode_worker(void *arg) {
+    vlm_session *s = arg;
+    lock(s);
+    while (!s->stop) {
+        frame_slot *f = NULL;
+        for (size_t i = 0; i < s->n_ord && !f; i++)
+            if (s->slots[s->ord[i]].state == SLOT_RAW) f = &s->slots[s->ord[i]];
+        if (!f) {
+            pthread_cond_wait(&s->cv, &s->mu);
+            continue;
+        }
+        f->state = SLOT_ENCODING;
+        unlock(s);
+        vlm_status st = vlm_vision_embed_rgb(s->vis, f->rgb, f->embd);
+        lock(s);
+        f->state = st ? SLOT_FAILED : SLOT_READY;
+        f->st = st;
+        if (st) snprintf(s->verr, sizeof s->verr, "%s", vlm_vision_last_error(s->vis));
+        pthread_cond_broadcast(&s->cv);
+    }
+    unlock(s);
+    return NULL;
+}
+
 vlm_status vlm_session_push_embeds(vlm_session *s, const float *embeds, double t, int64_t index) {
     if (!s || !embeds) return VLM_ERR_INVALID_ARG;
-    if (s->count == (size_t)s->p.max_queue) { /* full: drop the oldest waiting frame */
-        frame_slot *old = &s->slots[s->head];
-        vlm_event ev = {.type = VLM_EVENT_DROPPED, .time = old->t, .index = old->index};
-        s->head = (s->head + 1) % (size_t)s->p.max_queue;
-        s->count--;
-        emit(s, &ev);
+    lock(s);
+    frame_slot *slot = claim_slot(s, t, index);
+    if (slot) {
+        memcpy(slot->embd, embeds, (size_t)s->ntok * (size_t)s->n_embd * sizeof(float));
+        slot->state = SLOT_READY;
+        pthread_cond_broadcast(&s->cv);
     }
-    frame_slot *slot = &s->slots[(s->head + s->count) % (size_t)s->p.max_queue];
-    memcpy(slot->embd, embeds, (size_t)s->ntok * (size_t)s->n_embd * sizeof(float));
-    slot->t = t;
-    slot->index = index;
-    s->count++;
+    unlock(s);
     return VLM_OK;
 }
 
 vlm_status vlm_session_push_frame(vlm_session *s, const uint8_t *rgb, double t, int64_t index) {
     if (!s || !rgb) return VLM_ERR_INVALID_ARG;
     if (!s->vis) return vlm_set_err(s->err, sizeof s->err, VLM_ERR_INVALID_ARG, "the model has no vision tower");
-    if (s->count == (size_t)s->p.max_queue) {
-        frame_slot *old = &s->slots[s->head];
-        vlm_event ev = {.type = VLM_EVENT_DROPPED, .time = old->t, .index = old->index};
-        s->head = (s->head + 1) % (size_t)s->p.max_queue;
-        s->count--;
-        emit(s, &ev);
+    lock(s);
+    frame_slot *slot = claim_slot(s, t, index);
+    if (!slot) {
+        unlock(s);
+        return VLM_OK;
     }
-    frame_slot *slot = &s->slots[(s->head + s->count) % (size_t)s->p.max_queue];
+    if (s->p.pipeline) { /* the worker encodes it */
+        memcpy(slot->rgb, rgb, (size_t)s->res * (size_t)s->res * 3);
+        slot->state = SLOT_RAW;
+        pthread_cond_broadcast(&s->cv);
+        unlock(s);
+        return VLM_OK;
+    }
+    slot->state = SLOT_ENCODING; /* encoded here; a concurrent push cannot drop it */
+    unlock(s);
     vlm_status st = vlm_vision_embed_rgb(s->vis, rgb, slot->embd);
-    if (st) return vlm_set_err(s->err, sizeof s->err, st, "vision: %s", vlm_status_str(st));
-    slot->t = t;
-    slot->index = index;
-    s->count++;
+    lock(s);
+    if (st) {
+        for (size_t i = 0; i < s->n_ord; i++)
+            if (&s->slots[s->ord[i]] == slot) { remove_ord(s, i); break; }
+    } else {
+        slot->state = SLOT_READY;
+    }
+    pthread_cond_broadcast(&s->cv);
+    unlock(s);
+    if (st) return vlm_set_err(s->err, sizeof s->err, st, "vision: %s", vlm_vision_last_error(s->vis));
     return VLM_OK;
 }
 
 vlm_status vlm_session_push_query(vlm_session *s, double t, const char *text) {
     if (!s || !text) return VLM_ERR_INVALID_ARG;
     if (!(t >= 0) || !isfinite(t)) return vlm_set_err(s->err, sizeof s->err, VLM_ERR_INVALID_ARG, "query time must be >= 0");
+    char *copy = strdup(text);
+    if (!copy) return vlm_set_err(s->err, sizeof s->err, VLM_ERR_OOM, "out of memory");
+    lock(s);
     if (s->q_count == s->q_cap) {
         size_t nc = s->q_cap * 2;
         query_item *nq = calloc(nc, sizeof *nq);
-        if (!nq) return vlm_set_err(s->err, sizeof s->err, VLM_ERR_OOM, "out of memory");
+        if (!nq) {
+            unlock(s);
+            free(copy);
+            return vlm_set_err(s->err, sizeof s->err, VLM_ERR_OOM, "out of memory");
+        }
         for (size_t i = 0; i < s->q_count; i++) nq[i] = s->queries[(s->q_head + i) % s->q_cap];
         free(s->queries);
         s->queries = nq;
         s->q_cap = nc;
         s->q_head = 0;
     }
-    char *copy = strdup(text);
-    if (!copy) return vlm_set_err(s->err, sizeof s->err, VLM_ERR_OOM, "out of memory");
     s->queries[(s->q_head + s->q_count) % s->q_cap] = (query_item){t, copy};
     s->q_count++;
+    unlock(s);
     return VLM_OK;
 }
 
@@ -352,24 +539,81 @@ static vlm_status respond(vlm_session *s, double t, const char *query) {
     return VLM_OK;
 }
 
-static void pop_query(vlm_session *s, query_item *q) {
+/* Pop the oldest query if `due` says so (under mu). */
+static bool pop_query_if(vlm_session *s, double frame_t, bool before, query_item *q) {
+    if (!s->q_count) return false;
+    double qt = s->queries[s->q_head].t;
+    if (before ? !(frame_t > qt) : !(frame_t >= qt)) return false;
     *q = s->queries[s->q_head];
     s->q_head = (s->q_head + 1) % s->q_cap;
     s->q_count--;
+    return true;
 }
 
-vlm_status vlm_session_step(vlm_session *s) {
+/* Report the frames dropped since the last report (stepping thread). */
+static void report_drops(vlm_session *s) {
+    lock(s);
+    size_t n = s->d_count;
+    if (n > s->drop_out_cap) {
+        drop_item *nd = malloc(n * sizeof *nd);
+        if (nd) {
+            free(s->drop_out);
+            s->drop_out = nd;
+            s->drop_out_cap = n;
+        } else {
+            n = s->drop_out_cap;
+        }
+    }
+    for (size_t i = 0; i < n; i++) s->drop_out[i] = s->drops[(s->d_head + i) % s->d_cap];
+    s->d_head = (s->d_head + n) % s->d_cap;
+    s->d_count -= n;
+    unlock(s);
+    for (size_t i = 0; i < n; i++) {
+        vlm_event ev = {.type = VLM_EVENT_DROPPED, .time = s->drop_out[i].t, .index = s->drop_out[i].index};
+        emit(s, &ev);
+    }
+}
+
+vlm_status vlm_session_step(vlm_session *s) { return vlm_session_step_upto(s, INT64_MAX); }
+
+vlm_status vlm_session_step_upto(vlm_session *s, int64_t max_index) {
     if (!s) return VLM_ERR_INVALID_ARG;
-    while (s->count > 0) {
-        frame_slot *f = &s->slots[s->head];
+    for (;;) {
+        report_drops(s);
+        lock(s);
+        /* the oldest queued frame within reach, once it is encoded */
+        frame_slot *f = NULL;
+        while (s->n_ord && s->slots[s->ord[0]].index <= max_index) {
+            frame_slot *o = &s->slots[s->ord[0]];
+            if (o->state == SLOT_READY || o->state == SLOT_FAILED) {
+                f = o;
+                break;
+            }
+            pthread_cond_wait(&s->cv, &s->mu);
+        }
+        if (!f) {
+            unlock(s);
+            return VLM_OK;
+        }
+        if (f->state == SLOT_FAILED) {
+            vlm_status st = f->st;
+            vlm_set_err(s->err, sizeof s->err, st, "vision: frame %lld: %s", (long long)f->index, s->verr);
+            remove_ord(s, 0);
+            unlock(s);
+            return st;
+        }
         /* 1. a query earlier than the next frame is answered first */
-        if (s->q_count && f->t > s->queries[s->q_head].t) {
-            query_item q;
-            pop_query(s, &q);
+        query_item q;
+        if (pop_query_if(s, f->t, true, &q)) {
+            unlock(s);
             vlm_status st = respond(s, q.t, q.text);
             free(q.text);
             return st;
         }
+        f->state = SLOT_CONSUMING; /* pushes cannot drop it while the LM reads it */
+        double t = f->t;
+        int64_t index = f->index;
+        unlock(s);
         /* 2. feed the pending tokens and the frame */
         size_t n = 0;
         if (!s->started) {
@@ -380,12 +624,13 @@ vlm_status vlm_session_step(vlm_session *s) {
                 for (size_t i = 0; i < s->stream_prompt_ids.n; i++)
                     s->in[n++] = (vlm_lm_input){.token = s->stream_prompt_ids.ids[i]};
         }
-        for (int i = 0; i < s->ntok; i++) s->in[n++] = (vlm_lm_input){.token = -1, .embd = f->embd + (size_t)i * s->n_embd};
-        double t = f->t;
-        int64_t index = f->index;
+        for (int i = 0; i < s->ntok; i++)
+            s->in[n++] = (vlm_lm_input){.token = -1, .embd = f->embd + (size_t)i * s->n_embd};
         vlm_status st = eval(s, s->in, n);
-        s->head = (s->head + 1) % (size_t)s->p.max_queue;
-        s->count--;
+        lock(s);
+        remove_ord(s, 0); /* f is still ord[0]: CONSUMING slots are never dropped */
+        pthread_cond_broadcast(&s->cv);
+        unlock(s);
         if (st) return st;
         s->started = true;
         s->n_last = 0;
@@ -398,18 +643,23 @@ vlm_status vlm_session_step(vlm_session *s) {
         vlm_event fe = {.type = VLM_EVENT_FRAME, .time = t, .index = index, .p_interval = p_int};
         emit(s, &fe);
         /* 3. a query at or before this frame's time is answered after it */
-        if (s->q_count && t >= s->queries[s->q_head].t) {
-            query_item q;
-            pop_query(s, &q);
+        lock(s);
+        bool due = pop_query_if(s, t, false, &q);
+        unlock(s);
+        if (due) {
             st = respond(s, q.t, q.text);
             free(q.text);
+            report_drops(s);
             return st;
         }
         /* 4. silent iff P(interval) >= threshold */
         int32_t next = p_int >= s->p.threshold ? s->interval_id
                                                 : argmax_logits(s->logits, s->n_vocab, s->interval_id);
         s->last_ids[s->n_last++] = next;
-        if (next != s->interval_id) return respond(s, t, NULL);
+        if (next != s->interval_id) {
+            st = respond(s, t, NULL);
+            report_drops(s);
+            return st;
+        }
     }
-    return VLM_OK;
 }
