@@ -1,0 +1,724 @@
+/* backward.c - forward with saved activations and the full backward pass of
+ * the LIVE training loss, for LoRA A/B and the connector (the base weights
+ * are frozen and may be of any type).
+ *
+ * A batch is processed one sequence at a time (no KV cache): the positions
+ * whose attention mask is 1 are gathered (real tokens keep their index in the
+ * padded row as RoPE position, as Hugging Face does without position_ids)
+ * and only they are computed; masked positions are never attended to and
+ * carry no loss. Per sequence of T real tokens (dimension letters as
+ * model.h; r = LoRA rank, nl = labelled rows):
+ *   x0[T][H]   token rows, or connector rows at <v> positions
+ *   layer l:   h = rmsnorm(x_l); q,k,v = lin(h); rope; a = attn(q,k,v);
+ *              x' = x_l + lin_o(a); h2 = rmsnorm(x'); m = silu(lin_g(h2)) * lin_u(h2);
+ *              x_{l+1} = x' + lin_d(m)
+ *   lin(x) = x W^T + s B (A drop(x))   (PEFT LoRA, s = alpha / r)
+ *   loss = sum_i w_i CE(lin_head(rmsnorm(x_L))_i, y_i) / N  over labelled i
+ * Only x_l (l = 0..L) is kept; the backward pass recomputes each layer's
+ * intermediates from x_l (gradient checkpointing, like the original run).
+ * Dropout masks are a hash of (seed, sequence counter, module, position,
+ * feature), so the backward pass regenerates them instead of storing them.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/util.h"
+#include "train/train_internal.h"
+
+struct vlm_train_context {
+    const vlm_model *m;
+    vlm_trainable *t;
+    vlm_train_context_params p;
+    vlm_pool *pool;
+    vlm_ops ops;
+    char err[256];
+    /* buffers sized for cap_T real tokens (grown on demand), one allocation */
+    int64_t cap_T, cap_L; /* cap_L: labelled rows per chunk */
+    float *mem;
+    float *xs;                      /* [L+1][T][H] layer inputs */
+    float *h, *h2, *xmid, *dx, *dxm, *dh; /* [T][H] */
+    float *q, *att, *dq, *datt;     /* [T][Nq] */
+    float *k, *v, *dk, *dv;         /* [T][Nkv] */
+    float *g, *u, *mm, *dg, *du;    /* [T][F] */
+    float *lu;                      /* [7][T][r] LoRA intermediates of a layer */
+    float *ldu;                     /* [T][r] */
+    float *xin, *tmp;               /* [T][max(H, F, Nq, V-chunk)] */
+    float *attp;                    /* [nth][2][T] softmax rows */
+    int64_t *pos, *neg;             /* [T] */
+    int32_t *lab_rows;              /* [T] */
+    float *hn, *logits, *lhu;       /* [cL][H], [cL][V], [cL][r] */
+    size_t scr_size;
+};
+
+vlm_train_context_params vlm_train_context_default_params(void) {
+    vlm_train_context_params p = {.n_threads = 2, .stream_loss_weight = 1.0f, .train = true};
+    return p;
+}
+
+const char *vlm_train_last_error(const vlm_train_context *c) { return c ? c->err : ""; }
+
+void vlm_train_context_free(vlm_train_context *c) {
+    if (!c) return;
+    vlm_pool_free(c->pool);
+    free(c->ops.scratch);
+    free(c->mem);
+    free(c->pos);
+    free(c->neg);
+    free(c->lab_rows);
+    free(c);
+}
+
+vlm_status vlm_train_context_init(const vlm_model *m, vlm_trainable *t, const vlm_train_context_params *pp,
+                                  vlm_train_context **out, char *err, size_t err_size) {
+    if (out) *out = NULL;
+    if (!m || !t || !out) return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "train_context_init: NULL argument");
+    vlm_train_context_params p = pp ? *pp : vlm_train_context_default_params();
+    if (p.n_threads < 1 || p.n_threads > VLM_POOL_MAX_THREADS || !isfinite(p.stream_loss_weight))
+        return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "n_threads %d or stream_loss_weight invalid",
+                           p.n_threads);
+    if (t->hp.n_embd != m->hp.n_embd || t->hp.n_layer != m->hp.n_layer || t->hp.n_vocab != m->hp.n_vocab)
+        return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "the trained parameters were made for another model");
+    if (m->v_file && t->c0w->cols != m->hp.v_n_embd)
+        return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "connector input %lld != vision hidden %d",
+                           (long long)t->c0w->cols, m->hp.v_n_embd);
+    vlm_train_context *c = calloc(1, sizeof *c);
+    if (!c) return vlm_set_err(err, err_size, VLM_ERR_OOM, "out of memory");
+    c->m = m, c->t = t, c->p = p;
+    vlm_status st = vlm_pool_init(p.n_threads, &c->pool);
+    if (st) {
+        free(c);
+        return vlm_set_err(err, err_size, st, "cannot start %d threads", p.n_threads);
+    }
+    c->ops.kern = vlm_kernels_best();
+    c->ops.pool = c->pool;
+    *out = c;
+    return VLM_OK;
+}
+
+/* ---- buffers ------------------------------------------------------------------------------------ */
+
+#define CHUNK_L 16 /* labelled rows per lm_head chunk */
+
+static vlm_status ensure(vlm_train_context *c, int64_t T, int64_t n_conn_rows) {
+    const vlm_model_hparams *hp = &c->m->hp;
+    const int64_t H = hp->n_embd, F = hp->n_ff, Dh = hp->n_head_dim, Nq = hp->n_head * Dh, Nkv = hp->n_head_kv * Dh;
+    const int64_t L = hp->n_layer, V = hp->n_vocab, R = c->t->lp.lora_r, D = c->t->c0w->cols;
+    int64_t need_T = T > n_conn_rows ? T : n_conn_rows;
+    if (need_T < 1) need_T = 1;
+    if (need_T <= c->cap_T) return VLM_OK;
+    int64_t cT = need_T + 64;
+    int64_t wmax = H > F ? H : F;
+    if (Nq > wmax) wmax = Nq;
+    if (D > wmax) wmax = D;
+    int nth = vlm_pool_n_threads(c->pool);
+    const int64_t cL = CHUNK_L;
+    size_t sizes[] = {(size_t)((L + 1) * cT * H), (size_t)(cT * H), (size_t)(cT * H), (size_t)(cT * H),
+                      (size_t)(cT * H), (size_t)(cT * H), (size_t)(cT * H),
+                      (size_t)(cT * Nq), (size_t)(cT * Nq), (size_t)(cT * Nq), (size_t)(cT * Nq),
+                      (size_t)(cT * Nkv), (size_t)(cT * Nkv), (size_t)(cT * Nkv), (size_t)(cT * Nkv),
+                      (size_t)(cT * F), (size_t)(cT * F), (size_t)(cT * F), (size_t)(cT * F), (size_t)(cT * F),
+                      (size_t)(VLM_P_COUNT * cT * R), (size_t)(cT * R), (size_t)(cT * wmax),
+                      (size_t)(cT * wmax > cL * V ? cT * wmax : cL * V), (size_t)(nth * 2 * cT),
+                      (size_t)(cL * H), (size_t)(cL * V), (size_t)(cL * R)};
+    float **ptrs[] = {&c->xs, &c->h, &c->h2, &c->xmid, &c->dx, &c->dxm, &c->dh, &c->q, &c->att, &c->dq, &c->datt,
+                      &c->k, &c->v, &c->dk, &c->dv, &c->g, &c->u, &c->mm, &c->dg, &c->du, &c->lu, &c->ldu,
+                      &c->xin, &c->tmp, &c->attp, &c->hn, &c->logits, &c->lhu};
+    size_t total = 0;
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        if (!vlm_add_ok(total, (sizes[i] + 15) & ~(size_t)15, &total))
+            return vlm_set_err(c->err, sizeof c->err, VLM_ERR_OOM, "buffer size overflows for %lld tokens",
+                               (long long)T);
+    }
+    size_t bytes;
+    if (!vlm_mul_ok(total, sizeof(float), &bytes))
+        return vlm_set_err(c->err, sizeof c->err, VLM_ERR_OOM, "buffer size overflows");
+    free(c->mem);
+    free(c->pos);
+    free(c->neg);
+    free(c->lab_rows);
+    c->cap_T = 0;
+    c->mem = vlm_alloc64(bytes);
+    c->pos = malloc((size_t)cT * sizeof *c->pos);
+    c->neg = malloc((size_t)cT * sizeof *c->neg);
+    c->lab_rows = malloc((size_t)cT * sizeof *c->lab_rows);
+    if (!c->mem || !c->pos || !c->neg || !c->lab_rows)
+        return vlm_set_err(c->err, sizeof c->err, VLM_ERR_OOM, "out of memory for %zu MiB of training buffers",
+                           bytes >> 20);
+    float *pm = c->mem;
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        *ptrs[i] = pm;
+        pm += (sizes[i] + 15) & ~(size_t)15;
+    }
+    /* matmul scratch: every weight at cT rows, and the f32 LoRA / connector matrices */
+    const vlm_model *m = c->m;
+    size_t scr = 0;
+    for (int32_t il = 0; il < hp->n_layer; il++) {
+        const vlm_llama_layer *ly = &m->layers[il];
+        const vlm_wt *lw[] = {&ly->wq, &ly->wk, &ly->wv, &ly->wo, &ly->ffn_gate, &ly->ffn_up, &ly->ffn_down};
+        size_t s = vlm_model_mm_scratch(lw, 7, cT, nth);
+        if (s > scr) scr = s;
+    }
+    const vlm_wt *ow[] = {&m->output};
+    size_t s = vlm_model_mm_scratch(ow, 1, cT, nth);
+    if (s > scr) scr = s;
+    int64_t ks[] = {H, F, Nq, R, D};
+    for (size_t i = 0; i < 5; i++) {
+        s = vlm_matmul_scratch_size(VLM_DT_F32, cT, ks[i], nth);
+        if (s > scr) scr = s;
+    }
+    if (scr > c->scr_size) {
+        free(c->ops.scratch);
+        c->ops.scratch = vlm_alloc64(scr);
+        c->scr_size = c->ops.scratch ? scr : 0;
+        if (!c->ops.scratch) return vlm_set_err(c->err, sizeof c->err, VLM_ERR_OOM, "out of memory for matmul scratch");
+    }
+    c->ops.scratch_size = c->scr_size;
+    c->cap_T = cT;
+    return VLM_OK;
+}
+
+/* ---- kernels ------------------------------------------------------------------------------------ */
+
+/* y[T][K] += x[T][N] @ W[N][K] (W of any weight type; rows dequantized in blocks). */
+typedef struct {
+    float *y;
+    const float *x;
+    const void *w;
+    int wtype;
+    int64_t T, N, K;
+    float *buf; /* [nth][NB][K] */
+} xw_job;
+
+#define XW_NB 16
+
+static void xw_fn(void *ctx, int ith, int nth) {
+    xw_job *j = ctx;
+    int64_t k0, k1;
+    vlm_pool_split(j->K, ith, nth, 16, &k0, &k1);
+    if (k0 >= k1) return;
+    const size_t row = vlm_dtype_row_size(j->wtype, j->K);
+    float *buf = j->buf + (size_t)ith * XW_NB * (size_t)j->K;
+    for (int64_t n0 = 0; n0 < j->N; n0 += XW_NB) {
+        int64_t nb = j->N - n0 < XW_NB ? j->N - n0 : XW_NB;
+        const float *wr[XW_NB];
+        for (int64_t i = 0; i < nb; i++) {
+            const void *src = (const uint8_t *)j->w + (size_t)(n0 + i) * row;
+            if (j->wtype == VLM_DT_F32) wr[i] = src;
+            else {
+                vlm_dequantize_row(j->wtype, src, buf + i * j->K, j->K);
+                wr[i] = buf + i * j->K;
+            }
+        }
+        for (int64_t t = 0; t < j->T; t++) {
+            float *yt = j->y + t * j->K;
+            const float *xt = j->x + t * j->N + n0;
+            for (int64_t i = 0; i < nb; i++) {
+                float a = xt[i];
+                if (a == 0.0f) continue;
+                const float *w = wr[i];
+                for (int64_t k = k0; k < k1; k++) yt[k] += a * w[k];
+            }
+        }
+    }
+}
+
+static vlm_status acc_xw(vlm_train_context *c, float *y, const float *x, const void *w, int wtype, int64_t T,
+                         int64_t N, int64_t K) {
+    int nth = vlm_pool_n_threads(c->pool);
+    float *buf = NULL;
+    if (wtype != VLM_DT_F32) {
+        buf = malloc((size_t)nth * XW_NB * (size_t)K * sizeof(float));
+        if (!buf) return vlm_set_err(c->err, sizeof c->err, VLM_ERR_OOM, "out of memory");
+    }
+    xw_job j = {y, x, w, wtype, T, N, K, buf};
+    vlm_pool_run(c->pool, xw_fn, &j);
+    free(buf);
+    return VLM_OK;
+}
+
+/* G[N][K] += s * a[T][N]^T @ b[T][K] */
+typedef struct {
+    float *G;
+    const float *a, *b;
+    int64_t T, N, K;
+    float s;
+} outer_job;
+
+static void outer_fn(void *ctx, int ith, int nth) {
+    outer_job *j = ctx;
+    int64_t n0, n1;
+    vlm_pool_split(j->N, ith, nth, 1, &n0, &n1);
+    for (int64_t n = n0; n < n1; n++) {
+        float *g = j->G + n * j->K;
+        for (int64_t t = 0; t < j->T; t++) {
+            float a = j->s * j->a[t * j->N + n];
+            if (a == 0.0f) continue;
+            const float *bt = j->b + t * j->K;
+            for (int64_t k = 0; k < j->K; k++) g[k] += a * bt[k];
+        }
+    }
+}
+
+static void acc_outer(vlm_train_context *c, float *G, const float *a, const float *b, int64_t T, int64_t N, int64_t K,
+                      float s) {
+    outer_job j = {G, a, b, T, N, K, s};
+    vlm_pool_run(c->pool, outer_fn, &j);
+}
+
+static vlm_status mm(vlm_train_context *c, float *y, const float *x, const void *w, int wtype, const float *bias,
+                     int64_t T, int64_t N, int64_t K) {
+    vlm_status st = vlm_matmul(&c->ops, y, N, x, K, w, wtype, bias, T, N, K);
+    if (st) vlm_set_err(c->err, sizeof c->err, st, "matmul [%lld x %lld] x [%lld x %lld]^T failed", (long long)T,
+                        (long long)K, (long long)N, (long long)K);
+    return st;
+}
+
+/* ---- LoRA linear ---------------------------------------------------------------------------------- */
+
+/* drop(x) into c->xin (or x itself when no dropout applies). Positions are keyed by pos[t]. */
+static const float *dropped(vlm_train_context *c, const float *x, int64_t T, int64_t K, uint64_t key,
+                            const int64_t *pos) {
+    float p = c->t->lp.lora_dropout;
+    if (!c->p.train || p <= 0.0f) return x;
+    float keep_scale = 1.0f / (1.0f - p);
+    for (int64_t t = 0; t < T; t++) {
+        uint64_t kt = vlm_train_mix(key ^ vlm_train_mix((uint64_t)pos[t]));
+        for (int64_t k = 0; k < K; k++) {
+            float r = vlm_train_unif(vlm_train_mix(kt + (uint64_t)k));
+            c->xin[t * K + k] = r >= p ? x[t * K + k] * keep_scale : 0.0f;
+        }
+    }
+    return c->xin;
+}
+
+static uint64_t drop_key(const vlm_train_context *c, uint64_t seq, int64_t mod) {
+    return vlm_train_mix(vlm_train_mix(c->t->lp.seed ^ 0xd50bull) ^ vlm_train_mix(seq * 4099u + (uint64_t)mod));
+}
+
+/* y[T][out] = x W^T + s B (A drop(x)); u[T][r] = drop(x) A^T is kept. */
+static vlm_status lin_fwd(vlm_train_context *c, const vlm_wt *W, const vlm_lora_mod *lm, const float *x, float *y,
+                          float *u, int64_t T, uint64_t key, const int64_t *pos) {
+    const int64_t R = c->t->lp.lora_r;
+    vlm_status st;
+    if ((st = mm(c, y, x, W->data, W->type, NULL, T, W->n_out, W->n_in))) return st;
+    const float *xd = dropped(c, x, T, lm->in, key, pos);
+    if ((st = mm(c, u, xd, lm->A->val, VLM_DT_F32, NULL, T, R, lm->in))) return st;
+    if ((st = mm(c, c->tmp, u, lm->B->val, VLM_DT_F32, NULL, T, lm->out, R))) return st;
+    const float s = c->t->scale;
+    for (int64_t i = 0; i < T * lm->out; i++) y[i] += s * c->tmp[i];
+    return VLM_OK;
+}
+
+/* Given dy[T][out]: dx[T][in] += dy W + drop'(s dy B A); gB += s dy^T u; gA += (s dy B)^T drop(x). */
+static vlm_status lin_bwd(vlm_train_context *c, const vlm_wt *W, const vlm_lora_mod *lm, const float *x,
+                          const float *u, const float *dy, float *dx, int64_t T, uint64_t key, const int64_t *pos) {
+    const int64_t R = c->t->lp.lora_r, in = lm->in, out = lm->out;
+    const float s = c->t->scale;
+    vlm_status st;
+    if ((st = acc_xw(c, dx, dy, W->data, W->type, T, out, in))) return st;
+    acc_outer(c, lm->B->grad, dy, u, T, out, R, s);
+    memset(c->ldu, 0, (size_t)(T * R) * sizeof(float));
+    if ((st = acc_xw(c, c->ldu, dy, lm->B->val, VLM_DT_F32, T, out, R))) return st;
+    for (int64_t i = 0; i < T * R; i++) c->ldu[i] *= s;
+    const float *xd = dropped(c, x, T, in, key, pos);
+    acc_outer(c, lm->A->grad, c->ldu, xd, T, R, in, 1.0f);
+    memset(c->tmp, 0, (size_t)(T * in) * sizeof(float));
+    if ((st = acc_xw(c, c->tmp, c->ldu, lm->A->val, VLM_DT_F32, T, R, in))) return st;
+    float p = c->t->lp.lora_dropout;
+    if (c->p.train && p > 0.0f) { /* the mask again: xd / x is keep_scale or 0 */
+        float keep_scale = 1.0f / (1.0f - p);
+        for (int64_t t = 0; t < T; t++) {
+            uint64_t kt = vlm_train_mix(key ^ vlm_train_mix((uint64_t)pos[t]));
+            for (int64_t k = 0; k < in; k++) {
+                float r = vlm_train_unif(vlm_train_mix(kt + (uint64_t)k));
+                if (r >= p) dx[t * in + k] += keep_scale * c->tmp[t * in + k];
+            }
+        }
+    } else
+        for (int64_t i = 0; i < T * in; i++) dx[i] += c->tmp[i];
+    return VLM_OK;
+}
+
+/* ---- small pieces ------------------------------------------------------------------------------------ */
+
+/* dx[T][n] += rmsnorm backward of y = x / rms(x) * w at dy. */
+static void rmsnorm_bwd(const float *x, const float *w, const float *dy, float *dx, int64_t T, int64_t n, float eps) {
+    for (int64_t t = 0; t < T; t++) {
+        const float *xt = x + t * n, *dyt = dy + t * n;
+        double ss = 0, dot = 0;
+        for (int64_t i = 0; i < n; i++) {
+            ss += (double)xt[i] * xt[i];
+            dot += (double)xt[i] * w[i] * dyt[i];
+        }
+        double r = 1.0 / sqrt(ss / (double)n + eps);
+        double c3 = r * r * r * dot / (double)n;
+        for (int64_t i = 0; i < n; i++) dx[t * n + i] += (float)(r * w[i] * dyt[i] - xt[i] * c3);
+    }
+}
+
+typedef struct {
+    vlm_train_context *c;
+    int64_t T, nh, nkv, Dh;
+    float scale;
+    bool backward;
+} attn_job;
+
+/* Causal GQA attention over the T gathered tokens, threads split the KV heads.
+ * Forward: att = softmax(q k^T * scale) v. Backward: dq, dk, dv from datt. */
+static void attn_fn(void *ctx, int ith, int nth) {
+    attn_job *j = ctx;
+    vlm_train_context *c = j->c;
+    const int64_t T = j->T, Dh = j->Dh, Nq = j->nh * Dh, Nkv = j->nkv * Dh, grp = j->nh / j->nkv;
+    float *p = c->attp + (size_t)ith * 2 * (size_t)c->cap_T, *dp = p + c->cap_T;
+    int64_t g0, g1;
+    vlm_pool_split(j->nkv, ith, nth, 1, &g0, &g1);
+    for (int64_t g = g0; g < g1; g++)
+        for (int64_t hh = 0; hh < grp; hh++) {
+            int64_t h = g * grp + hh;
+            for (int64_t t = 0; t < T; t++) {
+                const float *qt = c->q + t * Nq + h * Dh;
+                float mx = -INFINITY;
+                for (int64_t s = 0; s <= t; s++) {
+                    const float *ks = c->k + s * Nkv + g * Dh;
+                    double d = 0;
+                    for (int64_t i = 0; i < Dh; i++) d += (double)qt[i] * ks[i];
+                    p[s] = (float)d * j->scale;
+                    if (p[s] > mx) mx = p[s];
+                }
+                double sum = 0;
+                for (int64_t s = 0; s <= t; s++) {
+                    p[s] = expf(p[s] - mx);
+                    sum += p[s];
+                }
+                for (int64_t s = 0; s <= t; s++) p[s] = (float)(p[s] / sum);
+                if (!j->backward) {
+                    float *o = c->att + t * Nq + h * Dh;
+                    for (int64_t i = 0; i < Dh; i++) {
+                        double a = 0;
+                        for (int64_t s = 0; s <= t; s++) a += (double)p[s] * c->v[s * Nkv + g * Dh + i];
+                        o[i] = (float)a;
+                    }
+                    continue;
+                }
+                const float *dot = c->datt + t * Nq + h * Dh;
+                double tot = 0;
+                for (int64_t s = 0; s <= t; s++) {
+                    const float *vs = c->v + s * Nkv + g * Dh;
+                    double d = 0;
+                    for (int64_t i = 0; i < Dh; i++) d += (double)dot[i] * vs[i];
+                    dp[s] = (float)d;
+                    tot += (double)p[s] * d;
+                    float *dvs = c->dv + s * Nkv + g * Dh;
+                    for (int64_t i = 0; i < Dh; i++) dvs[i] += p[s] * dot[i];
+                }
+                float *dqt = c->dq + t * Nq + h * Dh;
+                for (int64_t s = 0; s <= t; s++) {
+                    float ds = (float)(p[s] * (dp[s] - tot)) * j->scale;
+                    const float *ks = c->k + s * Nkv + g * Dh;
+                    float *dks = c->dk + s * Nkv + g * Dh;
+                    for (int64_t i = 0; i < Dh; i++) {
+                        dqt[i] += ds * ks[i];
+                        dks[i] += ds * qt[i];
+                    }
+                }
+            }
+        }
+}
+
+static double gelu_d(double z) { return 0.5 * (1.0 + erf(z / sqrt(2.0))) + z * exp(-0.5 * z * z) / sqrt(2.0 * M_PI); }
+
+/* ---- one sequence --------------------------------------------------------------------------------------- */
+
+/* Forward (and backward) of one gathered sequence. in_rows: T input rows already in xs[0].
+ * lab/wts: per token label (-100 none) and weight. On backward, dx0 (= c->dx) holds d loss / d x0. */
+static vlm_status run_layer(vlm_train_context *c, int32_t il, int64_t T, uint64_t seq, bool keep_for_bwd) {
+    const vlm_model *m = c->m;
+    const vlm_model_hparams *hp = &m->hp;
+    const int64_t H = hp->n_embd, F = hp->n_ff, Dh = hp->n_head_dim, nh = hp->n_head, nkv = hp->n_head_kv;
+    const int64_t Nq = nh * Dh, Nkv = nkv * Dh, R = c->t->lp.lora_r;
+    const vlm_llama_layer *ly = &m->layers[il];
+    const vlm_lora_mod *lm = &c->t->mods[(size_t)il * VLM_P_COUNT];
+    const float *x = c->xs + (size_t)il * (size_t)(T * H);
+    float *lu = c->lu;
+    const size_t us = (size_t)(T * R);
+    vlm_status st;
+    const float eps = hp->rms_norm_eps;
+    vlm_rmsnorm(&c->ops, c->h, H, x, H, ly->attn_norm, T, H, eps);
+    if ((st = lin_fwd(c, &ly->wq, &lm[VLM_P_Q], c->h, c->q, lu, T, drop_key(c, seq, il * 8 + VLM_P_Q), c->pos)) ||
+        (st = lin_fwd(c, &ly->wk, &lm[VLM_P_K], c->h, c->k, lu + us, T, drop_key(c, seq, il * 8 + VLM_P_K), c->pos)) ||
+        (st = lin_fwd(c, &ly->wv, &lm[VLM_P_V], c->h, c->v, lu + 2 * us, T, drop_key(c, seq, il * 8 + VLM_P_V), c->pos)))
+        return st;
+    if ((st = vlm_rope(&c->ops, c->q, Nq, T, nh, Dh, Dh, c->pos, 0, hp->rope_theta, VLM_ROPE_ADJACENT)) ||
+        (st = vlm_rope(&c->ops, c->k, Nkv, T, nkv, Dh, Dh, c->pos, 0, hp->rope_theta, VLM_ROPE_ADJACENT)))
+        return vlm_set_err(c->err, sizeof c->err, st, "rope of layer %d failed", il);
+    attn_job aj = {c, T, nh, nkv, Dh, 1.0f / sqrtf((float)Dh), false};
+    vlm_pool_run(c->pool, attn_fn, &aj);
+    if ((st = lin_fwd(c, &ly->wo, &lm[VLM_P_O], c->att, c->xmid, lu + 3 * us, T, drop_key(c, seq, il * 8 + VLM_P_O),
+                      c->pos)))
+        return st;
+    for (int64_t i = 0; i < T * H; i++) c->xmid[i] += x[i];
+    vlm_rmsnorm(&c->ops, c->h2, H, c->xmid, H, ly->ffn_norm, T, H, eps);
+    if ((st = lin_fwd(c, &ly->ffn_gate, &lm[VLM_P_GATE], c->h2, c->g, lu + 4 * us, T,
+                      drop_key(c, seq, il * 8 + VLM_P_GATE), c->pos)) ||
+        (st = lin_fwd(c, &ly->ffn_up, &lm[VLM_P_UP], c->h2, c->u, lu + 5 * us, T, drop_key(c, seq, il * 8 + VLM_P_UP),
+                      c->pos)))
+        return st;
+    vlm_silu_mul(&c->ops, c->mm, c->g, c->u, T * F);
+    if (keep_for_bwd) return VLM_OK; /* the backward pass needs the down projection's input only */
+    float *xo = c->xs + (size_t)(il + 1) * (size_t)(T * H);
+    if ((st = lin_fwd(c, &ly->ffn_down, &lm[VLM_P_DOWN], c->mm, xo, lu + 6 * us, T,
+                      drop_key(c, seq, il * 8 + VLM_P_DOWN), c->pos)))
+        return st;
+    for (int64_t i = 0; i < T * H; i++) xo[i] += c->xmid[i];
+    return VLM_OK;
+}
+
+/* Backward of layer il: c->dx holds d/d x_{il+1} on entry and d/d x_il on return. */
+static vlm_status back_layer(vlm_train_context *c, int32_t il, int64_t T, uint64_t seq) {
+    const vlm_model *m = c->m;
+    const vlm_model_hparams *hp = &m->hp;
+    const int64_t H = hp->n_embd, F = hp->n_ff, Dh = hp->n_head_dim, nh = hp->n_head, nkv = hp->n_head_kv;
+    const int64_t Nq = nh * Dh, Nkv = nkv * Dh, R = c->t->lp.lora_r;
+    const vlm_llama_layer *ly = &m->layers[il];
+    const vlm_lora_mod *lm = &c->t->mods[(size_t)il * VLM_P_COUNT];
+    const float *x = c->xs + (size_t)il * (size_t)(T * H);
+    const size_t us = (size_t)(T * R);
+    const float eps = hp->rms_norm_eps;
+    vlm_status st;
+    /* recompute down-proj's LoRA input u (lu[6]) */
+    {
+        const float *xd = dropped(c, c->mm, T, F, drop_key(c, seq, il * 8 + VLM_P_DOWN), c->pos);
+        if ((st = mm(c, c->lu + 6 * us, xd, lm[VLM_P_DOWN].A->val, VLM_DT_F32, NULL, T, R, F))) return st;
+    }
+    /* FFN */
+    memset(c->du, 0, (size_t)(T * F) * sizeof(float)); /* du holds d mm first */
+    if ((st = lin_bwd(c, &ly->ffn_down, &lm[VLM_P_DOWN], c->mm, c->lu + 6 * us, c->dx, c->du, T,
+                      drop_key(c, seq, il * 8 + VLM_P_DOWN), c->pos)))
+        return st;
+    for (int64_t i = 0; i < T * F; i++) {
+        float g = c->g[i], dm = c->du[i];
+        float sg = 1.0f / (1.0f + expf(-g));
+        c->dg[i] = dm * c->u[i] * sg * (1.0f + g * (1.0f - sg));
+        c->du[i] = dm * g * sg;
+    }
+    memset(c->dh, 0, (size_t)(T * H) * sizeof(float));
+    if ((st = lin_bwd(c, &ly->ffn_gate, &lm[VLM_P_GATE], c->h2, c->lu + 4 * us, c->dg, c->dh, T,
+                      drop_key(c, seq, il * 8 + VLM_P_GATE), c->pos)) ||
+        (st = lin_bwd(c, &ly->ffn_up, &lm[VLM_P_UP], c->h2, c->lu + 5 * us, c->du, c->dh, T,
+                      drop_key(c, seq, il * 8 + VLM_P_UP), c->pos)))
+        return st;
+    memcpy(c->dxm, c->dx, (size_t)(T * H) * sizeof(float));
+    rmsnorm_bwd(c->xmid, ly->ffn_norm, c->dh, c->dxm, T, H, eps);
+    /* attention output */
+    memset(c->datt, 0, (size_t)(T * Nq) * sizeof(float));
+    if ((st = lin_bwd(c, &ly->wo, &lm[VLM_P_O], c->att, c->lu + 3 * us, c->dxm, c->datt, T,
+                      drop_key(c, seq, il * 8 + VLM_P_O), c->pos)))
+        return st;
+    memset(c->dq, 0, (size_t)(T * Nq) * sizeof(float));
+    memset(c->dk, 0, (size_t)(T * Nkv) * sizeof(float));
+    memset(c->dv, 0, (size_t)(T * Nkv) * sizeof(float));
+    attn_job aj = {c, T, nh, nkv, Dh, 1.0f / sqrtf((float)Dh), true};
+    vlm_pool_run(c->pool, attn_fn, &aj);
+    /* un-rotate: the gradient of a rotation is the opposite rotation */
+    if ((st = vlm_rope(&c->ops, c->dq, Nq, T, nh, Dh, Dh, c->neg, 0, hp->rope_theta, VLM_ROPE_ADJACENT)) ||
+        (st = vlm_rope(&c->ops, c->dk, Nkv, T, nkv, Dh, Dh, c->neg, 0, hp->rope_theta, VLM_ROPE_ADJACENT)))
+        return vlm_set_err(c->err, sizeof c->err, st, "rope backward of layer %d failed", il);
+    memset(c->dh, 0, (size_t)(T * H) * sizeof(float));
+    if ((st = lin_bwd(c, &ly->wq, &lm[VLM_P_Q], c->h, c->lu, c->dq, c->dh, T, drop_key(c, seq, il * 8 + VLM_P_Q),
+                      c->pos)) ||
+        (st = lin_bwd(c, &ly->wk, &lm[VLM_P_K], c->h, c->lu + us, c->dk, c->dh, T, drop_key(c, seq, il * 8 + VLM_P_K),
+                      c->pos)) ||
+        (st = lin_bwd(c, &ly->wv, &lm[VLM_P_V], c->h, c->lu + 2 * us, c->dv, c->dh, T,
+                      drop_key(c, seq, il * 8 + VLM_P_V), c->pos)))
+        return st;
+    memcpy(c->dx, c->dxm, (size_t)(T * H) * sizeof(float));
+    rmsnorm_bwd(x, ly->attn_norm, c->dh, c->dx, T, H, eps);
+    return VLM_OK;
+}
+
+/* lm_head + CE over the labelled rows (chunks of CHUNK_L); adds to *loss_sum (w * CE)
+ * and, with backward, puts d loss / d x_L into c->dx (zeroed here). */
+static vlm_status head_loss(vlm_train_context *c, int64_t T, const int32_t *lab, const float *w, int64_t n_lab,
+                            double inv_n, float grad_scale, bool backward, uint64_t seq, double *loss_sum) {
+    const vlm_model *m = c->m;
+    const vlm_model_hparams *hp = &m->hp;
+    const int64_t H = hp->n_embd, V = hp->n_vocab;
+    const float *xL = c->xs + (size_t)hp->n_layer * (size_t)(T * H);
+    const vlm_lora_mod *lm = &c->t->mods[(size_t)hp->n_layer * VLM_P_COUNT];
+    vlm_status st;
+    if (backward) memset(c->dx, 0, (size_t)(T * H) * sizeof(float));
+    for (int64_t r0 = 0; r0 < n_lab; r0 += CHUNK_L) {
+        int64_t nl = n_lab - r0 < CHUNK_L ? n_lab - r0 : CHUNK_L;
+        float *xr = c->dh; /* gathered x_L rows [nl][H] */
+        int64_t rp[CHUNK_L];
+        for (int64_t i = 0; i < nl; i++) {
+            int32_t t = c->lab_rows[r0 + i];
+            memcpy(xr + i * H, xL + (int64_t)t * H, (size_t)H * sizeof(float));
+            rp[i] = c->pos[t];
+        }
+        vlm_rmsnorm(&c->ops, c->hn, H, xr, H, m->output_norm, nl, H, hp->rms_norm_eps);
+        uint64_t key = drop_key(c, seq, 1000000);
+        if ((st = lin_fwd(c, &m->output, lm, c->hn, c->logits, c->lhu, nl, key, rp))) return st;
+        for (int64_t i = 0; i < nl; i++) {
+            int32_t t = c->lab_rows[r0 + i];
+            float *lg = c->logits + i * V;
+            float mx = -INFINITY;
+            for (int64_t k = 0; k < V; k++) mx = lg[k] > mx ? lg[k] : mx;
+            double se = 0;
+            for (int64_t k = 0; k < V; k++) se += exp((double)lg[k] - mx);
+            double lse = mx + log(se);
+            double ce = lse - lg[lab[t]];
+            *loss_sum += (double)w[t] * ce;
+            if (backward) {
+                double gs = (double)grad_scale * w[t] * inv_n;
+                for (int64_t k = 0; k < V; k++) lg[k] = (float)(gs * exp((double)lg[k] - lse));
+                lg[lab[t]] -= (float)gs;
+            }
+        }
+        if (!backward) continue;
+        float *dn = c->h; /* [nl][H] d hn */
+        memset(dn, 0, (size_t)(nl * H) * sizeof(float));
+        if ((st = lin_bwd(c, &m->output, lm, c->hn, c->lhu, c->logits, dn, nl, key, rp))) return st;
+        memset(c->h2, 0, (size_t)(nl * H) * sizeof(float));
+        rmsnorm_bwd(xr, m->output_norm, dn, c->h2, nl, H, hp->rms_norm_eps);
+        for (int64_t i = 0; i < nl; i++) {
+            int32_t t = c->lab_rows[r0 + i];
+            for (int64_t k = 0; k < H; k++) c->dx[(int64_t)t * H + k] += c->h2[i * H + k];
+        }
+    }
+    return VLM_OK;
+}
+
+/* ---- the batch -------------------------------------------------------------------------------------------- */
+
+vlm_status vlm_train_forward(vlm_train_context *c, const vlm_train_batch *b, bool backward, float grad_scale,
+                             double *loss, int64_t *n_labels) {
+    if (!c) return VLM_ERR_INVALID_ARG;
+    c->err[0] = 0;
+    if (!b || !b->input_ids || !b->attention_mask || !b->labels || !b->n_seq || !b->seq_len || !loss ||
+        (b->n_frames && !b->frames))
+        return vlm_set_err(c->err, sizeof c->err, VLM_ERR_INVALID_ARG, "vlm_train_forward: empty batch or NULL buffer");
+    const vlm_model *m = c->m;
+    const vlm_model_hparams *hp = &m->hp;
+    vlm_trainable *tr = c->t;
+    const int64_t H = hp->n_embd, V = hp->n_vocab, L = hp->n_layer, S = (int64_t)b->seq_len;
+    const int64_t D = tr->c0w->cols, tpf = hp->frame_num_tokens;
+    const int32_t vid = hp->v_placeholder_id;
+    if ((uint64_t)b->seq_len > (uint64_t)INT32_MAX || b->n_seq > (size_t)INT32_MAX || b->n_frames > (size_t)INT32_MAX)
+        return vlm_set_err(c->err, sizeof c->err, VLM_ERR_INVALID_ARG, "batch too large");
+    /* validate, count labels and <v> */
+    int64_t n_lab = 0, n_v = 0;
+    for (size_t s = 0; s < b->n_seq; s++)
+        for (int64_t i = 0; i < S; i++) {
+            size_t at = s * (size_t)S + (size_t)i;
+            int32_t id = b->input_ids[at], y = b->labels[at];
+            if (!b->attention_mask[at]) continue;
+            if (id == vid) n_v++;
+            else if (id < 0 || id >= V)
+                return vlm_set_err(c->err, sizeof c->err, VLM_ERR_INVALID_ARG,
+                                   "sequence %zu position %lld: token %d is outside the vocabulary [0, %lld)", s,
+                                   (long long)i, id, (long long)V);
+            if (y == -100) continue;
+            if (y < 0 || y >= V)
+                return vlm_set_err(c->err, sizeof c->err, VLM_ERR_INVALID_ARG,
+                                   "sequence %zu position %lld: label %d is outside the vocabulary", s, (long long)i, y);
+            n_lab++;
+        }
+    if (n_v != (int64_t)b->n_frames * tpf)
+        return vlm_set_err(c->err, sizeof c->err, VLM_ERR_INVALID_ARG,
+                           "the batch has %lld <v> positions but %zu frames x %lld tokens were given", (long long)n_v,
+                           b->n_frames, (long long)tpf);
+    if (n_labels) *n_labels = n_lab;
+    *loss = 0;
+    if (n_lab == 0) return VLM_OK; /* HF would divide by zero (nan); nothing to learn */
+    const int64_t NR = n_v; /* connector rows */
+    vlm_status st = ensure(c, S, NR);
+    if (st) return st;
+    /* connector forward: z1 = F W0^T + b0; a = gelu(z1); E = a W2^T + b2.
+     * Kept in caller-independent buffers allocated here (NR rows). */
+    float *cz = NULL, *ca = NULL, *ce = NULL, *cde = NULL;
+    if (NR) {
+        size_t n1, n2;
+        if (!vlm_mul_ok((size_t)NR, (size_t)H, &n1) || !vlm_mul_ok(n1, 4 * sizeof(float), &n2))
+            return vlm_set_err(c->err, sizeof c->err, VLM_ERR_OOM, "too many frame rows");
+        cz = vlm_alloc64(n2);
+        if (!cz) return vlm_set_err(c->err, sizeof c->err, VLM_ERR_OOM, "out of memory for %lld frame rows", (long long)NR);
+        ca = cz + n1, ce = ca + n1, cde = ce + n1;
+        memset(cde, 0, n1 * sizeof(float));
+        if ((st = mm(c, cz, b->frames, tr->c0w->val, VLM_DT_F32, tr->c0b->val, NR, H, D))) goto done;
+        vlm_gelu_erf(&c->ops, ca, cz, NR * H);
+        if ((st = mm(c, ce, ca, tr->c2w->val, VLM_DT_F32, tr->c2b->val, NR, H, H))) goto done;
+    }
+    const double inv_n = 1.0 / (double)n_lab;
+    double loss_sum = 0;
+    int64_t v_at = 0;
+    float *wts = malloc((size_t)S * sizeof(float));
+    int32_t *lab = malloc((size_t)S * sizeof(int32_t));
+    int64_t *vrow = malloc((size_t)S * sizeof(int64_t)); /* connector row of each gathered token, -1 for text */
+    if (!wts || !lab || !vrow) {
+        free(wts), free(lab), free(vrow);
+        st = vlm_set_err(c->err, sizeof c->err, VLM_ERR_OOM, "out of memory");
+        goto done;
+    }
+    for (size_t s = 0; s < b->n_seq && !st; s++) {
+        const int32_t *ids = b->input_ids + s * (size_t)S, *msk = b->attention_mask + s * (size_t)S;
+        const int32_t *lb = b->labels + s * (size_t)S;
+        int64_t T = 0, nl = 0;
+        for (int64_t i = 0; i < S; i++) {
+            if (!msk[i]) continue;
+            c->pos[T] = i;
+            c->neg[T] = -i;
+            lab[T] = lb[i];
+            wts[T] = ids[i] == vid ? c->p.stream_loss_weight : 1.0f;
+            vrow[T] = ids[i] == vid ? v_at++ : -1;
+            float *x0 = c->xs + T * H;
+            if (vrow[T] >= 0) memcpy(x0, ce + vrow[T] * H, (size_t)H * sizeof(float));
+            else if ((st = vlm_get_row(x0, m->tok_embd.data, m->tok_embd.type, V, H, ids[i]))) break;
+            if (lb[i] != -100) c->lab_rows[nl++] = (int32_t)T;
+            T++;
+        }
+        if (st) {
+            vlm_set_err(c->err, sizeof c->err, st, "embedding lookup failed in sequence %zu", s);
+            break;
+        }
+        if (T == 0) continue;
+        /* x0 rows were written at stride H for T rows: xs[0] is [T][H] */
+        uint64_t seq = tr->dropout_calls + s;
+        for (int32_t il = 0; il < L && !st; il++) st = run_layer(c, il, T, seq, false);
+        if (st) break;
+        if (nl == 0) continue;
+        if ((st = head_loss(c, T, lab, wts, nl, inv_n, grad_scale, backward, seq, &loss_sum))) break;
+        if (!backward) continue;
+        for (int32_t il = (int32_t)L - 1; il >= 0 && !st; il--) {
+            if ((st = run_layer(c, il, T, seq, true))) break;
+            st = back_layer(c, il, T, seq);
+        }
+        if (st) break;
+        for (int64_t i = 0; i < T; i++)
+            if (vrow[i] >= 0)
+                for (int64_t k = 0; k < H; k++) cde[vrow[i] * H + k] += c->dx[i * H + k];
+    }
+    free(wts), free(lab), free(vrow);
+    if (st) goto done;
+    if (backward && NR) { /* connector backward (dE already carries grad_scale / N) */
+        acc_outer(c, tr->c2w->grad, cde, ca, NR, H, H, 1.0f);
+        for (int64_t r = 0; r < NR; r++)
+            for (int64_t k = 0; k < H; k++) tr->c2b->grad[k] += cde[r * H + k];
+        float *da = cz + 0; /* reuse: dz1 overwrites z1 after computing gelu' */
+        float *tmpd = ce;   /* E no longer needed: d a */
+        memset(tmpd, 0, (size_t)(NR * H) * sizeof(float));
+        if ((st = acc_xw(c, tmpd, cde, tr->c2w->val, VLM_DT_F32, NR, H, H))) goto done;
+        for (int64_t i = 0; i < NR * H; i++) da[i] = (float)(tmpd[i] * gelu_d(cz[i]));
+        acc_outer(c, tr->c0w->grad, da, b->frames, NR, H, D, 1.0f);
+        for (int64_t r = 0; r < NR; r++)
+            for (int64_t k = 0; k < H; k++) tr->c0b->grad[k] += da[r * H + k];
+    }
+    *loss = loss_sum * inv_n;
+    if (!isfinite(*loss)) st = vlm_set_err(c->err, sizeof c->err, VLM_ERR_FORMAT, "the loss is not finite (%s)",
+                                            isnan(*loss) ? "nan" : "inf");
+    if (c->p.train) tr->dropout_calls += b->n_seq;
+done:
+    free(cz);
+    return st;
+}

@@ -1,0 +1,369 @@
+/* trainer.c - the `videollm train` loop: JSONL samples (conversation + frame
+ * features) -> shuffled batches -> forward/backward with gradient
+ * accumulation -> clipped AdamW on the cosine schedule, with atomic
+ * checkpoints that a later run resumes from, and a PEFT adapter at the end.
+ *
+ * Every sample is validated before the first step (conversation, labels,
+ * feature file, frame range and count), so bad input fails early with the
+ * line number; a failure during training (non-finite loss) stops before the
+ * optimizer step, leaving the last checkpoint untouched. */
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "core/util.h"
+#include "io/safetensors.h"
+#include "train/train_internal.h"
+
+vlm_train_run_params vlm_train_run_default_params(void) {
+    vlm_train_run_params p;
+    memset(&p, 0, sizeof p);
+    p.lora = vlm_lora_default_params();
+    p.lr = 2e-4;
+    p.epochs = 1;
+    p.batch = 1;
+    p.grad_accum = 8;
+    p.warmup_ratio = 0.05;
+    p.stream_loss_weight = 1.0f;
+    p.n_threads = 2;
+    p.adamw = vlm_adamw_default_params();
+    return p;
+}
+
+typedef struct {
+    size_t line;      /* 1-based line in the JSONL file */
+    vlm_sample s;
+    char *features;   /* resolved path */
+    int64_t f0, f1;   /* frame range [f0, f1) */
+} sample;
+
+typedef struct {
+    sample *v;
+    size_t n, cap;
+} sample_list;
+
+static void samples_free(sample_list *l) {
+    for (size_t i = 0; i < l->n; i++) {
+        vlm_sample_free(&l->v[i].s);
+        free(l->v[i].features);
+    }
+    free(l->v);
+}
+
+static char *resolve(const char *data_path, const char *p) {
+    if (p[0] == '/') return strdup(p);
+    const char *slash = strrchr(data_path, '/');
+    size_t dl = slash ? (size_t)(slash - data_path) + 1 : 0, pl = strlen(p);
+    char *out = malloc(dl + pl + 1);
+    if (!out) return NULL;
+    memcpy(out, data_path, dl);
+    memcpy(out + dl, p, pl + 1);
+    return out;
+}
+
+/* Check a feature file: [T][tpf][D] of F32/F16/BF16 holding frames [f0, f1). */
+static vlm_status check_features(const char *data, const char *path, int64_t f0, int64_t f1, int64_t tpf, int64_t D,
+                                 size_t line, char *err, size_t err_size) {
+    vlm_st_file *f;
+    char e2[256];
+    vlm_status st = vlm_st_open(path, &f, e2, sizeof e2);
+    if (st) return vlm_set_err(err, err_size, st, "%s line %zu: feature file: %s", data, line, e2);
+    if (vlm_st_count(f) != 1) {
+        vlm_st_close(f);
+        return vlm_set_err(err, err_size, VLM_ERR_FORMAT, "%s line %zu: %s must hold exactly one tensor", data, line, path);
+    }
+    const vlm_st_tensor *t = vlm_st_at(f, 0);
+    if (t->n_dims != 3 || t->shape[1] != tpf || t->shape[2] != D ||
+        (t->dtype != VLM_ST_F32 && t->dtype != VLM_ST_F16 && t->dtype != VLM_ST_BF16))
+        st = vlm_set_err(err, err_size, VLM_ERR_FORMAT,
+                         "%s line %zu: %s: tensor '%s' must be [frames, %lld, %lld] of F32/F16/BF16", data, line, path, t->name,
+                         (long long)tpf, (long long)D);
+    else if (f1 > t->shape[0])
+        st = vlm_set_err(err, err_size, VLM_ERR_FORMAT, "%s line %zu: frames [%lld, %lld) go past the %lld frames of %s",
+                         data, line, (long long)f0, (long long)f1, (long long)t->shape[0], path);
+    vlm_st_close(f);
+    return st;
+}
+
+static vlm_status load_samples(const vlm_train_run_params *p, const vlm_model *m, sample_list *out, char *err,
+                               size_t err_size) {
+    size_t len;
+    char e2[512];
+    char *text = vlm_read_file(p->data_path, &len, e2, sizeof e2);
+    if (!text) return vlm_set_err(err, err_size, VLM_ERR_IO, "%s", e2);
+    vlm_tokenizer *tok = (vlm_tokenizer *)vlm_model_tokenizer(m); /* <v> is registered: not modified */
+    const vlm_model_hparams *hp = vlm_model_get_hparams(m);
+    const int64_t tpf = hp->frame_num_tokens, D = hp->v_n_embd;
+    vlm_template_params tp = vlm_template_default_params();
+    tp.live_version = tpf == 1 ? VLM_LIVE_V1 : VLM_LIVE_V1PLUS;
+    tp.strict = true;
+    vlm_status st = VLM_OK;
+    size_t line = 0;
+    for (char *s = text; s < text + len && !st;) {
+        char *nl = memchr(s, '\n', (size_t)(text + len - s));
+        size_t n = nl ? (size_t)(nl - s) : (size_t)(text + len - s);
+        line++;
+        char *cur = s;
+        s += n + 1;
+        while (n && (cur[n - 1] == '\r' || cur[n - 1] == ' ' || cur[n - 1] == '\t')) n--;
+        if (n == 0) continue;
+        json_error_t je;
+        json_t *o = json_loadb(cur, n, 0, &je);
+        if (!o || !json_is_object(o)) {
+            st = vlm_set_err(err, err_size, VLM_ERR_FORMAT, "%s line %zu: %s", p->data_path, line,
+                             o ? "not a JSON object" : je.text);
+            json_decref(o);
+            break;
+        }
+        json_t *conv = json_object_get(o, "conversation"), *feat = json_object_get(o, "features");
+        json_t *fr = json_object_get(o, "frames");
+        if (!json_is_array(conv) || !json_is_string(feat) || !json_is_array(fr) || json_array_size(fr) != 2 ||
+            !json_is_integer(json_array_get(fr, 0)) || !json_is_integer(json_array_get(fr, 1))) {
+            st = vlm_set_err(err, err_size, VLM_ERR_FORMAT,
+                             "%s line %zu: expected {\"conversation\": [...], \"features\": \"file.safetensors\", "
+                             "\"frames\": [start, end]}", p->data_path, line);
+            json_decref(o);
+            break;
+        }
+        sample sm;
+        memset(&sm, 0, sizeof sm);
+        sm.line = line;
+        sm.f0 = json_integer_value(json_array_get(fr, 0));
+        sm.f1 = json_integer_value(json_array_get(fr, 1));
+        sm.features = resolve(p->data_path, json_string_value(feat));
+        char *cj = json_dumps(conv, JSON_COMPACT);
+        json_decref(o);
+        vlm_conversation *cv = NULL;
+        if (!sm.features || !cj) st = vlm_set_err(err, err_size, VLM_ERR_OOM, "out of memory");
+        else if (sm.f0 < 0 || sm.f1 <= sm.f0 || sm.f1 > ((int64_t)1 << 31))
+            st = vlm_set_err(err, err_size, VLM_ERR_FORMAT, "%s line %zu: frames [%lld, %lld) is not a range of "
+                             "frame indices below 2^31",
+                             p->data_path, line, (long long)sm.f0, (long long)sm.f1);
+        else if ((st = vlm_conversation_parse(cj, strlen(cj), &cv, e2, sizeof e2)))
+            vlm_set_err(err, err_size, st, "%s line %zu: conversation: %s", p->data_path, line, e2);
+        else if ((st = vlm_sample_build(tok, vlm_conversation_messages(cv), vlm_conversation_size(cv), &tp, &sm.s, e2,
+                                        sizeof e2)))
+            vlm_set_err(err, err_size, st, "%s line %zu: %s", p->data_path, line, e2);
+        free(cj);
+        vlm_conversation_free(cv);
+        if (!st) {
+            int64_t nv = 0;
+            for (size_t i = 0; i < sm.s.toks.n; i++) nv += sm.s.toks.ids[i] == hp->v_placeholder_id;
+            if (nv != (sm.f1 - sm.f0) * tpf)
+                st = vlm_set_err(err, err_size, VLM_ERR_FORMAT,
+                                 "%s line %zu: the conversation has %lld stream frames but frames [%lld, %lld) gives "
+                                 "%lld", p->data_path, line, (long long)(nv / tpf), (long long)sm.f0, (long long)sm.f1,
+                                 (long long)(sm.f1 - sm.f0));
+            else
+                st = check_features(p->data_path, sm.features, sm.f0, sm.f1, tpf, D, line, err, err_size);
+        }
+        if (!st && out->n == out->cap) {
+            size_t nc = out->cap ? out->cap * 2 : 64;
+            sample *nv2 = realloc(out->v, nc * sizeof *nv2);
+            if (!nv2) st = vlm_set_err(err, err_size, VLM_ERR_OOM, "out of memory");
+            else out->v = nv2, out->cap = nc;
+        }
+        if (st) {
+            vlm_sample_free(&sm.s);
+            free(sm.features);
+            break;
+        }
+        out->v[out->n++] = sm;
+    }
+    free(text);
+    if (!st && out->n == 0) st = vlm_set_err(err, err_size, VLM_ERR_FORMAT, "%s: no samples", p->data_path);
+    return st;
+}
+
+/* frames of the batch's samples, in order: [sum frames][tpf][D] f32 */
+static vlm_status load_frames(sample *const *bs, size_t nb, int64_t tpf, int64_t D, float **out, size_t *n_frames,
+                              char *err, size_t err_size) {
+    size_t nf = 0;
+    for (size_t i = 0; i < nb; i++) nf += (size_t)(bs[i]->f1 - bs[i]->f0);
+    const size_t per = (size_t)(tpf * D);
+    float *buf = malloc((nf ? nf : 1) * per * sizeof(float));
+    if (!buf) return vlm_set_err(err, err_size, VLM_ERR_OOM, "out of memory for %zu frames", nf);
+    size_t at = 0;
+    for (size_t i = 0; i < nb; i++) {
+        vlm_st_file *f;
+        char e2[256];
+        vlm_status st = vlm_st_open(bs[i]->features, &f, e2, sizeof e2);
+        if (!st) {
+            const vlm_st_tensor *t = vlm_st_at(f, 0);
+            int64_t cnt = (bs[i]->f1 - bs[i]->f0) * (int64_t)per;
+            st = vlm_st_read_f32(t, bs[i]->f0 * (int64_t)per, cnt, buf + at * per, e2, sizeof e2);
+            vlm_st_close(f);
+        }
+        if (st) {
+            free(buf);
+            return vlm_set_err(err, err_size, st, "line %zu: features: %s", bs[i]->line, e2);
+        }
+        at += (size_t)(bs[i]->f1 - bs[i]->f0);
+    }
+    *out = buf;
+    *n_frames = nf;
+    return VLM_OK;
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void progress(const vlm_train_run_params *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void progress(const vlm_train_run_params *p, const char *fmt, ...) {
+    if (!p->progress) return;
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    p->progress(line, p->user_data);
+}
+
+vlm_status vlm_train_run(const vlm_train_run_params *p, char *err, size_t err_size) {
+    if (!p || !p->model_path || !p->data_path || !p->out_dir)
+        return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "train: --model, --data and --out are required");
+    if (p->epochs < 1 || p->batch < 1 || p->grad_accum < 1 || !(p->lr >= 0) || !(p->warmup_ratio >= 0) ||
+        p->warmup_ratio > 1 || p->n_threads < 1)
+        return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG,
+                           "train: epochs, batch, grad-accum and threads must be >= 1, lr >= 0, warmup ratio in [0, 1]");
+    if (mkdir(p->out_dir, 0777) != 0) {
+        struct stat sb;
+        if (stat(p->out_dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+            return vlm_set_err(err, err_size, VLM_ERR_IO, "cannot create the output folder %s", p->out_dir);
+    }
+    vlm_model_params mp = vlm_model_default_params();
+    vlm_model *m = NULL;
+    vlm_trainable *t = NULL;
+    vlm_train_context *c = NULL;
+    sample_list sl = {0};
+    sample **order = NULL;
+    int32_t *ids = NULL, *mask = NULL, *labels = NULL;
+    float *frames = NULL;
+    vlm_status st = vlm_model_load(p->model_path, &mp, &m, err, err_size);
+    if (st) return st;
+    if (!vlm_model_tokenizer(m) || !vlm_model_has_vision(m)) {
+        st = vlm_set_err(err, err_size, VLM_ERR_FORMAT, "%s: training needs the tokenizer and the vision file "
+                         "(for the connector's shape and initial weights)", p->model_path);
+        goto out;
+    }
+    if ((st = load_samples(p, m, &sl, err, err_size))) goto out;
+    if ((st = vlm_trainable_init(m, &p->lora, &t, err, err_size))) goto out;
+    if (p->init_adapter && (st = vlm_trainable_load_peft(t, p->init_adapter, err, err_size))) goto out;
+    vlm_train_context_params cp = vlm_train_context_default_params();
+    cp.n_threads = p->n_threads;
+    cp.stream_loss_weight = p->stream_loss_weight;
+    if ((st = vlm_train_context_init(m, t, &cp, &c, err, err_size))) goto out;
+
+    const size_t B = (size_t)p->batch, A = (size_t)p->grad_accum;
+    const size_t n_batches = (sl.n + B - 1) / B; /* the last batch may be smaller (drop_last = False) */
+    const int64_t steps_per_epoch = (int64_t)((n_batches + A - 1) / A);
+    const int64_t total = steps_per_epoch * p->epochs;
+    const int64_t warm = vlm_warmup_steps(p->warmup_ratio, total);
+    char ckpt[4200];
+    snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", p->out_dir);
+    FILE *probe = fopen(ckpt, "rb");
+    if (probe) {
+        fclose(probe);
+        if ((st = vlm_trainable_load_state(t, ckpt, NULL, 0, err, err_size))) goto out;
+        progress(p, "resuming from %s at step %lld of %lld", ckpt, (long long)t->step, (long long)total);
+    }
+    order = malloc(sl.n * sizeof *order);
+    if (!order) {
+        st = vlm_set_err(err, err_size, VLM_ERR_OOM, "out of memory");
+        goto out;
+    }
+    const vlm_model_hparams *hp = vlm_model_get_hparams(m);
+    const int32_t eos = vlm_model_eos_id(m);
+    double t_start = now_s();
+    int64_t tokens_done = 0, steps_this_run = 0;
+    while (t->step < total && (p->max_steps <= 0 || steps_this_run < p->max_steps)) {
+        const int64_t epoch = t->step / steps_per_epoch, k = t->step % steps_per_epoch;
+        /* the epoch's order: a seeded Fisher-Yates shuffle, the same on every resume */
+        for (size_t i = 0; i < sl.n; i++) order[i] = &sl.v[i];
+        uint64_t rs = vlm_train_mix(p->lora.seed ^ vlm_train_mix((uint64_t)epoch + 0x7e57ull));
+        for (size_t i = sl.n; i > 1; i--) {
+            rs = vlm_train_mix(rs);
+            size_t j = (size_t)(rs % i);
+            sample *tmp = order[i - 1];
+            order[i - 1] = order[j];
+            order[j] = tmp;
+        }
+        vlm_trainable_zero_grad(t);
+        double loss_acc = 0;
+        int n_micro = 0;
+        for (size_t mb = (size_t)k * A; mb < n_batches && mb < (size_t)(k + 1) * A; mb++) {
+            size_t b0 = mb * B, nb = sl.n - b0 < B ? sl.n - b0 : B;
+            vlm_sample tmp[64];
+            vlm_sample *sm = nb <= 64 ? tmp : malloc(nb * sizeof *sm);
+            if (!sm) {
+                st = vlm_set_err(err, err_size, VLM_ERR_OOM, "out of memory");
+                goto out;
+            }
+            for (size_t i = 0; i < nb; i++) sm[i] = order[b0 + i]->s;
+            size_t S = 0, nf = 0;
+            st = vlm_collate(sm, nb, eos, &ids, &mask, &labels, &S);
+            if (sm != tmp) free(sm);
+            if (st) {
+                vlm_set_err(err, err_size, st, "collate failed");
+                goto out;
+            }
+            if ((st = load_frames(order + b0, nb, hp->frame_num_tokens, hp->v_n_embd, &frames, &nf, err, err_size)))
+                goto out;
+            vlm_train_batch tb = {ids, mask, labels, nb, S, frames, nf};
+            double loss;
+            st = vlm_train_forward(c, &tb, true, 1.0f / (float)A, &loss, NULL);
+            if (st) {
+                char lines[200];
+                int o = 0;
+                for (size_t i = 0; i < nb && o < (int)sizeof lines - 24; i++)
+                    o += snprintf(lines + o, sizeof lines - (size_t)o, "%s%zu", i ? ", " : "", order[b0 + i]->line);
+                vlm_set_err(err, err_size, st, "%s (sample line %s of %s); the last checkpoint is left as it was",
+                            vlm_train_last_error(c), lines, p->data_path);
+                goto out;
+            }
+            for (size_t i = 0; i < nb * S; i++) tokens_done += mask[i] != 0;
+            loss_acc += loss;
+            n_micro++;
+            free(ids), free(mask), free(labels), free(frames);
+            ids = mask = labels = NULL;
+            frames = NULL;
+        }
+        double lr = vlm_cosine_lr(p->lr, t->step, warm, total), gnorm = 0;
+        if ((st = vlm_adamw_step(t, &p->adamw, lr, &gnorm))) {
+            vlm_set_err(err, err_size, st, "the gradient norm is not finite at step %lld", (long long)t->step);
+            goto out;
+        }
+        steps_this_run++;
+        double el = now_s() - t_start, eta = el / (double)steps_this_run * (double)(total - t->step);
+        progress(p, "step %lld/%lld epoch %lld loss %.4f lr %.3g grad_norm %.3g %.0f tokens/s ETA %02d:%02d:%02d",
+                 (long long)t->step, (long long)total, (long long)epoch + 1, loss_acc / (n_micro ? n_micro : 1), lr,
+                 gnorm, (double)tokens_done / (el > 0 ? el : 1e-9), (int)(eta / 3600), (int)fmod(eta / 60, 60),
+                 (int)fmod(eta, 60));
+        if ((p->save_every > 0 && t->step % p->save_every == 0) || t->step == total) {
+            if ((st = vlm_trainable_save_state(t, ckpt, NULL, 0, err, err_size))) goto out;
+        }
+    }
+    if (t->step < total) /* stopped by max_steps: keep the state for a resume */
+        st = vlm_trainable_save_state(t, ckpt, NULL, 0, err, err_size);
+    if (!st) {
+        char ad[4200];
+        snprintf(ad, sizeof ad, "%s/adapter", p->out_dir);
+        st = vlm_trainable_save_peft(t, ad, err, err_size);
+        if (!st) progress(p, "adapter written to %s (step %lld of %lld)", ad, (long long)t->step, (long long)total);
+    }
+out:
+    free(ids), free(mask), free(labels), free(frames);
+    free(order);
+    vlm_train_context_free(c);
+    vlm_trainable_free(t);
+    samples_free(&sl);
+    vlm_model_free(m);
+    return st;
+}

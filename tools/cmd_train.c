@@ -1,0 +1,96 @@
+/* cmd_train.c - `videollm train`: LoRA + connector training with the LIVE
+ * objective on JSONL samples with pre-extracted frame features
+ * (docs/training.md). Progress lines go to stderr. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static int usage(FILE *f) {
+    fprintf(f,
+            "usage: videollm train --model BASE.gguf --data train.jsonl --out DIR\n"
+            "                      [--lora-r 128] [--lora-alpha 256] [--lora-dropout 0.05] [--lr 2e-4]\n"
+            "                      [--epochs 1] [--batch 1] [--grad-accum 8] [--warmup-ratio 0.05]\n"
+            "                      [--stream-loss-weight 1.0] [--weight-decay 0] [--max-grad-norm 1.0]\n"
+            "                      [--seed 42] [--threads 2] [--save-every N] [--max-steps N]\n"
+            "                      [--init-adapter DIR] [--quiet]\n"
+            "  --model       converted base model (LoRA not merged) with its vision file\n"
+            "  --data        JSONL: {\"conversation\": [...], \"features\": \"f.safetensors\", \"frames\": [start, end]}\n"
+            "  --out         checkpoint.safetensors (resumed when present) and adapter/ (PEFT) go here\n"
+            "  --save-every  optimizer steps between checkpoints (default: only at the end)\n"
+            "  --max-steps   stop after N optimizer steps in this run (a later run resumes)\n");
+    return f == stdout ? 0 : 2;
+}
+
+static void on_line(const char *line, void *ud) {
+    if (!*(int *)ud) fprintf(stderr, "train: %s\n", line);
+}
+
+static int num(const char *s, double lo, double hi, double *out) {
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || *end || !(v >= lo && v <= hi)) return 0;
+    *out = v;
+    return 1;
+}
+
+int cmd_train(int argc, char **argv) {
+    vlm_train_run_params p = vlm_train_run_default_params();
+    int quiet = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) return usage(stdout);
+        if (!strcmp(a, "--quiet")) {
+            quiet = 1;
+            continue;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "train: %s needs a value\n", a);
+            return usage(stderr);
+        }
+        const char *v = argv[++i];
+        double d = 0;
+        int ok = 1;
+        if (!strcmp(a, "--model")) p.model_path = v;
+        else if (!strcmp(a, "--data")) p.data_path = v;
+        else if (!strcmp(a, "--out")) p.out_dir = v;
+        else if (!strcmp(a, "--init-adapter")) p.init_adapter = v;
+        else if (!strcmp(a, "--lora-r")) ok = num(v, 1, 65536, &d) && d == (int)d, p.lora.lora_r = (int32_t)d;
+        else if (!strcmp(a, "--lora-alpha")) ok = num(v, 1e-9, 1e9, &d), p.lora.lora_alpha = (float)d;
+        else if (!strcmp(a, "--lora-dropout")) ok = num(v, 0, 0.999, &d), p.lora.lora_dropout = (float)d;
+        else if (!strcmp(a, "--lr")) ok = num(v, 0, 10, &d), p.lr = d;
+        else if (!strcmp(a, "--epochs")) ok = num(v, 1, 1e6, &d) && d == (int)d, p.epochs = (int32_t)d;
+        else if (!strcmp(a, "--batch")) ok = num(v, 1, 4096, &d) && d == (int)d, p.batch = (int32_t)d;
+        else if (!strcmp(a, "--grad-accum")) ok = num(v, 1, 1e6, &d) && d == (int)d, p.grad_accum = (int32_t)d;
+        else if (!strcmp(a, "--warmup-ratio")) ok = num(v, 0, 1, &d), p.warmup_ratio = d;
+        else if (!strcmp(a, "--stream-loss-weight")) ok = num(v, 0, 1e6, &d), p.stream_loss_weight = (float)d;
+        else if (!strcmp(a, "--weight-decay")) ok = num(v, 0, 1e3, &d), p.adamw.weight_decay = (float)d;
+        else if (!strcmp(a, "--max-grad-norm")) ok = num(v, 0, 1e9, &d), p.adamw.max_grad_norm = (float)d;
+        else if (!strcmp(a, "--seed")) ok = num(v, 0, 1.8e19, &d), p.lora.seed = (uint64_t)d;
+        else if (!strcmp(a, "--threads")) ok = num(v, 1, 256, &d) && d == (int)d, p.n_threads = (int32_t)d;
+        else if (!strcmp(a, "--save-every")) ok = num(v, 0, 1e15, &d) && d == (int64_t)d, p.save_every = (int64_t)d;
+        else if (!strcmp(a, "--max-steps")) ok = num(v, 0, 1e15, &d) && d == (int64_t)d, p.max_steps = (int64_t)d;
+        else {
+            fprintf(stderr, "train: unknown option %s\n", a);
+            return usage(stderr);
+        }
+        if (!ok) {
+            fprintf(stderr, "train: bad value '%s' for %s\n", v, a);
+            return 2;
+        }
+    }
+    if (!p.model_path || !p.data_path || !p.out_dir) {
+        fprintf(stderr, "train: --model, --data and --out are required\n");
+        return usage(stderr);
+    }
+    p.progress = on_line;
+    p.user_data = &quiet;
+    char err[1024];
+    vlm_status st = vlm_train_run(&p, err, sizeof err);
+    if (st) {
+        fprintf(stderr, "train: %s\n", err);
+        return 1;
+    }
+    return 0;
+}
