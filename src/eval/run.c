@@ -1,0 +1,444 @@
+/* run.c - evaluating a model on a data file with the streaming metrics:
+ * each JSON line (conversation + precomputed vision features) is rendered,
+ * labelled and tokenized like a training sample, its frames go through the
+ * connector, one forward over the whole sample gives the per-position
+ * summaries, and metrics.c turns them into LM-PPL, LM-Correctness,
+ * frame_diff and Fluency, calling back here for the look-ahead of future
+ * frames (the KV cache trimmed to just after a turn's last stream position).
+ * Data format and interpretations: docs/evaluation.md. */
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/util.h"
+#include "io/safetensors.h"
+
+#define IGNORE_INDEX (-100)
+
+vlm_eval_params vlm_eval_default_params(void) {
+    vlm_eval_params p = {.threshold = 0.0f, .n_threads = 2, .n_batch = 64};
+    return p;
+}
+
+/* ---- one sample's state --------------------------------------------------- */
+typedef struct {
+    char *text;
+    size_t text_len;
+    int64_t *ranges; /* [n_ranges*2] */
+    size_t n_ranges;
+    vlm_tokens toks;
+    int32_t *labels;      /* [toks.n]                                  */
+    float *features;      /* [n_frames][nft][v_n_embd] before the connector */
+    float *embd;          /* [n_frames*nft][n_embd] after the connector */
+    vlm_lm_input *in;     /* [toks.n]                                  */
+    vlm_eval_pos *pos;    /* [toks.n]                                  */
+    double *p_frame;      /* [n_frames]                                */
+    int64_t *reply_frames;
+    size_t n_reply;
+    int64_t frame_start, n_frames;
+} sample_buf;
+
+static void sample_buf_free(sample_buf *s) {
+    free(s->text);
+    free(s->ranges);
+    vlm_tokens_free(&s->toks);
+    free(s->labels);
+    free(s->features);
+    free(s->embd);
+    free(s->in);
+    free(s->pos);
+    free(s->p_frame);
+    free(s->reply_frames);
+    memset(s, 0, sizeof *s);
+}
+
+/* Look-ahead state: the LM context holds the sample's first n_valid positions. */
+typedef struct {
+    vlm_lm_context *lm;
+    const vlm_lm_input *in; /* the sample's inputs [n] */
+    size_t n;
+    int64_t n_valid;
+    const float *embd; /* [n_frames][nft][n_embd] */
+    int64_t n_frames;
+    int32_t nft, n_embd, n_vocab, n_batch;
+    int32_t interval_tok; /* token fed before each frame, -1 for none (live1) */
+    int32_t decision_id;  /* P(.) read at each frame's last token            */
+    float *logits;        /* [n_vocab] */
+    vlm_lm_input *frame_in; /* [nft + 1] */
+    char msg[512];
+} ahead_state;
+
+static vlm_status lm_fail(ahead_state *a, vlm_status st, const char *what) {
+    snprintf(a->msg, sizeof a->msg, "%s: %s", what, vlm_lm_last_error(a->lm));
+    return st;
+}
+
+static vlm_status lookahead(void *ud, int64_t n_keep, int64_t first_frame, int64_t n_frames, vlm_eval_pos *out) {
+    ahead_state *a = ud;
+    if (n_keep < 0 || (size_t)n_keep > a->n || first_frame < 0 || n_frames < 0 ||
+        first_frame > a->n_frames - n_frames) {
+        snprintf(a->msg, sizeof a->msg, "look-ahead out of range (keep %lld of %zu positions, frames %lld+%lld of %lld)",
+                 (long long)n_keep, a->n, (long long)first_frame, (long long)n_frames, (long long)a->n_frames);
+        return VLM_ERR_INVALID_ARG;
+    }
+    vlm_status st;
+    if (n_keep <= a->n_valid) {
+        if ((st = vlm_lm_kv_trim(a->lm, (int32_t)n_keep))) return lm_fail(a, st, "trimming the cache");
+    } else { /* an earlier look-ahead trimmed further: run the sample up to n_keep again */
+        if ((st = vlm_lm_kv_trim(a->lm, (int32_t)a->n_valid))) return lm_fail(a, st, "trimming the cache");
+        for (int64_t p = a->n_valid; p < n_keep; p += a->n_batch) {
+            int64_t c = n_keep - p < a->n_batch ? n_keep - p : a->n_batch;
+            if ((st = vlm_lm_eval(a->lm, a->in + p, (size_t)c, VLM_LOGITS_NONE, NULL)))
+                return lm_fail(a, st, "re-running the sample");
+        }
+    }
+    a->n_valid = n_keep;
+    for (int64_t j = 0; j < n_frames; j++) { /* [interval] + <v> x nft, score at the frame's last token */
+        size_t k = 0;
+        if (a->interval_tok >= 0) a->frame_in[k++] = (vlm_lm_input){.token = a->interval_tok, .embd = NULL};
+        for (int32_t t = 0; t < a->nft; t++)
+            a->frame_in[k++] = (vlm_lm_input){
+                .token = 0, .embd = a->embd + ((size_t)(first_frame + j) * (size_t)a->nft + (size_t)t) * (size_t)a->n_embd};
+        if ((st = vlm_lm_eval(a->lm, a->frame_in, k, VLM_LOGITS_LAST, a->logits)))
+            return lm_fail(a, st, "feeding a future frame");
+        vlm_eval_summarize(a->logits, a->n_vocab, -1, a->decision_id, &out[j]);
+    }
+    if ((st = vlm_lm_kv_trim(a->lm, (int32_t)a->n_valid))) return lm_fail(a, st, "trimming the cache");
+    return VLM_OK;
+}
+
+/* Largest look-ahead any turn of ids can ask for: min(next turn frames, this turn frames - 1). */
+static int64_t max_lookahead(const int32_t *ids, size_t n, int32_t v_id, int32_t eos_id, int32_t nft) {
+    int64_t best = 0, prev = -1, nv = 0;
+    for (size_t i = 0; i < n; i++) {
+        nv += ids[i] == v_id;
+        if (ids[i] != eos_id) continue;
+        int64_t f = nv / nft;
+        if (prev >= 0) {
+            int64_t k = f < prev - 1 ? f : prev - 1;
+            if (k > best) best = k;
+        }
+        prev = f;
+        nv = 0;
+    }
+    return best;
+}
+
+/* ---- reading one line ------------------------------------------------------ */
+typedef struct {
+    const vlm_model *m;
+    const vlm_model_hparams *hp;
+    const vlm_tokenizer *tok;
+    const char *dir; /* folder of the data file, "" for the current one */
+    vlm_template_params tp;
+    int32_t v_id, eos_id, nft;
+} eval_env;
+
+/* Read features rows [start, end) of a safetensors file into s->features. */
+static vlm_status load_features(const eval_env *e, const char *rel, json_t *frames, size_t line, sample_buf *s,
+                                char *err, size_t err_size) {
+    char path[4096];
+    int pl = rel[0] == '/' || !e->dir[0] ? snprintf(path, sizeof path, "%s", rel)
+                                         : snprintf(path, sizeof path, "%s/%s", e->dir, rel);
+    if (pl < 0 || (size_t)pl >= sizeof path)
+        return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "line %zu: the features path is too long", line);
+    char e2[512];
+    vlm_st_file *f = NULL;
+    vlm_status st = vlm_st_open(path, &f, e2, sizeof e2);
+    if (st) return vlm_set_err(err, err_size, st, "line %zu: features: %s", line, e2);
+    const vlm_st_tensor *t = vlm_st_find(f, "features");
+    if (!t && vlm_st_count(f) == 1) t = vlm_st_at(f, 0);
+    if (!t) {
+        vlm_st_close(f);
+        return vlm_set_err(err, err_size, VLM_ERR_FORMAT,
+                           "line %zu: %s: no tensor named \"features\" (and %zu tensors, not one)", line, path,
+                           vlm_st_count(f));
+    }
+    int64_t D = e->hp->v_n_embd;
+    if (t->n_dims != 3 || t->shape[1] != e->nft || t->shape[2] != D) {
+        st = vlm_set_err(err, err_size, VLM_ERR_FORMAT,
+                         "line %zu: %s: tensor \"%s\" has %d dims [%lld, %lld, %lld], expected [T, %d, %lld]", line,
+                         path, t->name, t->n_dims, (long long)(t->n_dims > 0 ? t->shape[0] : 0),
+                         (long long)(t->n_dims > 1 ? t->shape[1] : 0), (long long)(t->n_dims > 2 ? t->shape[2] : 0),
+                         (int)e->nft, (long long)D);
+        vlm_st_close(f);
+        return st;
+    }
+    int64_t T = t->shape[0], a = 0, b = T;
+    if (frames && !json_is_null(frames)) {
+        if (!json_is_array(frames) || json_array_size(frames) != 2 || !json_is_integer(json_array_get(frames, 0)) ||
+            !json_is_integer(json_array_get(frames, 1))) {
+            vlm_st_close(f);
+            return vlm_set_err(err, err_size, VLM_ERR_FORMAT, "line %zu: \"frames\" must be [start, end] integers",
+                               line);
+        }
+        a = json_integer_value(json_array_get(frames, 0));
+        b = json_integer_value(json_array_get(frames, 1));
+        if (a < 0 || b <= a || b > T) {
+            vlm_st_close(f);
+            return vlm_set_err(err, err_size, VLM_ERR_FORMAT,
+                               "line %zu: frames [%lld, %lld) outside the %lld frames of %s", line, (long long)a,
+                               (long long)b, (long long)T, path);
+        }
+    }
+    if (b - a != s->n_frames) {
+        vlm_st_close(f);
+        return vlm_set_err(err, err_size, VLM_ERR_FORMAT,
+                           "line %zu: the conversation has %lld frames but frames [%lld, %lld) of %s hold %lld", line,
+                           (long long)s->n_frames, (long long)a, (long long)b, path, (long long)(b - a));
+    }
+    size_t cnt;
+    if (!vlm_mul_ok((size_t)(b - a), (size_t)e->nft * (size_t)D, &cnt) || !vlm_mul_ok(cnt, sizeof(float), &cnt) ||
+        !(s->features = malloc(cnt))) {
+        vlm_st_close(f);
+        return vlm_set_err(err, err_size, VLM_ERR_OOM, "line %zu: out of memory for %lld frames", line,
+                           (long long)(b - a));
+    }
+    int64_t row = (int64_t)e->nft * D;
+    st = vlm_st_read_f32(t, a * row, (b - a) * row, s->features, e2, sizeof e2);
+    vlm_st_close(f);
+    if (st) return vlm_set_err(err, err_size, st, "line %zu: %s", line, e2);
+    for (int64_t i = 0; i < (b - a) * row; i++)
+        if (!isfinite(s->features[i]))
+            return vlm_set_err(err, err_size, VLM_ERR_FORMAT, "line %zu: %s: frame %lld holds a non-finite value",
+                               line, path, (long long)(a + i / row));
+    s->frame_start = a;
+    return VLM_OK;
+}
+
+/* Text, labels, frame count and ground-truth reply frames of one line. */
+static vlm_status prepare(const eval_env *e, const char *line_text, size_t len, size_t line, sample_buf *s, char *err,
+                          size_t err_size) {
+    json_error_t je;
+    json_t *root = json_loadb(line_text, len, JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &je);
+    if (!root)
+        return vlm_set_err(err, err_size, VLM_ERR_FORMAT, "line %zu: malformed JSON at column %d: %s", line,
+                           je.column, je.text);
+    vlm_status st = VLM_OK;
+    vlm_conversation *conv = NULL;
+    char *cjson = NULL;
+    json_t *jc = json_object_get(root, "conversation"), *jf = json_object_get(root, "features");
+    if (!json_is_object(root)) {
+        st = vlm_set_err(err, err_size, VLM_ERR_FORMAT, "line %zu: not a JSON object", line);
+    } else if (!json_is_array(jc)) {
+        st = vlm_set_err(err, err_size, VLM_ERR_FORMAT, "line %zu: \"conversation\" missing or not an array", line);
+    } else if (!json_is_string(jf) || !json_string_length(jf) || strlen(json_string_value(jf)) != json_string_length(jf)) {
+        st = vlm_set_err(err, err_size, VLM_ERR_FORMAT, "line %zu: \"features\" missing or not a file name", line);
+    } else if (!(cjson = json_dumps(jc, JSON_COMPACT | JSON_ENCODE_ANY))) {
+        st = vlm_set_err(err, err_size, VLM_ERR_OOM, "line %zu: out of memory", line);
+    }
+    char e2[512];
+    if (!st && (st = vlm_conversation_parse(cjson, strlen(cjson), &conv, e2, sizeof e2)))
+        vlm_set_err(err, err_size, st, "line %zu: conversation: %s", line, e2);
+    const vlm_message *msgs = conv ? vlm_conversation_messages(conv) : NULL;
+    size_t nm = conv ? vlm_conversation_size(conv) : 0;
+    if (!st && (st = vlm_template_render(msgs, nm, &e->tp, &s->text, &s->text_len, e2, sizeof e2)))
+        vlm_set_err(err, err_size, st, "line %zu: template: %s", line, e2);
+    if (!st && (st = vlm_learn_ranges(msgs, nm, &e->tp, &s->ranges, &s->n_ranges, e2, sizeof e2)))
+        vlm_set_err(err, err_size, st, "line %zu: learn ranges: %s", line, e2);
+    if (!st && (st = vlm_tokenizer_encode(e->tok, s->text, s->text_len, &s->toks)))
+        vlm_set_err(err, err_size, st, "line %zu: tokenizer: %s", line, vlm_tokenizer_last_error(e->tok));
+    size_t n = s->toks.n;
+    if (!st && !n) st = vlm_set_err(err, err_size, VLM_ERR_FORMAT, "line %zu: the conversation renders nothing", line);
+    if (!st && (!(s->labels = malloc(n * sizeof *s->labels)) || !(s->in = malloc(n * sizeof *s->in)) ||
+                !(s->pos = calloc(n, sizeof *s->pos))))
+        st = vlm_set_err(err, err_size, VLM_ERR_OOM, "line %zu: out of memory (%zu tokens)", line, n);
+    if (!st && (st = vlm_labels_from_ranges(&s->toks, s->ranges, s->n_ranges, e->v_id, e->eos_id, s->text,
+                                            s->text_len, s->labels, e2, sizeof e2)))
+        vlm_set_err(err, err_size, st, "line %zu: labels: %s", line, e2);
+    /* <v> tokens must be exactly the streams' frames (a literal "<v>" in a text would break this) */
+    int64_t nv = 0, frames_msgs = 0;
+    for (size_t i = 0; !st && i < n; i++) nv += s->toks.ids[i] == e->v_id;
+    for (size_t i = 0; !st && i < nm; i++) {
+        if (msgs[i].role == VLM_ROLE_STREAM && msgs[i].num_frames > 0) frames_msgs += msgs[i].num_frames;
+        if (msgs[i].role == VLM_ROLE_ASSISTANT && frames_msgs > 0) { /* ground truth: a reply after this frame */
+            if (s->n_reply && s->reply_frames[s->n_reply - 1] == frames_msgs - 1) continue;
+            int64_t *nr = realloc(s->reply_frames, (s->n_reply + 1) * sizeof *nr);
+            if (!nr) { st = vlm_set_err(err, err_size, VLM_ERR_OOM, "line %zu: out of memory", line); break; }
+            s->reply_frames = nr;
+            s->reply_frames[s->n_reply++] = frames_msgs - 1;
+        }
+    }
+    if (!st && (nv % e->nft || nv / e->nft != frames_msgs))
+        st = vlm_set_err(err, err_size, VLM_ERR_FORMAT,
+                         "line %zu: %lld <v> tokens do not make the %lld frames of the streams (%d tokens each); "
+                         "does a text contain \"<v>\"?", line, (long long)nv, (long long)frames_msgs, (int)e->nft);
+    if (!st && !frames_msgs) st = vlm_set_err(err, err_size, VLM_ERR_FORMAT, "line %zu: no stream frames", line);
+    if (!st) {
+        s->n_frames = frames_msgs;
+        st = load_features(e, json_string_value(jf), json_object_get(root, "frames"), line, s, err, err_size);
+    }
+    free(cjson);
+    vlm_conversation_free(conv);
+    json_decref(root);
+    return st;
+}
+
+/* Connector, one forward over the sample, metrics. */
+static vlm_status run_sample(const eval_env *e, const vlm_eval_params *p, vlm_vision_context *vis, size_t line,
+                             sample_buf *s, vlm_eval_result *res, char *err, size_t err_size) {
+    const vlm_model_hparams *hp = e->hp;
+    size_t n = s->toks.n, nrows = (size_t)s->n_frames * (size_t)e->nft, bytes;
+    if (!vlm_mul_ok(nrows, (size_t)hp->n_embd * sizeof(float), &bytes) || !(s->embd = malloc(bytes)) ||
+        !(s->p_frame = calloc((size_t)s->n_frames, sizeof *s->p_frame)))
+        return vlm_set_err(err, err_size, VLM_ERR_OOM, "line %zu: out of memory for the frame embeddings", line);
+    vlm_status st = vlm_connector(vis, s->features, nrows, s->embd); /* [nrows][v_n_embd] -> [nrows][n_embd] */
+    if (st) return vlm_set_err(err, err_size, st, "line %zu: connector: %s", line, vlm_vision_last_error(vis));
+    for (size_t i = 0; i < n; i++)
+        if (s->labels[i] != IGNORE_INDEX && (s->labels[i] < 0 || s->labels[i] >= hp->n_vocab))
+            return vlm_set_err(err, err_size, VLM_ERR_FORMAT, "line %zu: label %d at position %zu is outside the "
+                               "model's %d logits", line, (int)s->labels[i], i, (int)hp->n_vocab);
+    size_t vi = 0;
+    for (size_t i = 0; i < n; i++) {
+        int32_t id = s->toks.ids[i];
+        if (id == e->v_id) s->in[i] = (vlm_lm_input){.token = id, .embd = s->embd + vi++ * (size_t)hp->n_embd};
+        else s->in[i] = (vlm_lm_input){.token = id, .embd = NULL};
+    }
+    int32_t interval = vlm_model_frame_interval_id(e->m);
+    int32_t decision = interval >= 0 ? interval : e->eos_id;
+    int64_t k_max = max_lookahead(s->toks.ids, n, e->v_id, e->eos_id, e->nft);
+    int64_t n_ctx = (int64_t)n + k_max * (e->nft + (interval >= 0));
+    if (n_ctx > INT32_MAX / 2)
+        return vlm_set_err(err, err_size, VLM_ERR_CTX_FULL, "line %zu: %lld positions are too many", line,
+                           (long long)n_ctx);
+    vlm_lm_context_params cp = vlm_lm_context_default_params();
+    cp.n_ctx = (int32_t)n_ctx;
+    cp.n_batch = p->n_batch > 0 ? p->n_batch : 64;
+    cp.n_threads = p->n_threads > 0 ? p->n_threads : 2;
+    vlm_lm_context *lm = NULL;
+    char e2[512];
+    if ((st = vlm_lm_context_init(e->m, &cp, &lm, e2, sizeof e2)))
+        return vlm_set_err(err, err_size, st, "line %zu: LM context of %lld positions: %s", line, (long long)n_ctx, e2);
+    size_t chunk = (size_t)cp.n_batch;
+    float *logits = NULL;
+    vlm_lm_input *frame_in = malloc(((size_t)e->nft + 1) * sizeof *frame_in);
+    if (!frame_in || !vlm_mul_ok(chunk, (size_t)hp->n_vocab * sizeof(float), &bytes) || !(logits = malloc(bytes)))
+        st = vlm_set_err(err, err_size, VLM_ERR_OOM, "line %zu: out of memory for logits", line);
+    /* the full forward: summaries at labelled positions and at every frame's last <v> */
+    size_t v_seen = 0;
+    for (size_t p0 = 0; !st && p0 < n; p0 += chunk) {
+        size_t c = n - p0 < chunk ? n - p0 : chunk;
+        bool need = false;
+        for (size_t i = p0; i < p0 + c && !need; i++) need = s->labels[i] != IGNORE_INDEX || s->toks.ids[i] == e->v_id;
+        if ((st = vlm_lm_eval(lm, s->in + p0, c, need ? VLM_LOGITS_ALL : VLM_LOGITS_NONE, need ? logits : NULL))) {
+            vlm_set_err(err, err_size, st, "line %zu: forward at position %zu: %s", line, p0, vlm_lm_last_error(lm));
+            break;
+        }
+        for (size_t i = p0; need && i < p0 + c; i++) {
+            bool frame_last = s->toks.ids[i] == e->v_id && ++v_seen % (size_t)e->nft == 0;
+            if (s->labels[i] == IGNORE_INDEX && !frame_last) continue;
+            vlm_eval_summarize(logits + (i - p0) * (size_t)hp->n_vocab, hp->n_vocab, s->labels[i], decision,
+                               &s->pos[i]);
+            if (frame_last) s->p_frame[v_seen / (size_t)e->nft - 1] = s->pos[i].p_interval;
+        }
+    }
+    if (!st) {
+        ahead_state a = {.lm = lm, .in = s->in, .n = n, .n_valid = (int64_t)n, .embd = s->embd,
+                         .n_frames = s->n_frames, .nft = e->nft, .n_embd = hp->n_embd, .n_vocab = hp->n_vocab,
+                         .n_batch = cp.n_batch, .interval_tok = interval, .decision_id = decision,
+                         .logits = logits, .frame_in = frame_in};
+        vlm_eval_config cfg = {.v_id = e->v_id, .interval_id = decision, .eos_id = e->eos_id,
+                               .use_interval = interval >= 0, .frame_num_tokens = e->nft, .threshold = p->threshold};
+        st = vlm_eval_metrics(s->toks.ids, s->labels, s->pos, n, &cfg, lookahead, &a, res, e2, sizeof e2);
+        if (st) vlm_set_err(err, err_size, st, "line %zu: %s%s%s", line, e2, a.msg[0] ? ": " : "", a.msg);
+    }
+    free(frame_in);
+    free(logits);
+    vlm_lm_context_free(lm);
+    return st;
+}
+
+vlm_status vlm_eval_file(const vlm_model *m, const char *data_path, const vlm_eval_params *p,
+                         vlm_eval_sample_fn on_sample, void *user_data, vlm_eval_summary *out, char *err,
+                         size_t err_size) {
+    if (out) memset(out, 0, sizeof *out);
+    if (!m || !data_path || !out) return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "vlm_eval_file: NULL argument");
+    vlm_eval_params dp = vlm_eval_default_params();
+    if (!p) p = &dp;
+    if (!isfinite(p->threshold) || p->threshold < 0.0f || p->threshold > 1.0f)
+        return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "threshold %g outside [0, 1]", (double)p->threshold);
+    eval_env e = {.m = m, .hp = vlm_model_get_hparams(m), .tok = vlm_model_tokenizer(m)};
+    if (!e.tok) return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "the model has no tokenizer");
+    if (!vlm_model_has_vision(m))
+        return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "the model's vision file (connector) is not loaded");
+    e.v_id = vlm_model_v_placeholder_id(m);
+    e.eos_id = vlm_model_eos_id(m);
+    e.nft = vlm_model_frame_num_tokens(m);
+    const char *eos_tok = vlm_tokenizer_id_to_token(e.tok, e.eos_id);
+    if (e.nft <= 0 || e.v_id < 0 || !eos_tok)
+        return vlm_set_err(err, err_size, VLM_ERR_FORMAT, "the model's live settings are unusable (<v> %d, eos %d)",
+                           (int)e.v_id, (int)e.eos_id);
+    e.tp = vlm_template_default_params();
+    e.tp.live_version = vlm_model_frame_interval_id(m) >= 0 ? VLM_LIVE_V1PLUS : VLM_LIVE_V1;
+    e.tp.strict = true; /* as the trainer: what the original's learn-range code rejects is an error */
+    e.tp.eos_token = eos_tok;
+    const char *bos = vlm_tokenizer_id_to_token(e.tok, vlm_tokenizer_token_to_id(e.tok, "<|begin_of_text|>"));
+    if (bos) e.tp.bos_token = bos;
+
+    char dir[4096];
+    if (strlen(data_path) >= sizeof dir)
+        return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "the data path is too long");
+    snprintf(dir, sizeof dir, "%s", data_path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = 0;
+    else dir[0] = 0;
+    if (slash == dir) strcpy(dir, "/");
+    e.dir = dir;
+
+    size_t len;
+    char *buf = vlm_read_file(data_path, &len, err, err_size);
+    if (!buf) return VLM_ERR_IO;
+    vlm_vision_context_params vp = vlm_vision_context_default_params();
+    vp.n_threads = p->n_threads > 0 ? p->n_threads : 2;
+    vlm_vision_context *vis = NULL;
+    char e2[512];
+    vlm_status st = vlm_vision_context_init(m, &vp, &vis, e2, sizeof e2);
+    if (st) {
+        free(buf);
+        return vlm_set_err(err, err_size, st, "vision context: %s", e2);
+    }
+    double s_ppl = 0, s_corr = 0, s_diff = 0, s_flu = 0;
+    size_t line = 0, index = 0;
+    for (size_t a = 0; a < len && !st;) {
+        size_t b = a;
+        while (b < len && buf[b] != '\n') b++;
+        line++;
+        size_t l = b - a;
+        const char *t = buf + a;
+        a = b + 1;
+        size_t sp = 0;
+        while (sp < l && (t[sp] == ' ' || t[sp] == '\t' || t[sp] == '\r')) sp++;
+        if (sp == l) continue;
+        sample_buf s = {0};
+        vlm_eval_result res = {0};
+        st = prepare(&e, t, l, line, &s, err, err_size);
+        if (!st) st = run_sample(&e, p, vis, line, &s, &res, err, err_size);
+        if (!st) {
+            s_ppl += res.lm_ppl;
+            s_corr += res.lm_correctness;
+            s_diff += res.frame_diff;
+            s_flu += res.fluency;
+            if (on_sample) {
+                vlm_eval_sample info = {.line = line, .index = index, .frame_start = s.frame_start,
+                                        .n_frames = s.n_frames, .n_tokens = s.toks.n, .metrics = &res,
+                                        .p_interval = s.p_frame, .reply_frames = s.reply_frames,
+                                        .n_reply_frames = s.n_reply};
+                on_sample(user_data, &info);
+            }
+            index++;
+        }
+        vlm_eval_result_free(&res);
+        sample_buf_free(&s);
+    }
+    vlm_vision_context_free(vis);
+    free(buf);
+    if (st) return st;
+    if (!index) return vlm_set_err(err, err_size, VLM_ERR_FORMAT, "%s: no samples", data_path);
+    out->n_samples = index;
+    out->lm_ppl = s_ppl / (double)index;
+    out->lm_correctness = s_corr / (double)index;
+    out->frame_diff = s_diff / (double)index;
+    out->fluency = s_flu / (double)index;
+    return VLM_OK;
+}
