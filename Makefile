@@ -70,7 +70,7 @@ test-asan:
 TSAN := -fsanitize=thread -fno-omit-frame-pointer
 test-tsan:
 	$(MAKE) BUILD=build-tsan OPT=-O1 EXTRA_CFLAGS="$(TSAN)" build-tsan/tests/test_session cli
-	@BUILD=build-tsan TESTS=stream_threads VLM_THREADS_ONLY=1 VLM_TEST_SESSION=build-tsan/tests/test_session \
+	@BUILD=build-tsan TESTS=stream_threads VLM_THREADS_ONLY=1 VLM_THREADS_FRAMES=4 VLM_TEST_SESSION=build-tsan/tests/test_session \
 	  TSAN_OPTIONS="halt_on_error=1 exitcode=66" tests/run.sh
 
 # libFuzzer harnesses: clang, ASan+UBSan; the library is compiled once with

@@ -60,12 +60,29 @@ const char *vlm_status_str(vlm_status st);
 /* ------------------------------------------------------------------------- */
 /* Tokenizer: Hugging Face tokenizer.json, byte-level BPE (Llama-3 and kin).   */
 /* ------------------------------------------------------------------------- */
+/* Output is identical to Hugging Face `tokenizers` (encode with
+ * add_special_tokens=False, decode) for the configurations it accepts:
+ *   model BPE (vocab ids 0..n-1, merges as "a b" strings or [a, b] pairs,
+ *   ignore_merges, no dropout/unk_token/byte_fallback); normalizer null;
+ *   pre_tokenizer ByteLevel(add_prefix_space=false[, use_regex]) or
+ *   Sequence[Split(Regex, Isolated)..., ByteLevel(add_prefix_space=false)];
+ *   decoder ByteLevel; post_processor null, ByteLevel (trim_offsets honoured),
+ *   TemplateProcessing (adds nothing here) or a Sequence of those; added_tokens
+ *   with special/lstrip/rstrip/single_word/normalized, whose ids must be the
+ *   ones HF assigns (the vocabulary id when the content is a vocabulary entry,
+ *   else the next id after the vocabulary, in order).
+ * The Llama-3 and GPT-2 split patterns run through hand-written matchers;
+ * other Split regexes through PCRE2 (see src/text/pretok.c for the few known
+ * differences from Oniguruma). Anything else is VLM_ERR_UNSUPPORTED naming the
+ * field; malformed documents are VLM_ERR_FORMAT naming the JSON path. */
 typedef struct vlm_tokenizer vlm_tokenizer;
 
 /* Result of an encode. The caller zero-initialises it once, may reuse it for
- * many encodes (buffers grow), and releases it with vlm_tokens_free().
- * offsets are in Unicode code points of the input, [start, end) per token,
- * identical to Hugging Face `return_offsets_mapping`. */
+ * many encodes (buffers grow; n is reset by each encode), and releases it with
+ * vlm_tokens_free(). offsets are in Unicode code points of the input,
+ * [start, end) per token, identical to Hugging Face `return_offsets_mapping`:
+ * a token that covers only part of a code point (e.g. one byte of an emoji)
+ * gets that code point's whole range. */
 typedef struct {
     int32_t *ids;     /* [n]                                             */
     int32_t *offsets; /* [n*2]: start, end                               */
@@ -73,11 +90,12 @@ typedef struct {
     size_t cap;
 } vlm_tokens;
 
-void vlm_tokens_free(vlm_tokens *t);
+void vlm_tokens_free(vlm_tokens *t); /* NULL-safe; leaves *t zeroed */
 
 /* Load a tokenizer.json file, or the same document from memory (len bytes, no
  * NUL terminator needed). On failure *out is NULL and err holds a message
- * naming what and where. */
+ * naming what and where, e.g. "tokenizer.json: model.merges[12]: token \"xy\"
+ * is not in model.vocab". VLM_ERR_IO when the file cannot be read. */
 vlm_status vlm_tokenizer_load(const char *path, vlm_tokenizer **out, char *err, size_t err_size);
 vlm_status vlm_tokenizer_load_json(const char *json, size_t len, vlm_tokenizer **out, char *err,
                                    size_t err_size);
@@ -91,27 +109,41 @@ const char *vlm_tokenizer_last_error(const vlm_tokenizer *tok);
 int32_t vlm_tokenizer_n_vocab(const vlm_tokenizer *tok);
 
 /* Id of a token given in its vocabulary spelling (byte-level form for BPE
- * tokens, literal content for added tokens); -1 if unknown. */
+ * tokens, e.g. "\xC4\xA0the" for " the"; literal content for added tokens);
+ * -1 if unknown. */
 int32_t vlm_tokenizer_token_to_id(const vlm_tokenizer *tok, const char *token);
 
-/* Vocabulary spelling of an id (NUL-terminated, owned by tok), NULL if out of range. */
+/* Vocabulary spelling of an id (NUL-terminated, owned by tok, valid until the
+ * tokenizer is freed), NULL if out of range. */
 const char *vlm_tokenizer_id_to_token(const vlm_tokenizer *tok, int32_t id);
 
-/* Add a special token (like HF add_special_tokens). If it already exists its
- * id is returned, otherwise it gets the next free id. *id may be NULL. */
+/* Add a special token (like HF add_special_tokens with AddedToken(content,
+ * special=True)). If it already exists its id is returned (an existing added
+ * token becomes a plain special token); otherwise it gets the next free id:
+ * "<v>" on Llama-3 gets 128256. *id may be NULL. VLM_ERR_INVALID_ARG for an
+ * empty string or invalid UTF-8. Not thread-safe: call before sharing tok. */
 vlm_status vlm_tokenizer_add_special(vlm_tokenizer *tok, const char *content, int32_t *id);
 
 /* Whether id is a special added token (skipped by decode with skip_special). */
 bool vlm_tokenizer_is_special(const vlm_tokenizer *tok, int32_t id);
 
 /* Encode len bytes of UTF-8 text without adding bos/eos (HF
- * add_special_tokens=False). Added/special tokens are split out first.
- * Invalid UTF-8 gives VLM_ERR_INVALID_ARG and a message with the byte offset.
- * Thread-safe on a shared tokenizer (it is not modified). */
+ * add_special_tokens=False). Added/special tokens are split out first. NUL
+ * bytes are ordinary characters. Invalid UTF-8 (overlongs, surrogates, code
+ * points above U+10FFFF, truncated sequences) gives VLM_ERR_INVALID_ARG and the
+ * message "encode: invalid UTF-8 at byte offset N (byte 0xXX)" with the offset
+ * of the first bad sequence; text longer than 2 GiB is refused the same way.
+ * On any failure out->n is 0. Thread-safe on a shared tokenizer (it is not
+ * modified; only a failure message is written to it). */
 vlm_status vlm_tokenizer_encode(const vlm_tokenizer *tok, const char *text, size_t len, vlm_tokens *out);
 
-/* Decode ids to UTF-8. *out is malloc'd, NUL-terminated (caller frees);
- * invalid byte sequences become U+FFFD as HF does. */
+/* Decode ids to UTF-8 as HF's ByteLevel decoder does: the bytes of all tokens
+ * are concatenated, then invalid sequences become U+FFFD like Rust's
+ * String::from_utf8_lossy. skip_special_tokens drops special added tokens;
+ * clean_up_tokenization_spaces then applies transformers'
+ * clean_up_tokenization (" ." -> ".", " n't" -> "n't", ...). *out is malloc'd,
+ * NUL-terminated (caller frees); *out_len (may be NULL) excludes the NUL. An id
+ * outside [0, n_vocab) is VLM_ERR_INVALID_ARG (HF would drop it silently). */
 typedef struct {
     bool skip_special_tokens;
     bool clean_up_tokenization_spaces; /* transformers' clean_up_tokenization */
@@ -120,12 +152,14 @@ vlm_status vlm_tokenizer_decode(const vlm_tokenizer *tok, const int32_t *ids, si
                                 const vlm_decode_params *p, char **out, size_t *out_len);
 
 /* The eos token (its content string, e.g. "<|eot_id|>", as given by
- * tokenizer_config.json). It must exist in the vocabulary. */
+ * tokenizer_config.json). It must exist in the vocabulary (else
+ * VLM_ERR_INVALID_ARG). */
 vlm_status vlm_tokenizer_set_eos(vlm_tokenizer *tok, const char *eos_token);
 int32_t vlm_tokenizer_eos_id(const vlm_tokenizer *tok); /* -1 if unset */
 
-/* Read the "eos_token" (and "bos_token") of a Hugging Face tokenizer_config.json.
- * *eos / *bos are malloc'd strings (caller frees), NULL when absent. */
+/* Read the "eos_token" (and "bos_token") of a Hugging Face tokenizer_config.json
+ * (a string, or an object with a string "content"). *eos / *bos are malloc'd
+ * strings (caller frees), NULL when absent or null; either pointer may be NULL. */
 vlm_status vlm_read_tokenizer_config(const char *path, char **bos, char **eos, char *err, size_t err_size);
 
 /* ------------------------------------------------------------------------- */
@@ -531,17 +565,32 @@ typedef struct {
     const char *system_prompt; /* NULL: the model's default                                         */
     vlm_event_fn on_event;
     void *user_data;
+    bool pipeline;           /* encode pushed frames on a worker thread while the LM steps (default
+                                false: vlm_session_push_frame encodes in the caller's thread)        */
 } vlm_session_params;
 
 vlm_session_params vlm_session_default_params(void);
-/* The model must outlive the session; many sessions may share one model. */
+/* The model must outlive the session; many sessions may share one model.
+ *
+ * Threads: one thread may push frames (push_frame, push_embeds) while another
+ * pushes queries and steps; the queues are locked. Events are delivered only
+ * from vlm_session_step / vlm_session_step_upto (DROPPED events of frames
+ * dropped by a push are reported by the next step), so on_event never runs
+ * concurrently with itself. vlm_session_kv_len belongs to the stepping thread.
+ *
+ * Frame queue: at most max_queue frames wait between a push and the LM
+ * (frames being encoded included). A push into a full queue drops the oldest
+ * waiting frame that is not being encoded or evaluated (or, if every frame is
+ * busy, the pushed one) and a DROPPED event reports it. */
 vlm_status vlm_session_init(const vlm_model *m, const vlm_session_params *p, vlm_session **out, char *err,
                             size_t err_size);
 void vlm_session_free(vlm_session *s);
 const char *vlm_session_last_error(const vlm_session *s);
 
 /* Queue a letterboxed frame (resolution x resolution RGB24) at time t: it is
- * encoded (SigLIP + connector) now and waits for the LM. */
+ * encoded (SigLIP + connector) now, or with params.pipeline copied and encoded
+ * by the session's worker thread while the caller goes on; then it waits for
+ * the LM. */
 vlm_status vlm_session_push_frame(vlm_session *s, const uint8_t *rgb, double t, int64_t index);
 /* Queue precomputed frame embeddings [frame_num_tokens][n_embd] (after the connector). */
 vlm_status vlm_session_push_embeds(vlm_session *s, const float *embeds, double t, int64_t index);
@@ -550,6 +599,11 @@ vlm_status vlm_session_push_query(vlm_session *s, double t, const char *text);
 /* One call of the original loop: consume queued frames until one reply has
  * been produced or the frame queue is empty. Events go to on_event. */
 vlm_status vlm_session_step(vlm_session *s);
+/* The same, considering only queued frames with index <= max_index (frames
+ * still being encoded are waited for). A caller that pushes frame k+1 and then
+ * calls step_upto(k) lets the worker encode k+1 while the LM runs frame k,
+ * with the same events as push(k); step() in sequence. */
+vlm_status vlm_session_step_upto(vlm_session *s, int64_t max_index);
 /* Queued frames / queries. */
 size_t vlm_session_pending_frames(const vlm_session *s);
 size_t vlm_session_pending_queries(const vlm_session *s);
@@ -620,6 +674,379 @@ vlm_status vlm_convert(const vlm_convert_params *p, char *err, size_t err_size);
  * ".vision.gguf", otherwise ".vision.gguf" is appended. malloc'd (caller
  * frees); NULL on out of memory. */
 char *vlm_convert_vision_path(const char *out_path);
+
+/* ------------------------------------------------------------------------- */
+/* Training: LoRA + connector with the LIVE objective (docs/training.md).      */
+/* ------------------------------------------------------------------------- */
+/* The trained parameters, as the original trains them: LoRA A/B on q/k/v/o/
+ * gate/up/down of every layer and on lm_head (PEFT: y = W x + alpha/r B A
+ * drop(x)), and the whole connector (Linear, exact GELU, Linear). The base
+ * weights stay frozen in the loaded model (any weight type). Tensors are
+ * named and shaped as in a PEFT adapter_model.safetensors
+ * ("base_model.model.model.layers.N.self_attn.q_proj.lora_A.weight" [r, in],
+ * "...lora_B.weight" [out, r], "base_model.model.connector.0.weight", ...);
+ * vlm_trainable_get/set always use the Hugging Face row order (the q/k LoRA
+ * B rows are kept permuted internally to match the GGUF q/k rows). */
+typedef struct vlm_trainable vlm_trainable;
+
+typedef struct {
+    int32_t lora_r;     /* 128 */
+    float lora_alpha;   /* 256 (scale alpha / r) */
+    float lora_dropout; /* 0.05, on the LoRA input as PEFT */
+    uint64_t seed;      /* 42: LoRA A init (kaiming-uniform a=sqrt(5), B = 0) and dropout masks */
+} vlm_lora_params;
+
+vlm_lora_params vlm_lora_default_params(void);
+/* LoRA freshly initialised; the connector is copied (as f32) from the
+ * model's vision file when loaded, else initialised as torch.nn.Linear. */
+vlm_status vlm_trainable_init(const vlm_model *m, const vlm_lora_params *p, vlm_trainable **out, char *err,
+                              size_t err_size);
+void vlm_trainable_free(vlm_trainable *t);
+/* Overwrite values from a PEFT folder (adapter_config.json r and lora_alpha
+ * must match; every LoRA tensor and the four connector tensors must be present). */
+vlm_status vlm_trainable_load_peft(vlm_trainable *t, const char *adapter_dir, char *err, size_t err_size);
+/* Write a PEFT folder (adapter_config.json + adapter_model.safetensors, f32)
+ * that `videollm convert --adapter` merges. Files are written to temporaries
+ * and renamed. */
+vlm_status vlm_trainable_save_peft(const vlm_trainable *t, const char *dir, char *err, size_t err_size);
+
+typedef struct {
+    const char *name; /* PEFT key (owned by t) */
+    int64_t shape[2]; /* [out, in]; shape[1] = 1 for a bias */
+    int n_dims;
+    int64_t n;        /* elements */
+} vlm_trainable_info;
+
+typedef enum { VLM_TRAIN_VALUE = 0, VLM_TRAIN_GRAD = 1 } vlm_train_field;
+
+size_t vlm_trainable_count(const vlm_trainable *t);
+vlm_status vlm_trainable_info_at(const vlm_trainable *t, size_t i, vlm_trainable_info *info);
+/* Copy tensor i (Hugging Face row order) out of / into t. */
+vlm_status vlm_trainable_get(const vlm_trainable *t, size_t i, vlm_train_field f, float *out);
+vlm_status vlm_trainable_set(vlm_trainable *t, size_t i, vlm_train_field f, const float *in);
+void vlm_trainable_zero_grad(vlm_trainable *t);
+/* Optimizer steps taken so far. */
+int64_t vlm_trainable_step(const vlm_trainable *t);
+
+/* Scratch, thread pool and saved activations for forward + backward. */
+typedef struct vlm_train_context vlm_train_context;
+
+typedef struct {
+    int32_t n_threads;        /* 2 */
+    float stream_loss_weight; /* 1.0: weight of the CE at labelled <v> positions */
+    bool train;               /* true: dropout active (false: evaluation, no dropout) */
+} vlm_train_context_params;
+
+vlm_train_context_params vlm_train_context_default_params(void);
+/* The model and t must outlive the context. */
+vlm_status vlm_train_context_init(const vlm_model *m, vlm_trainable *t, const vlm_train_context_params *p,
+                                  vlm_train_context **out, char *err, size_t err_size);
+void vlm_train_context_free(vlm_train_context *c);
+const char *vlm_train_last_error(const vlm_train_context *c);
+
+/* One padded batch, as vlm_collate makes it (labels pre-shifted, -100 ignored). */
+typedef struct {
+    const int32_t *input_ids, *attention_mask, *labels; /* [n_seq][seq_len] */
+    size_t n_seq, seq_len;
+    const float *frames; /* [n_frames][frame_num_tokens][v_n_embd]: features before the connector,
+                            in the order of the batch's <v> positions (row-major) */
+    size_t n_frames;
+} vlm_train_batch;
+
+/* loss = sum over labelled positions of w_i * CE_i / (labels in the batch),
+ * w_i = stream_loss_weight where input_ids == <v>, else 1. Masked positions
+ * are neither attended to nor scored. With backward, every trained
+ * parameter's grad += grad_scale * dloss/dparam. *n_labels may be NULL.
+ * Errors: a <v> count that does not match n_frames * frame_num_tokens, a
+ * token outside the vocabulary, a label outside it, a non-finite loss. */
+vlm_status vlm_train_forward(vlm_train_context *c, const vlm_train_batch *b, bool backward, float grad_scale,
+                             double *loss, int64_t *n_labels);
+
+/* AdamW as torch.optim.AdamW, after clipping the global gradient norm as
+ * torch.nn.utils.clip_grad_norm_ (max_grad_norm <= 0: no clipping). */
+typedef struct {
+    float beta1, beta2, eps, weight_decay, max_grad_norm; /* 0.9, 0.999, 1e-8, 0, 1.0 */
+} vlm_adamw_params;
+
+vlm_adamw_params vlm_adamw_default_params(void);
+/* One step at learning rate lr; *grad_norm (may be NULL) gets the norm
+ * before clipping. Gradients are left as they were after clipping. */
+vlm_status vlm_adamw_step(vlm_trainable *t, const vlm_adamw_params *p, double lr, double *grad_norm);
+/* transformers' get_cosine_schedule_with_warmup factor times base_lr at
+ * step (0-based: the rate used by optimizer step `step`). */
+double vlm_cosine_lr(double base_lr, int64_t step, int64_t warmup_steps, int64_t total_steps);
+/* ceil(total_steps * ratio), as TrainingArguments.get_warmup_steps. */
+int64_t vlm_warmup_steps(double ratio, int64_t total_steps);
+
+/* Checkpoint of the whole training state (values, AdamW moments, step,
+ * counters) as one safetensors file, written to PATH.tmp then renamed. */
+vlm_status vlm_trainable_save_state(const vlm_trainable *t, const char *path, const uint64_t *extra, size_t n_extra,
+                                    char *err, size_t err_size);
+/* extra: up to n_extra caller counters stored with the state (may be NULL). */
+vlm_status vlm_trainable_load_state(vlm_trainable *t, const char *path, uint64_t *extra, size_t n_extra, char *err,
+                                    size_t err_size);
+
+/* The `videollm train` loop (docs/training.md for the data format). */
+typedef struct {
+    const char *model_path; /* converted base model (LM + vision file for the connector) */
+    const char *data_path;  /* JSONL */
+    const char *out_dir;    /* checkpoints and the exported adapter */
+    const char *init_adapter; /* optional PEFT folder to start from */
+    vlm_lora_params lora;
+    double lr;              /* 2e-4 */
+    int32_t epochs;         /* 1 */
+    int32_t batch;          /* 1 */
+    int32_t grad_accum;     /* 8 */
+    double warmup_ratio;    /* 0.05 */
+    float stream_loss_weight;
+    int32_t n_threads;
+    int64_t save_every;     /* optimizer steps between checkpoints (0: only at the end) */
+    int64_t max_steps;      /* stop after this many optimizer steps in this run (0: no limit) */
+    vlm_adamw_params adamw;
+    /* one line of progress; may be NULL */
+    void (*progress)(const char *line, void *user_data);
+    void *user_data;
+} vlm_train_run_params;
+
+vlm_train_run_params vlm_train_run_default_params(void);
+vlm_status vlm_train_run(const vlm_train_run_params *p, char *err, size_t err_size);
+
+/* ------------------------------------------------------------------------- */
+/* Evaluation: the streaming metrics of VideoLLM-online (docs/evaluation.md).  */
+/* ------------------------------------------------------------------------- */
+/* One full forward over a sample (system, streams, replies) gives, at every
+ * labelled position, the argmax, the cross entropy of the label and the
+ * probability of the interval token; the metrics follow the original's
+ * stream_evaluate: per turn (a segment ending at an eos token) LM-PPL,
+ * LM-Correctness, the frame difference of the first predicted reply (with a
+ * look-ahead of future frames when the turn never fires) and Fluency. */
+
+/* What one logits row contributes (double precision). */
+typedef struct {
+    int32_t argmax;    /* first index of the largest logit                      */
+    double ce;         /* -log softmax(logits)[label]; 0 without a label         */
+    double p_interval; /* softmax(logits)[interval id]; 0 when the id is < 0    */
+} vlm_eval_pos;
+
+/* Summarise one logits row [n_vocab]. label < 0 (or >= n_vocab) gives ce 0. */
+void vlm_eval_summarize(const float *logits, int32_t n_vocab, int32_t label, int32_t interval_id, vlm_eval_pos *out);
+
+typedef struct {
+    int32_t v_id;             /* <v>                                                  */
+    int32_t interval_id;      /* the "stay silent" token: ',' (live1+), eos (live1)    */
+    int32_t eos_id;           /* turns end at each eos in input_ids                   */
+    bool use_interval;        /* look-ahead frames start with interval_id (live1+)    */
+    int32_t frame_num_tokens; /* <v> per frame (10 live1+, 1 live1)                   */
+    float threshold;          /* > 0: rows with P(interval) < threshold respond        */
+} vlm_eval_config;
+
+/* The look-ahead of a turn that never fired: keep the first n_keep positions
+ * of the sample's cache, feed n_frames frames of the sample starting at frame
+ * first_frame, each as [interval] + <v> x frame_num_tokens, and write the
+ * summary at each frame's last token into out[n_frames] (label unused). */
+typedef vlm_status (*vlm_eval_lookahead_fn)(void *user_data, int64_t n_keep, int64_t first_frame, int64_t n_frames,
+                                            vlm_eval_pos *out);
+
+typedef struct {
+    int64_t start, stop;     /* positions [start, stop); stop - 1 is the eos        */
+    int64_t n_frames;        /* <v> in the turn / frame_num_tokens                   */
+    int64_t n_stream, n_lm;  /* labelled <v> positions / other labelled positions    */
+    bool has_lm;             /* n_lm > 0: ppl and correctness are defined            */
+    double ppl;              /* exp(mean CE over the lm positions)                   */
+    int64_t n_correct;       /* lm positions before the first wrong argmax          */
+    double correctness;      /* n_correct / n_lm                                     */
+    bool has_diff;           /* n_stream > 0                                         */
+    int64_t diff;            /* signed frame difference (> 0 early, < 0 late)        */
+    int64_t lookahead;       /* frames fed by the look-ahead (k), 0 if none          */
+    bool has_fluency;        /* has_lm && has_diff                                   */
+    double fluency;
+} vlm_eval_turn;
+
+typedef struct {
+    double lm_ppl;         /* mean over turns with lm positions (1 if none)           */
+    double lm_correctness; /* likewise (1 if none)                                    */
+    double frame_diff;     /* mean |diff| over turns with stream positions (0 if none) */
+    double fluency;        /* mean over turns with both (1 if none)                    */
+    vlm_eval_turn *turns;  /* every turn with at least one label, in order (malloc'd) */
+    size_t n_turns;
+} vlm_eval_result;
+
+/* The metrics of one sample. input_ids/labels [n] (labels pre-shifted, -100
+ * ignored); pos [n] the summaries of the full forward (only labelled positions
+ * are read); lookahead may be NULL only if no turn needs it (else
+ * VLM_ERR_INVALID_ARG). *out is zeroed first; free with vlm_eval_result_free. */
+vlm_status vlm_eval_metrics(const int32_t *input_ids, const int32_t *labels, const vlm_eval_pos *pos, size_t n,
+                            const vlm_eval_config *cfg, vlm_eval_lookahead_fn lookahead, void *user_data,
+                            vlm_eval_result *out, char *err, size_t err_size);
+void vlm_eval_result_free(vlm_eval_result *r);
+
+/* ---- evaluating a model on a data file ----------------------------------- */
+/* Data: JSON lines {"conversation": [...], "features": "f.safetensors",
+ * "frames": [start, end]} with features [T][frame_num_tokens][v_n_embd]
+ * (vision tokens before the connector; a relative path is relative to the
+ * data file's folder) and frames the half-open range of rows used by the
+ * conversation's streams (default: all T). See docs/evaluation.md. */
+typedef struct {
+    float threshold;   /* default 0.0 (the original's evaluation default)      */
+    int32_t n_threads; /* default 2                                           */
+    int32_t n_batch;   /* positions per forward chunk (default 64)            */
+} vlm_eval_params;
+
+vlm_eval_params vlm_eval_default_params(void);
+
+/* Everything known about one evaluated sample; valid during the callback. */
+typedef struct {
+    size_t line;                   /* 1-based line of the data file                   */
+    size_t index;                  /* 0-based sample number (non-blank lines)         */
+    int64_t frame_start, n_frames; /* rows [frame_start, frame_start + n_frames)      */
+    size_t n_tokens;
+    const vlm_eval_result *metrics;
+    const double *p_interval;      /* [n_frames]: P(interval) at each frame's last <v> */
+    const int64_t *reply_frames;   /* frames (0-based in the sample) that an assistant */
+    size_t n_reply_frames;         /* message follows: the ground-truth reply times    */
+} vlm_eval_sample;
+
+typedef void (*vlm_eval_sample_fn)(void *user_data, const vlm_eval_sample *s);
+
+typedef struct {
+    size_t n_samples;
+    double lm_ppl, lm_correctness, frame_diff, fluency; /* means over samples */
+} vlm_eval_summary;
+
+/* Evaluate every non-blank line of a data file in order. The model needs its
+ * vision file (for the connector) and tokenizer. Errors name the line (bad
+ * JSON, missing or misshapen features, frame ranges past the end, frame
+ * counts that do not match the conversation, learn ranges off token starts). */
+vlm_status vlm_eval_file(const vlm_model *m, const char *data_path, const vlm_eval_params *p,
+                         vlm_eval_sample_fn on_sample, void *user_data, vlm_eval_summary *out, char *err,
+                         size_t err_size);
+
+/* ------------------------------------------------------------------------- */
+/* Synthetic world: procedural scenes, their videos and narration data       */
+/* (docs/synth.md).                                                           */
+/* ------------------------------------------------------------------------- */
+/* A seeded, reproducible world of flat shapes on a dark background. Time
+ * advances in ticks of 1/VLM_SYNTH_TICK_HZ s; every state change happens on
+ * a tick and is listed as an event. Same seed and params -> bit-identical
+ * events and frames on every machine (integer geometry, our own PRNG). */
+#define VLM_SYNTH_TICK_HZ 10
+#define VLM_SYNTH_MAX_OBJECTS 64  /* objects created over one clip          */
+#define VLM_SYNTH_MAX_SECONDS 600 /* longest clip                           */
+
+typedef enum { VLM_SYNTH_SQUARE = 0, VLM_SYNTH_CIRCLE, VLM_SYNTH_TRIANGLE, VLM_SYNTH_N_SHAPES } vlm_synth_shape;
+typedef enum {
+    VLM_SYNTH_RED = 0, VLM_SYNTH_GREEN, VLM_SYNTH_BLUE, VLM_SYNTH_YELLOW, VLM_SYNTH_WHITE, VLM_SYNTH_PURPLE,
+    VLM_SYNTH_N_COLOURS
+} vlm_synth_colour;
+typedef enum {
+    VLM_SYNTH_APPEARS = 0, VLM_SYNTH_MOVES, VLM_SYNTH_TURNS, VLM_SYNTH_COLLIDES, VLM_SYNTH_DISAPPEARS
+} vlm_synth_action;
+typedef enum { VLM_SYNTH_LEFT = 0, VLM_SYNTH_RIGHT, VLM_SYNTH_UP, VLM_SYNTH_DOWN } vlm_synth_dir;
+
+typedef struct {
+    int64_t tick;            /* time = tick / VLM_SYNTH_TICK_HZ seconds             */
+    int32_t object;          /* the subject (index of vlm_synth_object_info)        */
+    vlm_synth_action action;
+    int32_t dir;             /* MOVES: vlm_synth_dir; else -1                       */
+    int32_t colour;          /* subject's colour before the event (TURNS: old one)  */
+    int32_t new_colour;      /* TURNS: the new colour; else -1                      */
+    int32_t other;           /* COLLIDES: the object touched; else -1               */
+    int32_t other_colour;    /* COLLIDES: its colour; else -1                       */
+} vlm_synth_event;
+
+typedef struct {
+    uint64_t seed;
+    double seconds;      /* clip length (0 < seconds <= VLM_SYNTH_MAX_SECONDS); ticks = floor(seconds * 10) */
+    int32_t size;        /* frame side in pixels (default 384, 128..1024) */
+    int32_t max_present; /* objects on screen at once (default 4, 1..8) */
+} vlm_synth_params;
+
+typedef struct vlm_synth_scene vlm_synth_scene;
+
+/* What is fixed for an object, and where it is at one tick. */
+typedef struct {
+    vlm_synth_shape shape;
+    bool large;
+    int32_t radius; /* half extent in pixels (square half side, circle radius) */
+} vlm_synth_object_info;
+
+typedef struct {
+    bool present, moving;
+    int32_t colour;
+    int32_t x, y; /* centre in pixels */
+} vlm_synth_object_state;
+
+vlm_synth_params vlm_synth_default_params(void);
+/* Simulate a whole clip. VLM_ERR_INVALID_ARG for params out of range. */
+vlm_status vlm_synth_generate(const vlm_synth_params *p, vlm_synth_scene **out, char *err, size_t err_size);
+void vlm_synth_free(vlm_synth_scene *s);
+int64_t vlm_synth_n_ticks(const vlm_synth_scene *s);
+size_t vlm_synth_n_events(const vlm_synth_scene *s);
+const vlm_synth_event *vlm_synth_events(const vlm_synth_scene *s); /* owned by s */
+size_t vlm_synth_n_objects(const vlm_synth_scene *s);               /* created over the clip */
+vlm_status vlm_synth_object_info_at(const vlm_synth_scene *s, size_t obj, vlm_synth_object_info *out);
+/* State of object obj at tick (0 <= tick < n_ticks). */
+vlm_status vlm_synth_object_at(const vlm_synth_scene *s, int64_t tick, size_t obj, vlm_synth_object_state *out);
+/* Render tick as RGB24 [size][size][3] (no anti-aliasing: every pixel is the
+ * background or exactly one palette colour). */
+vlm_status vlm_synth_render(const vlm_synth_scene *s, int64_t tick, uint8_t *rgb);
+const char *vlm_synth_colour_name(int32_t colour); /* "red", ...; "?" out of range */
+const char *vlm_synth_shape_name(int32_t shape);   /* "square", ... */
+void vlm_synth_colour_rgb(int32_t colour, uint8_t rgb[3]); /* the background for an unknown colour */
+/* The sentence of event i ("A small red square appears.", "The red square
+ * moves left.", "The red square turns blue.", "The red square collides with
+ * the blue circle.", "The red square disappears."). */
+vlm_status vlm_synth_event_text(const vlm_synth_scene *s, size_t i, char *buf, size_t buf_size);
+/* The events file: {"seed","seconds","size","tick_hz","objects":[...],
+ * "events":[{"time","tick","object","action",...,"text"}]}. *out malloc'd. */
+vlm_status vlm_synth_events_json(const vlm_synth_scene *s, char **out, size_t *out_len);
+
+/* The original's ceil_time_by_fps: min(max(ceil(t*fps)/fps, lo), hi). */
+double vlm_synth_ceil_time(double t, double fps, double lo, double hi);
+/* Frame of the fps grid a tick is rounded up to: ceil(tick * fps / TICK_HZ)
+ * in integers (fps a positive integer). */
+int64_t vlm_synth_ceil_frame(int64_t tick, int32_t fps);
+
+typedef enum { VLM_SYNTH_FFV1 = 0, VLM_SYNTH_X264 = 1 } vlm_synth_codec;
+/* Encode the clip: frame i (time i/fps_video) shows tick floor(i*10/fps_video);
+ * floor(seconds * fps_video) frames. FFV1 (bgr0, lossless) in Matroska, or
+ * libx264 (yuv420p, crf 18) in MP4. Written to PATH.part, then renamed. */
+vlm_status vlm_synth_write_video(const vlm_synth_scene *s, const char *path, int32_t fps_video,
+                                 vlm_synth_codec codec, char *err, size_t err_size);
+
+typedef struct {
+    int32_t fps;               /* stream frame rate (2, the original's)                      */
+    double question_every;     /* mean seconds between user questions (8; 0: none)           */
+    uint64_t seed;             /* question times/kinds and instruction choice                */
+    const char *system_prompt; /* NULL: the original's default                               */
+    /* Optional: the tick each sampled frame r of the clip's video shows
+     * (vlm_synth_sample_ticks). NULL: the exact grid, tick r * TICK_HZ / fps. */
+    const int64_t *frame_ticks;
+    size_t n_frame_ticks;
+} vlm_synth_dataset_params;
+
+vlm_synth_dataset_params vlm_synth_dataset_default_params(void);
+/* One training sample: the conversation (JSON array, malloc'd) and its frame
+ * range [*frame_start, *frame_end) on the fps grid (frame r = time r/fps).
+ * An event at tick k is answered right after the first frame r whose tick is
+ * >= k: on the exact grid that is ceil(k * fps / TICK_HZ), the original's
+ * ceil rule; with frame_ticks it is the first sampled frame that shows it. */
+vlm_status vlm_synth_conversation(const vlm_synth_scene *s, const vlm_synth_dataset_params *p, char **json,
+                                  size_t *json_len, int64_t *frame_start, int64_t *frame_end, char *err,
+                                  size_t err_size);
+/* Decode video_path as the stream does (vlm_video at fps, resolution = the
+ * scene size) and find the tick each sampled frame shows: the exact render
+ * match (lossless codecs), else the closest render (sum of absolute
+ * differences), searched forward from the previous frame's tick.
+ * *ticks is malloc'd [*n]. */
+vlm_status vlm_synth_sample_ticks(const vlm_synth_scene *s, const char *video_path, int32_t fps, int64_t **ticks,
+                                  size_t *n, char *err, size_t err_size);
+/* Decode video_path as the stream does (vlm_video at fps, letterboxed to the
+ * model's resolution), run the vision tower on every frame and write
+ * out_path: one F32 tensor "features" [T, frame_num_tokens, v_n_embd].
+ * *n_frames (may be NULL) gets T. */
+vlm_status vlm_synth_write_features(const vlm_model *m, const char *video_path, double fps, int32_t n_threads,
+                                    const char *out_path, int64_t *n_frames, char *err, size_t err_size);
 
 #ifdef __cplusplus
 }

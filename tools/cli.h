@@ -12,6 +12,9 @@ int cmd_frames(int argc, char **argv);          /* tools/cmd_video.c */
 int cmd_stream(int argc, char **argv);          /* tools/cmd_stream.c */
 int cmd_convert(int argc, char **argv);         /* tools/cmd_convert.c */
 int cmd_bench_ops(int argc, char **argv);        /* tools/cmd_bench_ops.c */
+int cmd_train(int, char **);                    /* tools/cmd_train.c */
+int cmd_eval(int argc, char **argv);            /* tools/cmd_eval.c */
+int cmd_synth(int, char **);                    /* tools/cmd_synth.c */
 /* The embedded default model: $VLM_MODEL if set, else models/default/videollm-demo.gguf
  * beside the program's folder (build/../models/...). */
 const char *cli_default_model(void);

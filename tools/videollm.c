@@ -17,6 +17,9 @@ static const struct {
     {"stream", cmd_stream, "watch a video (file, camera, pipe) and speak at the right moments"},
     {"frames", cmd_frames, "decode a video as the stream sees it (sampled, letterboxed RGB24)"},
     {"convert", cmd_convert, "Hugging Face Llama + SigLIP + PEFT folders -> the GGUF model pair"},
+    {"eval", cmd_eval, "streaming metrics (LM-PPL, LM-Correctness, TimeDiff, Fluency) on a data file"},
+    {"train", cmd_train, "train LoRA + connector with the LIVE objective on JSONL samples with frame features"},
+    {"synth", cmd_synth, "procedural clips (video + events) and narration training data"},
     {"bench-tokenizer", cmd_bench_tokenizer, "tokenizer throughput on a corpus"},
     {"bench-ops", cmd_bench_ops, "compute kernel throughput at the model shapes, NumPy as peer"},
 };
