@@ -139,7 +139,7 @@ static vlm_status load_samples(const vlm_train_run_params *p, const vlm_model *m
         json_decref(o);
         vlm_conversation *cv = NULL;
         if (!sm.features || !cj) st = vlm_set_err(err, err_size, VLM_ERR_OOM, "out of memory");
-        else if (sm.f0 < 0 || sm.f1 <= sm.f0 || sm.f1 > ((int64_t)1 << 31))
+        else if (sm.f0 < 0 || sm.f1 < sm.f0 || sm.f1 > ((int64_t)1 << 31)) /* [f, f): a text-only sample */
             st = vlm_set_err(err, err_size, VLM_ERR_FORMAT, "%s line %zu: frames [%lld, %lld) is not a range of "
                              "frame indices below 2^31",
                              p->data_path, line, (long long)sm.f0, (long long)sm.f1);
@@ -158,7 +158,7 @@ static vlm_status load_samples(const vlm_train_run_params *p, const vlm_model *m
                                  "%s line %zu: the conversation has %lld stream frames but frames [%lld, %lld) gives "
                                  "%lld", p->data_path, line, (long long)(nv / tpf), (long long)sm.f0, (long long)sm.f1,
                                  (long long)(sm.f1 - sm.f0));
-            else
+            else if (sm.f1 > sm.f0) /* text-only samples (no stream) need no feature file */
                 st = check_features(p->data_path, sm.features, sm.f0, sm.f1, tpf, D, line, err, err_size);
         }
         if (!st && out->n == out->cap) {
@@ -189,6 +189,7 @@ static vlm_status load_frames(sample *const *bs, size_t nb, int64_t tpf, int64_t
     if (!buf) return vlm_set_err(err, err_size, VLM_ERR_OOM, "out of memory for %zu frames", nf);
     size_t at = 0;
     for (size_t i = 0; i < nb; i++) {
+        if (bs[i]->f1 == bs[i]->f0) continue; /* text-only sample */
         vlm_st_file *f;
         char e2[256];
         vlm_status st = vlm_st_open(bs[i]->features, &f, e2, sizeof e2);
