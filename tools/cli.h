@@ -15,6 +15,8 @@ int cmd_bench_ops(int argc, char **argv);        /* tools/cmd_bench_ops.c */
 int cmd_train(int, char **);                    /* tools/cmd_train.c */
 int cmd_eval(int argc, char **argv);            /* tools/cmd_eval.c */
 int cmd_synth(int, char **);                    /* tools/cmd_synth.c */
+int cmd_encode(int, char **);                   /* tools/cmd_encode.c */
+int cmd_prepare(int, char **);                  /* tools/cmd_prepare.c */
 /* The embedded default model: $VLM_MODEL if set, else models/default/videollm-demo.gguf
  * beside the program's folder (build/../models/...). */
 const char *cli_default_model(void);

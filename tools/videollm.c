@@ -20,6 +20,8 @@ static const struct {
     {"eval", cmd_eval, "streaming metrics (LM-PPL, LM-Correctness, TimeDiff, Fluency) on a data file"},
     {"train", cmd_train, "train LoRA + connector with the LIVE objective on JSONL samples with frame features"},
     {"synth", cmd_synth, "procedural clips (video + events) and narration training data"},
+    {"encode", cmd_encode, "video -> vision features (safetensors) for train and eval"},
+    {"prepare", cmd_prepare, "Ego4D narration / GoalStep dialogue annotations -> JSONL training samples"},
     {"bench-tokenizer", cmd_bench_tokenizer, "tokenizer throughput on a corpus"},
     {"bench-ops", cmd_bench_ops, "compute kernel throughput at the model shapes, NumPy as peer"},
 };
