@@ -53,7 +53,7 @@ $(BUILD)/libvideollm.a: $(LIB_OBJ)
 $(BUILD)/videollm: $(CLI_OBJ) $(BUILD)/libvideollm.a
 	$(CC) $(ALL_CFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libvideollm.a $(LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c tests/unit/check.h $(BUILD)/libvideollm.a
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/check.h tests/unit/alloc_count.h $(BUILD)/libvideollm.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libvideollm.a $(LDLIBS)
 

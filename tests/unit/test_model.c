@@ -29,49 +29,8 @@
 #include "ops/quant.h"
 #include "videollm.h"
 
-/* ======================================================================================= */
-/* Allocation counter: the steady-state loop must not allocate. glibc exports the real    */
-/* allocator as __libc_*; under ASan the sanitizer owns malloc, so counting is skipped.   */
-/* ======================================================================================= */
-#if defined(__SANITIZE_ADDRESS__)
-#define COUNT_ALLOCS 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define COUNT_ALLOCS 0
-#endif
-#endif
-#ifndef COUNT_ALLOCS
-#define COUNT_ALLOCS 1
-#endif
-
-#if COUNT_ALLOCS
-#include <stdatomic.h>
-extern void *__libc_malloc(size_t);
-extern void *__libc_calloc(size_t, size_t);
-extern void *__libc_realloc(void *, size_t);
-extern void *__libc_memalign(size_t, size_t);
-static atomic_long n_allocs;
-void *malloc(size_t n) {
-    atomic_fetch_add(&n_allocs, 1);
-    return __libc_malloc(n);
-}
-void *calloc(size_t a, size_t b) {
-    atomic_fetch_add(&n_allocs, 1);
-    return __libc_calloc(a, b);
-}
-void *realloc(void *p, size_t n) {
-    atomic_fetch_add(&n_allocs, 1);
-    return __libc_realloc(p, n);
-}
-int posix_memalign(void **p, size_t al, size_t n) {
-    atomic_fetch_add(&n_allocs, 1);
-    *p = __libc_memalign(al, n);
-    return *p ? 0 : 12;
-}
-static long allocs(void) { return atomic_load(&n_allocs); }
-#else
-static long allocs(void) { return 0; }
-#endif
+/* the steady-state loops must not allocate: count allocations */
+#include "alloc_count.h"
 
 static double now_s(void) {
     struct timespec ts;

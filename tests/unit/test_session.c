@@ -31,49 +31,8 @@
 #include "check.h"
 #include "videollm.h"
 
-/* ======================================================================================= */
-/* Allocation counter (as in test_model.c): the steady loop must not allocate. Sanitizer   */
-/* builds own malloc, so counting is skipped there.                                        */
-/* ======================================================================================= */
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define COUNT_ALLOCS 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define COUNT_ALLOCS 0
-#endif
-#endif
-#ifndef COUNT_ALLOCS
-#define COUNT_ALLOCS 1
-#endif
-
-#if COUNT_ALLOCS
-#include <stdatomic.h>
-extern void *__libc_malloc(size_t);
-extern void *__libc_calloc(size_t, size_t);
-extern void *__libc_realloc(void *, size_t);
-extern void *__libc_memalign(size_t, size_t);
-static atomic_long n_allocs;
-void *malloc(size_t n) {
-    atomic_fetch_add(&n_allocs, 1);
-    return __libc_malloc(n);
-}
-void *calloc(size_t a, size_t b) {
-    atomic_fetch_add(&n_allocs, 1);
-    return __libc_calloc(a, b);
-}
-void *realloc(void *p, size_t n) {
-    atomic_fetch_add(&n_allocs, 1);
-    return __libc_realloc(p, n);
-}
-int posix_memalign(void **p, size_t al, size_t n) {
-    atomic_fetch_add(&n_allocs, 1);
-    *p = __libc_memalign(al, n);
-    return *p ? 0 : 12;
-}
-static long allocs(void) { return atomic_load(&n_allocs); }
-#else
-static long allocs(void) { return -1; }
-#endif
+/* the steady-state loops must not allocate: count allocations */
+#include "alloc_count.h"
 
 static double now_s(void) {
     struct timespec ts;
