@@ -27,10 +27,8 @@
 #include "io/gguf.h"
 #include "io/safetensors.h"
 #include "ops/quant.h"
+#include "text/live_prompts.h"
 
-#define SYSTEM_PROMPT                                                                                      \
-    "A multimodal AI assistant is helping users with some activities. Below is their conversation, "    \
-    "interleaved with the list of video frames received by the assistant."
 #define LLAMA3_SPLIT_REGEX                                                                                 \
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|" \
     "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
@@ -954,7 +952,7 @@ static vlm_status set_lm_keys(ctx *c, vlm_gguf_writer *w) {
     KV(vlm_gguf_set_str(w, VLM_KV_EOS_TOKEN, c->eos_str));
     KV(vlm_gguf_set_u32(w, VLM_KV_EOS_TOKEN_ID, (uint32_t)c->eos_id));
     KV(vlm_gguf_set_str(w, VLM_KV_BOS_TOKEN, c->bos_str ? c->bos_str : ""));
-    KV(vlm_gguf_set_str(w, VLM_KV_SYSTEM_PROMPT, SYSTEM_PROMPT));
+    KV(vlm_gguf_set_str(w, VLM_KV_SYSTEM_PROMPT, vlm_live_system_prompt));
     KV(vlm_gguf_set_u32(w, VLM_KV_FRAME_RESOLUTION, (uint32_t)c->vh.image));
     KV(vlm_gguf_set_f32(w, VLM_KV_FRAME_FPS, 2.0f));
     KV(vlm_gguf_set_f32(w, VLM_KV_STREAM_THRESHOLD, 0.725f));

@@ -17,23 +17,8 @@
 
 #include "core/util.h"
 #include "synth/synth.h"
+#include "text/live_prompts.h"
 
-#define DEFAULT_SYSTEM                                                                                     \
-    "A multimodal AI assistant is helping users with some activities. Below is their conversation, "    \
-    "interleaved with the list of video frames received by the assistant."
-
-static const char *const INSTRUCTIONS[10] = {
-    "Please concisely narrate the video in real time.",
-    "Help me to illustrate my view in short.",
-    "Please simply describe what do you see.",
-    "Continuously answer what you observed with simple text.",
-    "Do concise real-time narration.",
-    "Hey assistant, do you know the current video content? Reply me concisely.",
-    "Simply interpret the scene for me.",
-    "What can you tell me about? Be concise.",
-    "Use simple text to explain what is shown in front of me.",
-    "What is the action now? Please response in short.",
-};
 static const char *const NUMBERS[9] = {"no", "one", "two", "three", "four", "five", "six", "seven", "eight"};
 
 vlm_synth_dataset_params vlm_synth_dataset_default_params(void) {
@@ -181,9 +166,9 @@ vlm_status vlm_synth_conversation(const vlm_synth_scene *s, const vlm_synth_data
     vlm_synth_rng_seed(&rng, p->seed ^ (s->p.seed * 0x9e3779b97f4a7c15ULL) ^ 0x5e7ULL);
     int64_t start = rframe[0], last = start;
     jb_str(&b, "[");
-    jb_msg(&b, "system", p->system_prompt ? p->system_prompt : DEFAULT_SYSTEM, 0);
+    jb_msg(&b, "system", p->system_prompt ? p->system_prompt : vlm_live_system_prompt, 0);
     jb_stream(&b, 1, 0);
-    jb_msg(&b, "user", INSTRUCTIONS[vlm_synth_rng_below(&rng, 10)], 0);
+    jb_msg(&b, "user", vlm_live_refined_instructions[vlm_synth_rng_below(&rng, VLM_LIVE_N_REFINED_INSTRUCTIONS)], 0);
     jb_msg(&b, "assistant", rtext[0], 1);
     /* questions: each frame without a reply gets one with probability 1 / (question_every * fps) */
     uint64_t qden = (uint64_t)(p->question_every * p->fps + 0.5);

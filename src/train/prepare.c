@@ -14,26 +14,9 @@
 #include <utf8proc.h>
 
 #include "core/util.h"
+#include "text/live_prompts.h"
 #include "train/prepare.h"
 
-const char *const vlm_prep_system_prompt =
-    "A multimodal AI assistant is helping users with some activities. Below is their conversation, interleaved "
-    "with the list of video frames received by the assistant.";
-const char *const vlm_prep_narration_instruction =
-    "Please concisely narrate the video in real time. Use the tag 'C' to denote the camera wearer, and other letter "
-    "tags, such as 'X', to denote other individuals in the scene.";
-const char *const vlm_prep_refined_instructions[10] = {
-    "Please concisely narrate the video in real time.",
-    "Help me to illustrate my view in short.",
-    "Please simply describe what do you see.",
-    "Continuously answer what you observed with simple text.",
-    "Do concise real-time narration.",
-    "Hey assistant, do you know the current video content? Reply me concisely.",
-    "Simply interpret the scene for me.",
-    "What can you tell me about? Be concise.",
-    "Use simple text to explain what is shown in front of me.",
-    "What is the action now? Please response in short.",
-};
 
 /* Times beyond this (seconds, ~31,700 years) are refused: the original's
  * math.ceil would overflow on inf and nothing real comes close. */
@@ -41,7 +24,7 @@ const char *const vlm_prep_refined_instructions[10] = {
 
 vlm_prep_params vlm_prep_default_params(void) {
     vlm_prep_params p = {.fps = 2, .max_frames = 1200, .refined = false, .seed = 42, .features_dir = ".",
-                         .system_prompt = vlm_prep_system_prompt};
+                         .system_prompt = vlm_live_system_prompt};
     return p;
 }
 
@@ -817,8 +800,8 @@ vlm_status vlm_prep_insert_instruction(vlm_prep_sample *s, bool refined, vlm_pre
     if (!s->n || s->msgs[0].role != VLM_ROLE_STREAM || s->msgs[0].num_frames != 1)
         return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG,
                            "narration sample does not start with a 1-frame stream");
-    const char *ins = refined ? vlm_prep_refined_instructions[vlm_prep_randint(rng, 0, 9)]
-                              : vlm_prep_narration_instruction;
+    const char *ins = refined ? vlm_live_refined_instructions[vlm_prep_randint(rng, 0, VLM_LIVE_N_REFINED_INSTRUCTIONS - 1)]
+                              : vlm_live_narration_instruction;
     if (vlm_prep_push(s, VLM_ROLE_USER, ins, 0, VLM_PREP_LEARN_NONE, 0))
         return vlm_set_err(err, err_size, VLM_ERR_OOM, "out of memory");
     vlm_prep_msg m = s->msgs[s->n - 1];

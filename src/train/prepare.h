@@ -84,9 +84,8 @@ typedef struct {
 vlm_prep_params vlm_prep_default_params(void);
 
 /* The original's default system prompt (LiveTrainingArguments). */
-extern const char *const vlm_prep_system_prompt;
-extern const char *const vlm_prep_narration_instruction;
-extern const char *const vlm_prep_refined_instructions[10];
+/* The original's prompt strings live in text/live_prompts.h. */
+#include "text/live_prompts.h"
 
 /* Build the dataset's stored samples (the original's self.annos, before
  * __getitem__). name (the file name) prefixes every error with the JSON path

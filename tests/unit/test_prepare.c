@@ -183,7 +183,7 @@ static void test_narration(void) {
         CHECK(vlm_prep_finish(&set, VLM_PREP_NARRATION, &p, false, VLM_LIVE_V1PLUS, err, sizeof err) == VLM_OK);
         if (set.n == 1 && set.v[0].n > 2) {
             for (int k = 0; k < 10; k++)
-                if (!strcmp(set.v[0].msgs[2].content, vlm_prep_refined_instructions[k])) picked[run] = vlm_prep_refined_instructions[k];
+                if (!strcmp(set.v[0].msgs[2].content, vlm_live_refined_instructions[k])) picked[run] = vlm_live_refined_instructions[k];
             CHECK(set.v[0].msgs[1].learn_kind == VLM_PREP_LEARN_BOOL && set.v[0].msgs[1].learn == 0);
         }
         vlm_prep_set_free(&set);
