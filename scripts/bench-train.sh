@@ -34,21 +34,7 @@ w="$(mktemp -d "${TMPDIR:-/tmp}/bench-train.XXXXXX")"
 trap 'rm -rf "$w"' EXIT
 
 "$PY" tests/ref/make_fixtures.py "$w/fix" >/dev/null
-"$PY" - "$w/fix" "$w/base_adapter" <<'PY'
-# a PEFT folder with only the connector and a target_modules that selects nothing:
-# converting with it gives the frozen, unmerged base (as tests/ref/train_ref.py does)
-import json, os, sys
-sys.path.insert(0, "tests/ref")
-import model_ref
-fix, out = sys.argv[1], sys.argv[2]
-os.makedirs(out, exist_ok=True)
-cfg = model_ref.load_json(os.path.join(fix, "adapter", "adapter_config.json"))
-cfg["target_modules"] = "no_module_has_this_name$"
-json.dump(cfg, open(os.path.join(out, "adapter_config.json"), "w"), indent=1)
-aw = model_ref.st_read(os.path.join(fix, "adapter", "adapter_model.safetensors"))
-model_ref.st_write(os.path.join(out, "adapter_model.safetensors"),
-                   {k: v.numpy().astype("float32") for k, v in aw.items() if ".connector." in k})
-PY
+"$PY" tests/ref/base_adapter.py "$w/fix" "$w/base_adapter"
 "$BIN" convert --llm "$w/fix/llm" --vision "$w/fix/vision" --adapter "$w/base_adapter" --out "$w/base.gguf" \
   --type f32 --quiet
 "$BIN" synth --seed 11 --scenes "$SCENES" --seconds "$SECONDS_PER_SCENE" --fps-video 2 --out "$w/data" \

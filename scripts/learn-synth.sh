@@ -37,20 +37,7 @@ t0=$(date +%s)
 
 # 1. model
 "$PY" tests/ref/make_fixtures.py "$OUT/fix" >/dev/null
-"$PY" - "$OUT/fix" "$OUT/base_adapter" <<'PY'
-# connector only, target_modules selecting nothing (as tests/ref/train_ref.py writes it)
-import json, os, sys
-sys.path.insert(0, "tests/ref")
-import model_ref
-fix, out = sys.argv[1], sys.argv[2]
-os.makedirs(out, exist_ok=True)
-cfg = model_ref.load_json(os.path.join(fix, "adapter", "adapter_config.json"))
-cfg["target_modules"] = "no_module_has_this_name$"
-json.dump(cfg, open(os.path.join(out, "adapter_config.json"), "w"), indent=1)
-aw = model_ref.st_read(os.path.join(fix, "adapter", "adapter_model.safetensors"))
-model_ref.st_write(os.path.join(out, "adapter_model.safetensors"),
-                   {k: v.numpy().astype("float32") for k, v in aw.items() if ".connector." in k})
-PY
+"$PY" tests/ref/base_adapter.py "$OUT/fix" "$OUT/base_adapter"
 "$BIN" convert --llm "$OUT/fix/llm" --vision "$OUT/fix/vision" --adapter "$OUT/base_adapter" \
   --out "$OUT/base.gguf" --type f32 --quiet
 
