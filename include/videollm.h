@@ -1047,6 +1047,12 @@ vlm_status vlm_synth_sample_ticks(const vlm_synth_scene *s, const char *video_pa
  * *n_frames (may be NULL) gets T. */
 vlm_status vlm_synth_write_features(const vlm_model *m, const char *video_path, double fps, int32_t n_threads,
                                     const char *out_path, int64_t *n_frames, char *err, size_t err_size);
+/* The same features without a video: the renders of the frames a 2 fps
+ * stream samples from a 2 fps lossless clip (ticks 0, 5, 10, ...; the scene
+ * size must equal the model's resolution). Bit-identical to
+ * vlm_synth_write_features on that clip, and much faster. */
+vlm_status vlm_synth_write_features_rendered(const vlm_model *m, const vlm_synth_scene *s, int32_t n_threads,
+                                             const char *out_path, int64_t *n_frames, char *err, size_t err_size);
 
 #ifdef __cplusplus
 }

@@ -12,8 +12,11 @@ static int usage(FILE *f) {
     fprintf(f,
             "usage: videollm synth --seed S --scenes N --seconds T --out DIR [--fps-video 10] [--codec ffv1|x264]\n"
             "                      [--size 384] [--max-objects 4] [--questions-every 8] [--model M.gguf --features]\n"
+            "                      [--no-video]\n"
             "Writes DIR/scene_XXXX.mkv (.mp4 with x264), DIR/scene_XXXX.events.json and DIR/train.jsonl;\n"
-            "with --model and --features also DIR/scene_XXXX.safetensors (vision features at 2 fps).\n");
+            "with --model and --features also DIR/scene_XXXX.safetensors (vision features at 2 fps).\n"
+            "--no-video writes no video: the conversations use the 2 fps frame grid and the features are\n"
+            "computed from the renders (identical to those of a --fps-video 2 clip), for fast training data.\n");
     return f == stdout ? 0 : 2;
 }
 
@@ -42,12 +45,13 @@ static int parse_int(const char *a, const char *v, double lo, double hi, double 
 int cmd_synth(int argc, char **argv) {
     double seed = 0, scenes = 1, seconds = 30, fps_video = 10, size = 384, maxobj = 4, qevery = 8;
     const char *out = NULL, *model_path = NULL, *codec_name = "ffv1";
-    int features = 0;
+    int features = 0, no_video = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int ok = 1;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) return usage(stdout);
         else if (!strcmp(a, "--features")) { features = 1; continue; }
+        else if (!strcmp(a, "--no-video")) { no_video = 1; continue; }
         static const char *const valued[] = {"--seed", "--scenes", "--seconds", "--fps-video", "--size",
                                              "--max-objects", "--questions-every", "--out", "--model", "--codec"};
         int known = 0;
@@ -100,7 +104,7 @@ int cmd_synth(int argc, char **argv) {
         dp.seed = p.seed;
         dp.question_every = qevery;
         if (vlm_synth_generate(&p, &s, err, sizeof err)) rc = 1;
-        if (!rc) {
+        if (!rc && !no_video) {
             snprintf(path, plen, "%s/scene_%04ld.%s", out, n, codec == VLM_SYNTH_X264 ? "mp4" : "mkv");
             if (vlm_synth_write_video(s, path, (int32_t)fps_video, codec, err, sizeof err)) rc = 1;
         }
@@ -116,14 +120,23 @@ int cmd_synth(int argc, char **argv) {
         }
         int64_t *ticks = NULL;
         size_t n_ticks = 0;
-        if (!rc) { /* the ticks the 2 fps sampler of the stream will show: replies follow the frame showing the event */
+        if (!rc && !no_video) { /* the ticks the 2 fps sampler of the stream will show: replies follow the frame showing the event */
             snprintf(path, plen, "%s/scene_%04ld.%s", out, n, codec == VLM_SYNTH_X264 ? "mp4" : "mkv");
             if (vlm_synth_sample_ticks(s, path, dp.fps, &ticks, &n_ticks, err, sizeof err)) rc = 1;
             dp.frame_ticks = ticks;
             dp.n_frame_ticks = n_ticks;
         }
         if (!rc && vlm_synth_conversation(s, &dp, &conv, NULL, &f0, &f1, err, sizeof err)) rc = 1;
-        if (!rc && m) {
+        if (!rc && m && no_video) {
+            snprintf(path, plen, "%s/scene_%04ld.safetensors", out, n);
+            int64_t t = 0;
+            if (vlm_synth_write_features_rendered(m, s, 2, path, &t, err, sizeof err)) rc = 1;
+            else if (t < f1) {
+                snprintf(err, sizeof err, "scene %ld: %lld frames rendered, the conversation needs %lld", n,
+                         (long long)t, (long long)f1);
+                rc = 1;
+            }
+        } else if (!rc && m) {
             char vpath[512];
             snprintf(vpath, sizeof vpath, "%s/scene_%04ld.%s", out, n, codec == VLM_SYNTH_X264 ? "mp4" : "mkv");
             snprintf(path, plen, "%s/scene_%04ld.safetensors", out, n);

@@ -144,41 +144,6 @@ done:
     return st;
 }
 
-/* safetensors: u64 LE header length, JSON header (padded with spaces to a
- * multiple of 8), raw little-endian data. */
-static vlm_status write_features_file(const char *path, const float *data, int64_t t, int64_t k, int64_t d, char *err,
-                                      size_t n) {
-    size_t count = (size_t)t * (size_t)k * (size_t)d, bytes = count * sizeof(float);
-    char hdr[256];
-    int hl = snprintf(hdr, sizeof hdr,
-                      "{\"features\":{\"dtype\":\"F32\",\"shape\":[%lld,%lld,%lld],\"data_offsets\":[0,%zu]}}",
-                      (long long)t, (long long)k, (long long)d, bytes);
-    while (hl % 8) hdr[hl++] = ' ';
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 6);
-    if (!tmp) return vlm_set_err(err, n, VLM_ERR_OOM, "synth: out of memory");
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".part", 6);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        vlm_status st = vlm_set_err(err, n, VLM_ERR_IO, "synth: cannot create %s: %s", tmp, strerror(errno));
-        free(tmp);
-        return st;
-    }
-    uint8_t len8[8];
-    for (int i = 0; i < 8; i++) len8[i] = (uint8_t)((uint64_t)hl >> (8 * i));
-    int ok = fwrite(len8, 1, 8, f) == 8 && fwrite(hdr, 1, (size_t)hl, f) == (size_t)hl &&
-             fwrite(data, sizeof(float), count, f) == count; /* x86-64 / aarch64: little endian */
-    ok = (fclose(f) == 0) && ok;
-    vlm_status st = VLM_OK;
-    if (!ok || rename(tmp, path) != 0) {
-        st = vlm_set_err(err, n, VLM_ERR_IO, "synth: cannot write %s: %s", path, strerror(errno));
-        remove(tmp);
-    }
-    free(tmp);
-    return st;
-}
-
 vlm_status vlm_synth_write_features(const vlm_model *m, const char *video_path, double fps, int32_t n_threads,
                                     const char *out_path, int64_t *n_frames, char *err, size_t err_size) {
     if (!m || !video_path || !out_path)
@@ -219,7 +184,7 @@ vlm_status vlm_synth_write_features(const vlm_model *m, const char *video_path, 
         t++;
     }
     if (!st && t == 0) st = vlm_set_err(err, err_size, VLM_ERR_FORMAT, "synth: %s has no frames", video_path);
-    if (!st) st = write_features_file(out_path, feat, (int64_t)t, k, d, err, err_size);
+    if (!st) st = vlm_synth_write_features_file(out_path, feat, (int64_t)t, k, d, err, err_size);
     if (!st && n_frames) *n_frames = (int64_t)t;
     free(feat);
     free(rgb);
@@ -290,3 +255,4 @@ vlm_status vlm_synth_sample_ticks(const vlm_synth_scene *s, const char *video_pa
     *n = cnt;
     return VLM_OK;
 }
+

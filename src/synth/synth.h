@@ -42,4 +42,8 @@ struct vlm_synth_scene {
 static inline const vlm_synth_cell *vlm_synth_cell_at(const vlm_synth_scene *s, int64_t tick, size_t obj) {
     return &s->cells[(size_t)tick * VLM_SYNTH_MAX_OBJECTS + obj];
 }
+/* One F32 tensor "features" [t, k, d] as safetensors, written to PATH.part
+ * then renamed (features.c). */
+vlm_status vlm_synth_write_features_file(const char *path, const float *data, int64_t t, int64_t k, int64_t d,
+                                         char *err, size_t n);
 #endif

@@ -66,3 +66,12 @@ PY
   || { cat "$T/train.log"; exit 1; }
 grep -q "loss" "$T/train.log"
 echo "synth: train.jsonl accepted by videollm train"
+# --no-video: features from the renders equal those of a 2 fps FFV1 clip decoded by the stream's
+# reader, byte for byte, and the conversations are the same
+"$VLM_BIN" synth --seed 9 --scenes 2 --seconds 8 --fps-video 2 --out "$T/feat2" --model "$T/tiny.gguf" --features 2>/dev/null
+"$VLM_BIN" synth --seed 9 --scenes 2 --seconds 8 --no-video --out "$T/nov" --model "$T/tiny.gguf" --features 2>/dev/null
+for f in scene_0000.safetensors scene_0001.safetensors train.jsonl scene_0000.events.json; do
+  cmp -s "$T/feat2/$f" "$T/nov/$f" || { echo "--no-video: $f differs from the 2 fps clip's"; exit 1; }
+done
+[ ! -e "$T/nov/scene_0000.mkv" ] || { echo "--no-video wrote a video"; exit 1; }
+echo "synth: --no-video features identical to the 2 fps clip's"
