@@ -162,6 +162,78 @@ int32_t vlm_tokenizer_eos_id(const vlm_tokenizer *tok); /* -1 if unset */
  * strings (caller frees), NULL when absent or null; either pointer may be NULL. */
 vlm_status vlm_read_tokenizer_config(const char *path, char **bos, char **eos, char *err, size_t err_size);
 
+/* ---- training a byte-level BPE tokenizer (src/text/bpe_train.c) ----------- */
+/* Hugging Face's BpeTrainer with the Llama-3 pre-tokenizer, writing a
+ * tokenizer.json shaped like Llama-3's (see docs/text-pipeline.md, "Training a
+ * tokenizer"). Each text is cut at the special and cut tokens (as encode does),
+ * pre-tokenized with the Llama-3 regex, and its pre-tokens counted. Training
+ * starts from the 256 byte symbols (ids in code point order of their
+ * byte-level characters, as GPT-2 and Llama-3), forces the merges that make
+ * every required string one token, then repeatedly merges the most frequent
+ * adjacent pair (counts weighted by pre-token frequency; ties: the smallest
+ * (left id, right id), as HF) until the vocabulary is full or the best pair is
+ * rarer than min_frequency. Special tokens follow the BPE ids. The output is
+ * a deterministic function of the texts (in order) and the parameters. */
+typedef struct vlm_bpe_trainer vlm_bpe_trainer;
+
+typedef struct {
+    int64_t vocab_size;    /* all ids, special tokens included (as HF's vocab_size):
+                              256 + n_specials <= vocab_size <= 2^30; default 1024 */
+    int64_t min_frequency; /* merge only pairs seen at least this often (0 acts as 1); default 2 */
+    const char *const *required; /* strings that must encode to one token: each must be
+                                    one Llama-3 pre-token; default {",", "]\n"} */
+    size_t n_required;
+    const char *const *specials; /* added as special tokens after the BPE ids, in order,
+                                    and cut out of the texts; default the five Llama-3
+                                    chat tokens <|begin_of_text|> ... <|eot_id|> */
+    size_t n_specials;
+    const char *const *cut_tokens; /* also cut out of the texts, not added (e.g. "<v>",
+                                      which the runtime adds itself); default none */
+    size_t n_cut_tokens;
+    const char *bos_token; /* the post-processor's TemplateProcessing prepends it (must be
+                              one of specials); NULL or "" = no TemplateProcessing;
+                              default "<|begin_of_text|>" */
+    /* Called during training about every 1% of the merges (done, planned). */
+    void (*progress)(void *user, int64_t merges_done, int64_t merges_planned);
+    void *progress_user;
+} vlm_bpe_train_params;
+
+vlm_bpe_train_params vlm_bpe_train_default_params(void);
+
+/* Validates the parameters (VLM_ERR_INVALID_ARG naming the bad one: a vocab
+ * size below 256 + specials, a required string that is not one pre-token or
+ * holds a special/cut token, an empty or duplicate special, invalid UTF-8, a
+ * bos_token that is not a special). The strings are copied. */
+vlm_status vlm_bpe_trainer_new(const vlm_bpe_train_params *p, vlm_bpe_trainer **out, char *err, size_t err_size);
+void vlm_bpe_trainer_free(vlm_bpe_trainer *tr);
+const char *vlm_bpe_trainer_last_error(const vlm_bpe_trainer *tr); /* "" if none */
+
+/* Add one text (len bytes of UTF-8; NUL bytes are ordinary characters).
+ * Invalid UTF-8 is VLM_ERR_INVALID_ARG with the byte offset. Only the
+ * pre-token counts are kept, not the text. */
+vlm_status vlm_bpe_trainer_add_text(vlm_bpe_trainer *tr, const char *text, size_t len);
+
+/* Train and write the tokenizer.json document: *json malloc'd, NUL-terminated
+ * (caller frees), *json_len (may be NULL) excludes the NUL. The result is
+ * loaded back and every required string checked to encode to one id (else
+ * VLM_ERR_INVALID_ARG). Can be called once; add_text is refused afterwards. */
+vlm_status vlm_bpe_trainer_finish(vlm_bpe_trainer *tr, char **json, size_t *json_len);
+
+typedef struct {
+    int64_t n_texts, n_bytes;  /* added so far                                 */
+    int64_t n_pretokens;       /* pre-tokens counted (with repeats)            */
+    int64_t n_words;           /* distinct pre-tokens                          */
+    int64_t n_merges;          /* after finish: merges written (forced incl.)  */
+    int64_t n_forced;          /* after finish: merges forced by required      */
+    int64_t n_bpe_vocab;       /* after finish: BPE ids (256 + merges that made a new token) */
+    int64_t last_count;        /* after finish: frequency of the last merge    */
+} vlm_bpe_train_stats;
+void vlm_bpe_trainer_stats(const vlm_bpe_trainer *tr, vlm_bpe_train_stats *out);
+
+/* One call: texts[i] of lens[i] bytes (lens NULL: NUL-terminated). */
+vlm_status vlm_bpe_train(const char *const *texts, const size_t *lens, size_t n, const vlm_bpe_train_params *p,
+                         char **json, size_t *json_len, char *err, size_t err_size);
+
 /* ------------------------------------------------------------------------- */
 /* Live chat template (VideoLLM-online's `stream` role).                       */
 /* ------------------------------------------------------------------------- */
@@ -675,6 +747,66 @@ vlm_status vlm_convert(const vlm_convert_params *p, char *err, size_t err_size);
  * frees); NULL on out of memory. */
 char *vlm_convert_vision_path(const char *out_path);
 
+/* ---- Model initialisation: a fresh, seeded model (docs/model-format.md) -- */
+/* `videollm init` writes a randomly initialised VideoLLM-online in the three
+ * Hugging Face layouts vlm_convert reads (OUT/llm, OUT/vision, OUT/adapter,
+ * all F32), and optionally converts it to the GGUF pair. Weights follow
+ * transformers' _init_weights: Llama (normal(0, init_std), RMSNorm ones),
+ * SigLIP (xavier-uniform attention/MLP, lecun-normal patch and pooling-head
+ * out_proj, normal(0, 1/sqrt(D)) positions, zero or normal(0, 1e-6) biases,
+ * LayerNorm ones/zeros), connector as selected below.
+ * Random numbers: per tensor, xoshiro256** seeded through splitmix64 from
+ * seed ^ FNV-1a-64(tensor name); normals by Marsaglia's polar method with our
+ * own log, so only IEEE-754 +,-,*,/,sqrt are involved: the same seed and
+ * parameters give byte-identical files on every machine. */
+typedef enum {
+    VLM_INIT_CONNECTOR_HF = 0,    /* Linear weights normal(0, init_std), biases 0: what
+                                     LlamaPreTrainedModel._init_weights gives the connector
+                                     the original adds to a pretrained Llama (default) */
+    VLM_INIT_CONNECTOR_TORCH = 1, /* torch.nn.Linear's own reset: weight and bias
+                                     uniform(+-1/sqrt(fan_in)) (kaiming_uniform, a=sqrt(5)) */
+} vlm_init_connector;
+
+typedef struct {
+    const char *tokenizer_path; /* tokenizer.json: byte-level BPE our tokenizer loads, with
+                                   "<|begin_of_text|>", "<|eot_id|>" and "," (required)       */
+    const char *out_dir;        /* created (or an existing empty folder); must not hold files  */
+    uint64_t seed;              /* default 1                                                  */
+    /* language model (LlamaConfig); vocab_size is the tokenizer's size */
+    int32_t n_embd;             /* hidden_size (256)                                          */
+    int32_t n_layer;            /* num_hidden_layers (4)                                      */
+    int32_t n_head, n_head_kv;  /* num_attention_heads / num_key_value_heads (4 / 4)          */
+    int32_t n_ff;               /* intermediate_size (768)                                    */
+    int32_t max_pos;            /* max_position_embeddings (8192)                             */
+    double rope_theta;          /* 500000                                                     */
+    double rms_eps;             /* 1e-5                                                       */
+    double init_std;            /* initializer_range (0.02)                                   */
+    /* vision tower (SiglipVisionConfig) */
+    int32_t v_n_embd;           /* hidden_size (128)                                          */
+    int32_t v_n_layer;          /* num_hidden_layers (2)                                      */
+    int32_t v_n_head;           /* num_attention_heads (4)                                    */
+    int32_t v_n_ff;             /* intermediate_size (512)                                    */
+    int32_t v_patch;            /* patch_size (32)                                            */
+    int32_t v_image;            /* image_size (384)                                           */
+    double v_eps;               /* layer_norm_eps (1e-6)                                      */
+    int32_t frame_tokens;       /* 10 (live1+: CLS + 3x3 pooled; needs image/patch >= 3) or
+                                   1 (live1: CLS only); selects the GGUF live version        */
+    vlm_init_connector connector_init;
+    /* Optional: also convert to the GGUF pair (LM file gguf_path, vision file
+     * vlm_convert_vision_path(gguf_path)); NULL: folders only. */
+    const char *gguf_path;
+    vlm_weight_type gguf_type;  /* default VLM_WTYPE_F32                                      */
+} vlm_init_params;
+
+vlm_init_params vlm_init_default_params(void);
+
+/* Validate p (sizes that divide, the tokenizer and its special tokens;
+ * VLM_ERR_INVALID_ARG / VLM_ERR_FORMAT / VLM_ERR_IO naming the problem),
+ * then write everything into a temporary folder beside out_dir, convert it
+ * when gguf_path is set, and rename it to out_dir. On failure nothing is left
+ * behind (no folder, no GGUF). */
+vlm_status vlm_init_write(const vlm_init_params *p, char *err, size_t err_size);
+
 /* ------------------------------------------------------------------------- */
 /* Training: LoRA + connector with the LIVE objective (docs/training.md).      */
 /* ------------------------------------------------------------------------- */
@@ -1053,6 +1185,153 @@ vlm_status vlm_synth_write_features(const vlm_model *m, const char *video_path, 
  * vlm_synth_write_features on that clip, and much faster. */
 vlm_status vlm_synth_write_features_rendered(const vlm_model *m, const vlm_synth_scene *s, int32_t n_threads,
                                              const char *out_path, int64_t *n_frames, char *err, size_t err_size);
+
+/* ------------------------------------------------------------------------- */
+/* Baselines for the streaming metrics, and the narration score               */
+/* (docs/evaluation.md, "Baselines" and "Narration score").                   */
+/* ------------------------------------------------------------------------- */
+/* ---- baselines: fixed decisions instead of a model ----------------------- */
+/* A baseline replaces the model's per-frame decision: SILENT never speaks
+ * (P(interval) = 1 at every frame), EVERY speaks after every `every`-th frame
+ * of the video (absolute frame r with (r + 1) % every == 0, so every:2 speaks
+ * after frames 1, 3, 5, ...; P(interval) = 0 there and 1 elsewhere). The
+ * metrics are vlm_eval_metrics itself; a baseline says no words, so at lm
+ * positions its argmax is -1 (never a label): n_correct = 0, and LM-PPL and
+ * LM-Correctness are not applicable (NAN in the results). */
+typedef enum { VLM_BASELINE_SILENT = 1, VLM_BASELINE_EVERY = 2 } vlm_eval_baseline_kind;
+
+typedef struct {
+    vlm_eval_baseline_kind kind;
+    int64_t every; /* EVERY: K >= 1 */
+} vlm_eval_baseline;
+
+/* "silent" or "every:K" (1 <= K <= 1e9). VLM_ERR_INVALID_ARG otherwise. */
+vlm_status vlm_eval_baseline_parse(const char *spec, vlm_eval_baseline *out, char *err, size_t err_size);
+
+/* Whether the baseline speaks after absolute frame r. */
+bool vlm_eval_baseline_speaks(const vlm_eval_baseline *b, int64_t frame);
+
+/* The metrics of a baseline on one sample: input_ids/labels [n] as for
+ * vlm_eval_metrics; frame_start is the absolute index of the sample's first
+ * frame. The summaries the baseline gives at every labelled position (and at
+ * look-ahead frames) go through vlm_eval_metrics unchanged. p_frame (NULL or
+ * [frames of the sample]) gets P(interval) per frame (0 or 1). In *out,
+ * lm_ppl, lm_correctness and each turn's ppl and correctness are NAN. */
+vlm_status vlm_eval_baseline_metrics(const int32_t *input_ids, const int32_t *labels, size_t n,
+                                     const vlm_eval_config *cfg, const vlm_eval_baseline *b, int64_t frame_start,
+                                     double *p_frame, vlm_eval_result *out, char *err, size_t err_size);
+
+typedef struct {
+    vlm_eval_baseline baseline;
+    float threshold;               /* as vlm_eval_params (default 0)                   */
+    vlm_live_version live_version; /* live1+: 10 <v> per frame, ',' decides; live1: 1, eos */
+    const char *bos_token;         /* NULL: "<|begin_of_text|>"                         */
+    const char *eos_token;         /* NULL: "<|eot_id|>"; must be in the vocabulary      */
+} vlm_eval_baseline_params;
+
+vlm_eval_baseline_params vlm_eval_baseline_default_params(void);
+
+/* A baseline on every non-blank line of a data file (the format of
+ * vlm_eval_file): each conversation is rendered, labelled and tokenized with
+ * tok (which must know "<v>", e.g. vlm_model_tokenizer or a tokenizer with
+ * vlm_tokenizer_add_special(tok, "<v>")) exactly as for a model; the features
+ * files are neither required nor opened ("frames", when given, must still
+ * match the conversation's frame count). The summary's lm_ppl and
+ * lm_correctness are NAN. */
+vlm_status vlm_eval_baseline_file(const vlm_tokenizer *tok, const char *data_path, const vlm_eval_baseline_params *p,
+                                  vlm_eval_sample_fn on_sample, void *user_data, vlm_eval_summary *out, char *err,
+                                  size_t err_size);
+
+/* ---- Narration score ------------------------------------------------------ */
+/* Model replies (times + text) against the events of a synthetic clip: an
+ * event counts as narrated when a sentence of a reply at time t, with
+ * event_time <= t <= event_time + window, states the same fact (action,
+ * subject colour and shape, and the detail: size for appears, direction for
+ * moves, new colour for turns, the other object for collides). */
+typedef struct {
+    vlm_synth_action action;
+    int32_t colour, shape; /* the subject as named (its colour before the event)       */
+    int32_t size;          /* APPEARS: 0 small, 1 large; else -1                        */
+    int32_t detail;        /* MOVES: vlm_synth_dir; TURNS: the new colour; else -1       */
+    int32_t other_colour, other_shape; /* COLLIDES: the object touched; else -1       */
+} vlm_narr_fact;
+
+/* Parse one sentence of the event grammar (docs/synth.md): ASCII case and
+ * runs of whitespace are free, the final '.' is optional, the words are
+ * otherwise exactly the grammar's. VLM_OK, or VLM_ERR_FORMAT when it is not
+ * such a sentence. */
+vlm_status vlm_narr_parse(const char *text, size_t len, vlm_narr_fact *out);
+/* The grammar's sentence for a fact ("The red square moves left."). */
+vlm_status vlm_narr_format(const vlm_narr_fact *f, char *buf, size_t buf_size);
+
+typedef struct {
+    double time; /* seconds: tick / tick_hz */
+    vlm_narr_fact fact;
+} vlm_narr_event;
+
+typedef struct {
+    double time; /* seconds (the stream's response time) */
+    char *text;  /* malloc'd, NUL-terminated; may hold several sentences */
+    size_t len;
+} vlm_narr_reply;
+
+/* Read scene_XXXX.events.json (vlm_synth_events_json): each event's text is
+ * parsed and must agree with its structured fields (action, colour, the
+ * object's shape and size, direction, new colour, the other object's shape).
+ * *events malloc'd [*n] in file order; *seconds (may be NULL) the clip length
+ * (-1 when absent). */
+vlm_status vlm_narr_load_events(const char *path, vlm_narr_event **events, size_t *n, double *seconds, char *err,
+                                size_t err_size);
+/* Read replies: `videollm stream --json` output (JSON lines; those with
+ * "event": "response" give time and text, other lines are skipped), or the
+ * `--save` history file (assistant entries; the "(Video Time = ...s)
+ * Assistant:" prefix is removed). *replies malloc'd [*n] in file order. */
+vlm_status vlm_narr_load_replies(const char *path, vlm_narr_reply **replies, size_t *n, char *err, size_t err_size);
+void vlm_narr_replies_free(vlm_narr_reply *r, size_t n);
+
+/* Replies of the every-K narration baseline: the same text after every
+ * frame r (time r / fps) with (r + 1) % every == 0, r < floor(seconds * fps). */
+vlm_status vlm_narr_baseline_replies(double seconds, double fps, int64_t every, const char *text,
+                                     vlm_narr_reply **replies, size_t *n, char *err, size_t err_size);
+/* The most frequent assistant text of a training file (JSON lines with a
+ * "conversation") among those whose every sentence parses; ties go to the
+ * first seen. *text malloc'd. VLM_ERR_FORMAT when there is none. */
+vlm_status vlm_narr_most_frequent_reply(const char *train_path, char **text, size_t *count, char *err,
+                                        size_t err_size);
+
+#define VLM_NARR_N_ACTIONS 5
+typedef struct {
+    size_t events, narrated, wrong_detail; /* by the event's action              */
+    size_t sentences, false_sentences;     /* parsed sentences by their action   */
+} vlm_narr_action_counts;
+
+typedef struct {
+    size_t n_events;       /* ground-truth events                                    */
+    size_t n_narrated;     /* matched by a sentence within the window               */
+    size_t n_wrong_detail; /* not narrated, but a sentence in the window names its
+                              action and subject with another detail               */
+    size_t n_replies, n_sentences;
+    size_t n_unparsable;   /* sentences outside the grammar                          */
+    size_t n_false;        /* parsed sentences matched to no event                   */
+    double latency_sum;    /* sum of (reply time - event time) over narrated events  */
+    vlm_narr_action_counts by_action[VLM_NARR_N_ACTIONS];
+} vlm_narr_counts;
+
+typedef enum { VLM_NARR_MISSED = 0, VLM_NARR_NARRATED = 1, VLM_NARR_WRONG_DETAIL = 2 } vlm_narr_outcome;
+
+/* Score one scene. Replies are split into sentences at '.', '!', '?' and
+ * line breaks; blank pieces are dropped. Events are taken in time order (file
+ * order on ties) and each takes the earliest unused matching sentence in its
+ * window (maximal for windows of one length); a sentence matches at most one
+ * event. Then each event left takes, the same way, an unused sentence in its
+ * window with its action and subject: wrong detail. outcome (NULL or
+ * [n_events]) gets each event's outcome. window >= 0 (seconds); times must be
+ * finite. Counts are added to nothing: *out is overwritten. */
+vlm_status vlm_narr_score(const vlm_narr_event *events, size_t n_events, const vlm_narr_reply *replies,
+                          size_t n_replies, double window, vlm_narr_counts *out, vlm_narr_outcome *outcome,
+                          char *err, size_t err_size);
+/* sum += c, field by field. */
+void vlm_narr_counts_add(vlm_narr_counts *sum, const vlm_narr_counts *c);
 
 #ifdef __cplusplus
 }

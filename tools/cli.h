@@ -14,6 +14,9 @@ int cmd_convert(int argc, char **argv);         /* tools/cmd_convert.c */
 int cmd_bench_ops(int argc, char **argv);        /* tools/cmd_bench_ops.c */
 int cmd_train(int, char **);                    /* tools/cmd_train.c */
 int cmd_eval(int argc, char **argv);            /* tools/cmd_eval.c */
+int cmd_init(int argc, char **argv);            /* tools/cmd_init.c */
+int cmd_score(int argc, char **argv);           /* tools/cmd_score.c */
+int cmd_tokenizer_train(int argc, char **argv); /* tools/cmd_tokenizer_train.c */
 int cmd_synth(int, char **);                    /* tools/cmd_synth.c */
 int cmd_encode(int, char **);                   /* tools/cmd_encode.c */
 int cmd_prepare(int, char **);                  /* tools/cmd_prepare.c */

@@ -1,6 +1,8 @@
 /* cmd_eval.c - `videollm eval`: the streaming metrics (LM-PPL, LM-Correctness,
  * TimeDiff, Fluency) of a model on a JSONL data file, per sample and on
- * average, and an SVG plot of P(interval) over time for one sample. */
+ * average, and an SVG plot of P(interval) over time for one sample. With
+ * --baseline the decisions come from a fixed rule (always silent, or speak
+ * every K frames) instead of a model; only a tokenizer is needed. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,10 +14,17 @@ static int usage(FILE *f) {
     fprintf(f,
             "usage: videollm eval [--model PATH] --data eval.jsonl [--threshold 0] [--fps F] [--threads N]\n"
             "                     [--sample N --plot out.svg] [--json]\n"
+            "       videollm eval --baseline silent|every:K --data eval.jsonl [--tokenizer tokenizer.json [--live1]\n"
+            "                     | --model PATH] [--fps F] [--threshold 0] [--sample N --plot out.svg] [--json]\n"
             "Each data line: {\"conversation\": [...], \"features\": \"file.safetensors\", \"frames\": [start, end]}\n"
             "with features [T, frame_num_tokens, vision_hidden] (before the connector; a relative path is\n"
             "relative to the data file). --fps defaults to the model's frame rate (TimeDiff = frame_diff / fps).\n"
             "--sample N (0-based) with --plot writes P(interval) per frame against the reference replies.\n"
+            "--baseline: fixed decisions instead of a model: silent never speaks; every:K speaks after video\n"
+            "frames K-1, 2K-1, ... TimeDiff and Fluency use the model path's metric code; LM-PPL and\n"
+            "LM-Correctness are not applicable (null). The conversations are tokenized with --tokenizer\n"
+            "(\"<v>\" is added; eos <|eot_id|>; live1+ unless --live1; --fps default 2) or with the model's\n"
+            "tokenizer and settings; the features files are not read.\n"
             "--model defaults to %s.\n",
             cli_default_model());
     return f == stdout ? 0 : 2;
@@ -38,6 +47,16 @@ typedef struct {
 static void num(double x) {
     if (isfinite(x)) printf("%.17g", x);
     else printf("null");
+}
+
+/* "LM-PPL 2.4300" or "LM-PPL n/a" (baselines). */
+static void text_num(const char *name, double x, double scale, const char *fmt_unit) {
+    if (isfinite(x)) {
+        printf("%s ", name);
+        printf(fmt_unit, scale * x);
+    } else {
+        printf("%s n/a", name);
+    }
 }
 
 static void on_sample(void *ud, const vlm_eval_sample *s) {
@@ -76,10 +95,11 @@ static void on_sample(void *ud, const vlm_eval_sample *s) {
         }
         printf("]}");
     } else {
-        printf("sample %zu (line %zu, %zu tokens, %lld frames): LM-PPL %.4f  LM-Correctness %.2f%%  TimeDiff %.4f s  "
-               "Fluency %.2f%%\n",
-               s->index, s->line, s->n_tokens, (long long)s->n_frames, r->lm_ppl, 100 * r->lm_correctness,
-               r->frame_diff / ui->fps, 100 * r->fluency);
+        printf("sample %zu (line %zu, %zu tokens, %lld frames): ", s->index, s->line, s->n_tokens,
+               (long long)s->n_frames);
+        text_num("LM-PPL", r->lm_ppl, 1, "%.4f");
+        text_num("  LM-Correctness", r->lm_correctness, 100, "%.2f%%");
+        printf("  TimeDiff %.4f s  Fluency %.2f%%\n", r->frame_diff / ui->fps, 100 * r->fluency);
     }
     fflush(stdout);
     if ((long)s->index == ui->plot_index) {
@@ -154,7 +174,8 @@ static int write_svg(const char *path, const eval_ui *ui, double threshold) {
 }
 
 int cmd_eval(int argc, char **argv) {
-    const char *model = NULL, *data = NULL, *plot = NULL;
+    const char *model = NULL, *data = NULL, *plot = NULL, *baseline = NULL, *tokenizer = NULL;
+    bool live1 = false;
     vlm_eval_params ep = vlm_eval_default_params();
     eval_ui ui = {.plot_index = -1, .fps = 0};
     for (int i = 1; i < argc; i++) {
@@ -163,11 +184,14 @@ int cmd_eval(int argc, char **argv) {
         char *end = NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) return usage(stdout);
         if (!strcmp(a, "--json")) { ui.json = true; continue; }
+        if (!strcmp(a, "--live1")) { live1 = true; continue; }
         if (!v) { fprintf(stderr, "videollm eval: %s needs a value (or is unknown)\n", a); return usage(stderr); }
         i++;
         if (!strcmp(a, "--model")) model = v;
         else if (!strcmp(a, "--data")) data = v;
         else if (!strcmp(a, "--plot")) plot = v;
+        else if (!strcmp(a, "--baseline")) baseline = v;
+        else if (!strcmp(a, "--tokenizer")) tokenizer = v;
         else if (!strcmp(a, "--threshold")) {
             ep.threshold = strtof(v, &end);
             if (*end || !(ep.threshold >= 0 && ep.threshold <= 1)) {
@@ -203,18 +227,65 @@ int cmd_eval(int argc, char **argv) {
         fprintf(stderr, "videollm eval: --plot and --sample go together\n");
         return 2;
     }
-    if (!model) model = cli_default_model();
     char err[1024];
-    vlm_model_params mp = vlm_model_default_params();
-    vlm_model *m = NULL;
-    if (vlm_model_load(model, &mp, &m, err, sizeof err)) {
-        fprintf(stderr, "videollm eval: %s\n", err);
-        return 1;
+    vlm_eval_baseline_params bp = vlm_eval_baseline_default_params();
+    if (baseline && vlm_eval_baseline_parse(baseline, &bp.baseline, err, sizeof err)) {
+        fprintf(stderr, "videollm eval: --baseline: %s\n", err);
+        return 2;
     }
-    if (ui.fps <= 0) ui.fps = vlm_model_frame_fps(m) > 0 ? vlm_model_frame_fps(m) : 2.0;
-    if (ui.json) printf("{\"threshold\":%.9g,\"fps\":%.17g,\"samples\":[", (double)ep.threshold, ui.fps);
+    if (!baseline && (tokenizer || live1)) {
+        fprintf(stderr, "videollm eval: --tokenizer and --live1 go with --baseline\n");
+        return 2;
+    }
+    if (tokenizer && model) {
+        fprintf(stderr, "videollm eval: give --tokenizer or --model, not both\n");
+        return 2;
+    }
+    if (live1 && !tokenizer) {
+        fprintf(stderr, "videollm eval: --live1 goes with --tokenizer (a model has its own live version)\n");
+        return 2;
+    }
+    vlm_model *m = NULL;
+    vlm_tokenizer *own_tok = NULL;
+    if (tokenizer) {
+        if (vlm_tokenizer_load(tokenizer, &own_tok, err, sizeof err) ||
+            vlm_tokenizer_add_special(own_tok, "<v>", NULL)) {
+            fprintf(stderr, "videollm eval: %s: %s\n", tokenizer, own_tok ? "cannot add <v>" : err);
+            vlm_tokenizer_free(own_tok);
+            return 1;
+        }
+        bp.live_version = live1 ? VLM_LIVE_V1 : VLM_LIVE_V1PLUS;
+        if (ui.fps <= 0) ui.fps = 2.0;
+    } else {
+        if (!model) model = cli_default_model();
+        vlm_model_params mp = vlm_model_default_params();
+        if (baseline) mp.load_vision = false; /* only the tokenizer and the live settings are used */
+        if (vlm_model_load(model, &mp, &m, err, sizeof err)) {
+            fprintf(stderr, "videollm eval: %s\n", err);
+            return 1;
+        }
+        if (ui.fps <= 0) ui.fps = vlm_model_frame_fps(m) > 0 ? vlm_model_frame_fps(m) : 2.0;
+        bp.live_version = vlm_model_frame_interval_id(m) >= 0 ? VLM_LIVE_V1PLUS : VLM_LIVE_V1;
+        bp.eos_token = vlm_model_tokenizer(m) ? vlm_tokenizer_id_to_token(vlm_model_tokenizer(m), vlm_model_eos_id(m))
+                                              : NULL;
+    }
+    bp.threshold = ep.threshold;
+    if (ui.json) {
+        printf("{\"threshold\":%.9g,\"fps\":%.17g,", (double)ep.threshold, ui.fps);
+        if (baseline) printf("\"baseline\":\"%s\",", baseline); /* parsed: "silent" or "every:<digits>" */
+        printf("\"samples\":[");
+    }
     vlm_eval_summary sum;
-    vlm_status st = vlm_eval_file(m, data, &ep, on_sample, &ui, &sum, err, sizeof err);
+    vlm_status st;
+    if (!baseline) {
+        st = vlm_eval_file(m, data, &ep, on_sample, &ui, &sum, err, sizeof err);
+    } else if (!own_tok && !vlm_model_tokenizer(m)) {
+        st = VLM_ERR_INVALID_ARG;
+        snprintf(err, sizeof err, "the model has no tokenizer");
+    } else {
+        st = vlm_eval_baseline_file(own_tok ? own_tok : vlm_model_tokenizer(m), data, &bp, on_sample, &ui, &sum, err,
+                                    sizeof err);
+    }
     int rc = 0;
     if (st) {
         if (ui.json) printf("\n]}\n");
@@ -233,8 +304,10 @@ int cmd_eval(int argc, char **argv) {
         num(sum.frame_diff);
         printf("}}\n");
     } else {
-        printf("average over %zu samples: LM-PPL %.4f  LM-Correctness %.2f%%  TimeDiff %.4f s  Fluency %.2f%%\n",
-               sum.n_samples, sum.lm_ppl, 100 * sum.lm_correctness, sum.frame_diff / ui.fps, 100 * sum.fluency);
+        printf("average over %zu samples%s%s: ", sum.n_samples, baseline ? ", baseline " : "", baseline ? baseline : "");
+        text_num("LM-PPL", sum.lm_ppl, 1, "%.4f");
+        text_num("  LM-Correctness", sum.lm_correctness, 100, "%.2f%%");
+        printf("  TimeDiff %.4f s  Fluency %.2f%%\n", sum.frame_diff / ui.fps, 100 * sum.fluency);
     }
     if (!rc && plot) {
         if (ui.oom) {
@@ -251,5 +324,6 @@ int cmd_eval(int argc, char **argv) {
     free(ui.curve);
     free(ui.replies);
     vlm_model_free(m);
+    vlm_tokenizer_free(own_tok);
     return rc;
 }

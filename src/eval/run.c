@@ -5,6 +5,9 @@
  * summaries, and metrics.c turns them into LM-PPL, LM-Correctness,
  * frame_diff and Fluency, calling back here for the look-ahead of future
  * frames (the KV cache trimmed to just after a turn's last stream position).
+ * The baselines (always silent, speak every K frames) go through the same
+ * preparation and the same metric code with fixed decisions in place of the
+ * model's, and need only a tokenizer.
  * Data format and interpretations: docs/evaluation.md. */
 #include <jansson.h>
 #include <math.h>
@@ -127,12 +130,14 @@ static int64_t max_lookahead(const int32_t *ids, size_t n, int32_t v_id, int32_t
 
 /* ---- reading one line ------------------------------------------------------ */
 typedef struct {
-    const vlm_model *m;
-    const vlm_model_hparams *hp;
+    const vlm_model *m;          /* NULL for a baseline */
+    const vlm_model_hparams *hp; /* NULL for a baseline */
     const vlm_tokenizer *tok;
     const char *dir; /* folder of the data file, "" for the current one */
     vlm_template_params tp;
     int32_t v_id, eos_id, nft;
+    int32_t interval_id; /* the decision token: ',' (live1+) or eos (live1) */
+    const vlm_eval_baseline_params *baseline; /* NULL: the model */
 } eval_env;
 
 /* Read features rows [start, end) of a safetensors file into s->features. */
@@ -207,6 +212,23 @@ static vlm_status load_features(const eval_env *e, const char *rel, json_t *fram
     return VLM_OK;
 }
 
+/* A baseline reads no features: "frames", when given, must be [start, end)
+ * integers with end - start the conversation's frame count. */
+static vlm_status check_frames(json_t *frames, size_t line, sample_buf *s, char *err, size_t err_size) {
+    s->frame_start = 0;
+    if (!frames || json_is_null(frames)) return VLM_OK;
+    if (!json_is_array(frames) || json_array_size(frames) != 2 || !json_is_integer(json_array_get(frames, 0)) ||
+        !json_is_integer(json_array_get(frames, 1)))
+        return vlm_set_err(err, err_size, VLM_ERR_FORMAT, "line %zu: \"frames\" must be [start, end] integers", line);
+    int64_t a = json_integer_value(json_array_get(frames, 0)), b = json_integer_value(json_array_get(frames, 1));
+    if (a < 0 || b <= a || a > INT64_MAX / 4 || b > INT64_MAX / 4 || b - a != s->n_frames)
+        return vlm_set_err(err, err_size, VLM_ERR_FORMAT,
+                           "line %zu: frames [%lld, %lld) do not hold the conversation's %lld frames", line,
+                           (long long)a, (long long)b, (long long)s->n_frames);
+    s->frame_start = a;
+    return VLM_OK;
+}
+
 /* Text, labels, frame count and ground-truth reply frames of one line. */
 static vlm_status prepare(const eval_env *e, const char *line_text, size_t len, size_t line, sample_buf *s, char *err,
                           size_t err_size) {
@@ -223,7 +245,8 @@ static vlm_status prepare(const eval_env *e, const char *line_text, size_t len, 
         st = vlm_set_err(err, err_size, VLM_ERR_FORMAT, "line %zu: not a JSON object", line);
     } else if (!json_is_array(jc)) {
         st = vlm_set_err(err, err_size, VLM_ERR_FORMAT, "line %zu: \"conversation\" missing or not an array", line);
-    } else if (!json_is_string(jf) || !json_string_length(jf) || strlen(json_string_value(jf)) != json_string_length(jf)) {
+    } else if (!e->baseline &&
+               (!json_is_string(jf) || !json_string_length(jf) || strlen(json_string_value(jf)) != json_string_length(jf))) {
         st = vlm_set_err(err, err_size, VLM_ERR_FORMAT, "line %zu: \"features\" missing or not a file name", line);
     } else if (!(cjson = json_dumps(jc, JSON_COMPACT | JSON_ENCODE_ANY))) {
         st = vlm_set_err(err, err_size, VLM_ERR_OOM, "line %zu: out of memory", line);
@@ -267,7 +290,8 @@ static vlm_status prepare(const eval_env *e, const char *line_text, size_t len, 
     if (!st && !frames_msgs) st = vlm_set_err(err, err_size, VLM_ERR_FORMAT, "line %zu: no stream frames", line);
     if (!st) {
         s->n_frames = frames_msgs;
-        st = load_features(e, json_string_value(jf), json_object_get(root, "frames"), line, s, err, err_size);
+        if (e->baseline) st = check_frames(json_object_get(root, "frames"), line, s, err, err_size);
+        else st = load_features(e, json_string_value(jf), json_object_get(root, "frames"), line, s, err, err_size);
     }
     free(cjson);
     vlm_conversation_free(conv);
@@ -349,6 +373,84 @@ static vlm_status run_sample(const eval_env *e, const vlm_eval_params *p, vlm_vi
     return st;
 }
 
+/* The folder of a data file ("" for the current one); non-zero when too long. */
+static int data_dir(const char *data_path, char *dir, size_t n) {
+    if (strlen(data_path) >= n) return 1;
+    snprintf(dir, n, "%s", data_path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = 0;
+    else dir[0] = 0;
+    if (slash == dir) strcpy(dir, "/");
+    return 0;
+}
+
+/* How one prepared sample is evaluated: the model, or a baseline. */
+typedef vlm_status (*run_fn)(const eval_env *e, void *ctx, size_t line, sample_buf *s, vlm_eval_result *res,
+                             char *err, size_t err_size);
+
+typedef struct {
+    const vlm_eval_params *p;
+    vlm_vision_context *vis;
+} model_run;
+
+static vlm_status run_model(const eval_env *e, void *ctx, size_t line, sample_buf *s, vlm_eval_result *res, char *err,
+                            size_t err_size) {
+    const model_run *mr = ctx;
+    return run_sample(e, mr->p, mr->vis, line, s, res, err, err_size);
+}
+
+/* Every non-blank line of the data file: prepare, run, report, average. */
+static vlm_status eval_lines(const eval_env *e, const char *data_path, run_fn run, void *ctx,
+                             vlm_eval_sample_fn on_sample, void *user_data, vlm_eval_summary *out, char *err,
+                             size_t err_size) {
+    size_t len;
+    char *buf = vlm_read_file(data_path, &len, err, err_size);
+    if (!buf) return VLM_ERR_IO;
+    vlm_status st = VLM_OK;
+    double s_ppl = 0, s_corr = 0, s_diff = 0, s_flu = 0;
+    size_t line = 0, index = 0;
+    for (size_t a = 0; a < len && !st;) {
+        size_t b = a;
+        while (b < len && buf[b] != '\n') b++;
+        line++;
+        size_t l = b - a;
+        const char *t = buf + a;
+        a = b + 1;
+        size_t sp = 0;
+        while (sp < l && (t[sp] == ' ' || t[sp] == '\t' || t[sp] == '\r')) sp++;
+        if (sp == l) continue;
+        sample_buf s = {0};
+        vlm_eval_result res = {0};
+        st = prepare(e, t, l, line, &s, err, err_size);
+        if (!st) st = run(e, ctx, line, &s, &res, err, err_size);
+        if (!st) {
+            s_ppl += res.lm_ppl;
+            s_corr += res.lm_correctness;
+            s_diff += res.frame_diff;
+            s_flu += res.fluency;
+            if (on_sample) {
+                vlm_eval_sample info = {.line = line, .index = index, .frame_start = s.frame_start,
+                                        .n_frames = s.n_frames, .n_tokens = s.toks.n, .metrics = &res,
+                                        .p_interval = s.p_frame, .reply_frames = s.reply_frames,
+                                        .n_reply_frames = s.n_reply};
+                on_sample(user_data, &info);
+            }
+            index++;
+        }
+        vlm_eval_result_free(&res);
+        sample_buf_free(&s);
+    }
+    free(buf);
+    if (st) return st;
+    if (!index) return vlm_set_err(err, err_size, VLM_ERR_FORMAT, "%s: no samples", data_path);
+    out->n_samples = index;
+    out->lm_ppl = s_ppl / (double)index; /* NAN for a baseline */
+    out->lm_correctness = s_corr / (double)index;
+    out->frame_diff = s_diff / (double)index;
+    out->fluency = s_flu / (double)index;
+    return VLM_OK;
+}
+
 vlm_status vlm_eval_file(const vlm_model *m, const char *data_path, const vlm_eval_params *p,
                          vlm_eval_sample_fn on_sample, void *user_data, vlm_eval_summary *out, char *err,
                          size_t err_size) {
@@ -377,68 +479,163 @@ vlm_status vlm_eval_file(const vlm_model *m, const char *data_path, const vlm_ev
     if (bos) e.tp.bos_token = bos;
 
     char dir[4096];
-    if (strlen(data_path) >= sizeof dir)
+    if (data_dir(data_path, dir, sizeof dir))
         return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "the data path is too long");
-    snprintf(dir, sizeof dir, "%s", data_path);
-    char *slash = strrchr(dir, '/');
-    if (slash) *slash = 0;
-    else dir[0] = 0;
-    if (slash == dir) strcpy(dir, "/");
     e.dir = dir;
-
-    size_t len;
-    char *buf = vlm_read_file(data_path, &len, err, err_size);
-    if (!buf) return VLM_ERR_IO;
     vlm_vision_context_params vp = vlm_vision_context_default_params();
     vp.n_threads = p->n_threads > 0 ? p->n_threads : 2;
     vlm_vision_context *vis = NULL;
     char e2[512];
     vlm_status st = vlm_vision_context_init(m, &vp, &vis, e2, sizeof e2);
-    if (st) {
-        free(buf);
-        return vlm_set_err(err, err_size, st, "vision context: %s", e2);
-    }
-    double s_ppl = 0, s_corr = 0, s_diff = 0, s_flu = 0;
-    size_t line = 0, index = 0;
-    for (size_t a = 0; a < len && !st;) {
-        size_t b = a;
-        while (b < len && buf[b] != '\n') b++;
-        line++;
-        size_t l = b - a;
-        const char *t = buf + a;
-        a = b + 1;
-        size_t sp = 0;
-        while (sp < l && (t[sp] == ' ' || t[sp] == '\t' || t[sp] == '\r')) sp++;
-        if (sp == l) continue;
-        sample_buf s = {0};
-        vlm_eval_result res = {0};
-        st = prepare(&e, t, l, line, &s, err, err_size);
-        if (!st) st = run_sample(&e, p, vis, line, &s, &res, err, err_size);
-        if (!st) {
-            s_ppl += res.lm_ppl;
-            s_corr += res.lm_correctness;
-            s_diff += res.frame_diff;
-            s_flu += res.fluency;
-            if (on_sample) {
-                vlm_eval_sample info = {.line = line, .index = index, .frame_start = s.frame_start,
-                                        .n_frames = s.n_frames, .n_tokens = s.toks.n, .metrics = &res,
-                                        .p_interval = s.p_frame, .reply_frames = s.reply_frames,
-                                        .n_reply_frames = s.n_reply};
-                on_sample(user_data, &info);
-            }
-            index++;
-        }
-        vlm_eval_result_free(&res);
-        sample_buf_free(&s);
-    }
+    if (st) return vlm_set_err(err, err_size, st, "vision context: %s", e2);
+    model_run mr = {.p = p, .vis = vis};
+    st = eval_lines(&e, data_path, run_model, &mr, on_sample, user_data, out, err, err_size);
     vlm_vision_context_free(vis);
-    free(buf);
-    if (st) return st;
-    if (!index) return vlm_set_err(err, err_size, VLM_ERR_FORMAT, "%s: no samples", data_path);
-    out->n_samples = index;
-    out->lm_ppl = s_ppl / (double)index;
-    out->lm_correctness = s_corr / (double)index;
-    out->frame_diff = s_diff / (double)index;
-    out->fluency = s_flu / (double)index;
+    return st;
+}
+
+/* ---- baselines -------------------------------------------------------------- */
+vlm_status vlm_eval_baseline_parse(const char *spec, vlm_eval_baseline *out, char *err, size_t err_size) {
+    if (!spec || !out) return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "baseline: NULL argument");
+    if (!strcmp(spec, "silent")) {
+        *out = (vlm_eval_baseline){.kind = VLM_BASELINE_SILENT, .every = 0};
+        return VLM_OK;
+    }
+    if (!strncmp(spec, "every:", 6)) {
+        const char *v = spec + 6;
+        char *end = NULL;
+        errno = 0;
+        long long k = strtoll(v, &end, 10);
+        if (*v >= '0' && *v <= '9' && !*end && !errno && k >= 1 && k <= 1000000000LL) {
+            *out = (vlm_eval_baseline){.kind = VLM_BASELINE_EVERY, .every = k};
+            return VLM_OK;
+        }
+    }
+    return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG,
+                       "baseline \"%.40s\": expected \"silent\" or \"every:K\" with K in [1, 1e9]", spec);
+}
+
+bool vlm_eval_baseline_speaks(const vlm_eval_baseline *b, int64_t frame) {
+    if (!b || b->kind != VLM_BASELINE_EVERY || b->every < 1 || frame < 0 || frame == INT64_MAX) return false;
+    return (frame + 1) % b->every == 0;
+}
+
+/* The summary a baseline gives at a frame: P(interval) 1 and the interval as
+ * argmax when silent; P 0 and argmax -1 (not the interval) when it speaks. */
+static vlm_eval_pos baseline_pos(const vlm_eval_baseline *b, int64_t frame, int32_t interval_id) {
+    if (vlm_eval_baseline_speaks(b, frame)) return (vlm_eval_pos){.argmax = -1, .ce = 0.0, .p_interval = 0.0};
+    return (vlm_eval_pos){.argmax = interval_id, .ce = 0.0, .p_interval = 1.0};
+}
+
+typedef struct {
+    const vlm_eval_baseline *b;
+    int64_t frame_start;
+    int32_t interval_id;
+} baseline_ahead;
+
+static vlm_status baseline_lookahead(void *ud, int64_t n_keep, int64_t first_frame, int64_t n_frames,
+                                     vlm_eval_pos *out) {
+    const baseline_ahead *a = ud;
+    (void)n_keep;
+    if (first_frame < 0 || n_frames < 0) return VLM_ERR_INVALID_ARG;
+    for (int64_t j = 0; j < n_frames; j++) out[j] = baseline_pos(a->b, a->frame_start + first_frame + j, a->interval_id);
     return VLM_OK;
+}
+
+vlm_status vlm_eval_baseline_metrics(const int32_t *input_ids, const int32_t *labels, size_t n,
+                                     const vlm_eval_config *cfg, const vlm_eval_baseline *b, int64_t frame_start,
+                                     double *p_frame, vlm_eval_result *out, char *err, size_t err_size) {
+    if (!out) return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "baseline: NULL result");
+    memset(out, 0, sizeof *out);
+    if (!cfg || !b || (n && (!input_ids || !labels)))
+        return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "baseline: NULL argument");
+    if ((b->kind != VLM_BASELINE_SILENT && b->kind != VLM_BASELINE_EVERY) ||
+        (b->kind == VLM_BASELINE_EVERY && b->every < 1))
+        return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "baseline: unknown kind %d or every %lld < 1",
+                           (int)b->kind, (long long)b->every);
+    if (cfg->frame_num_tokens <= 0 || frame_start < 0 || frame_start > INT64_MAX / 4)
+        return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "baseline: frame_num_tokens %d or frame_start %lld",
+                           (int)cfg->frame_num_tokens, (long long)frame_start);
+    vlm_eval_pos *pos = n ? calloc(n, sizeof *pos) : NULL;
+    if (n && !pos) return vlm_set_err(err, err_size, VLM_ERR_OOM, "baseline: out of memory (%zu positions)", n);
+    /* [n] summaries: stream positions from the baseline's decision at their
+     * frame, lm positions argmax -1 (never a label, so n_correct = 0), CE 0 */
+    int64_t nv = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool is_v = input_ids[i] == cfg->v_id;
+        nv += is_v;
+        if (labels[i] == IGNORE_INDEX) continue;
+        pos[i] = is_v ? baseline_pos(b, frame_start + (nv - 1) / cfg->frame_num_tokens, cfg->interval_id)
+                      : (vlm_eval_pos){.argmax = -1, .ce = 0.0, .p_interval = 0.0};
+    }
+    if (p_frame)
+        for (int64_t f = 0; f < nv / cfg->frame_num_tokens; f++)
+            p_frame[f] = vlm_eval_baseline_speaks(b, frame_start + f) ? 0.0 : 1.0;
+    baseline_ahead a = {.b = b, .frame_start = frame_start, .interval_id = cfg->interval_id};
+    vlm_status st = vlm_eval_metrics(input_ids, labels, pos, n, cfg, baseline_lookahead, &a, out, err, err_size);
+    free(pos);
+    if (st) return st;
+    out->lm_ppl = out->lm_correctness = NAN; /* no words: not applicable */
+    for (size_t t = 0; t < out->n_turns; t++) out->turns[t].ppl = out->turns[t].correctness = NAN;
+    return VLM_OK;
+}
+
+vlm_eval_baseline_params vlm_eval_baseline_default_params(void) {
+    return (vlm_eval_baseline_params){.baseline = {.kind = VLM_BASELINE_SILENT}, .threshold = 0.0f,
+                                      .live_version = VLM_LIVE_V1PLUS};
+}
+
+static vlm_status run_baseline(const eval_env *e, void *ctx, size_t line, sample_buf *s, vlm_eval_result *res,
+                               char *err, size_t err_size) {
+    (void)ctx;
+    if (!(s->p_frame = calloc((size_t)s->n_frames, sizeof *s->p_frame)))
+        return vlm_set_err(err, err_size, VLM_ERR_OOM, "line %zu: out of memory", line);
+    vlm_eval_config cfg = {.v_id = e->v_id, .interval_id = e->interval_id, .eos_id = e->eos_id,
+                           .use_interval = e->tp.live_version == VLM_LIVE_V1PLUS, .frame_num_tokens = e->nft,
+                           .threshold = e->baseline->threshold};
+    char e2[512];
+    vlm_status st = vlm_eval_baseline_metrics(s->toks.ids, s->labels, s->toks.n, &cfg, &e->baseline->baseline,
+                                              s->frame_start, s->p_frame, res, e2, sizeof e2);
+    if (st) return vlm_set_err(err, err_size, st, "line %zu: %s", line, e2);
+    return VLM_OK;
+}
+
+vlm_status vlm_eval_baseline_file(const vlm_tokenizer *tok, const char *data_path, const vlm_eval_baseline_params *p,
+                                  vlm_eval_sample_fn on_sample, void *user_data, vlm_eval_summary *out, char *err,
+                                  size_t err_size) {
+    if (out) memset(out, 0, sizeof *out);
+    if (!tok || !data_path || !p || !out)
+        return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "vlm_eval_baseline_file: NULL argument");
+    if (!isfinite(p->threshold) || p->threshold < 0.0f || p->threshold > 1.0f)
+        return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "threshold %g outside [0, 1]", (double)p->threshold);
+    const vlm_eval_baseline *b = &p->baseline;
+    if ((b->kind != VLM_BASELINE_SILENT && b->kind != VLM_BASELINE_EVERY) ||
+        (b->kind == VLM_BASELINE_EVERY && b->every < 1))
+        return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "baseline: unknown kind %d or every %lld < 1",
+                           (int)b->kind, (long long)b->every);
+    if (p->live_version != VLM_LIVE_V1PLUS && p->live_version != VLM_LIVE_V1)
+        return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "baseline: unknown live version %d",
+                           (int)p->live_version);
+    eval_env e = {.tok = tok, .baseline = p};
+    e.tp = vlm_template_default_params();
+    e.tp.live_version = p->live_version;
+    e.tp.strict = true; /* as the model path */
+    if (p->eos_token) e.tp.eos_token = p->eos_token;
+    if (p->bos_token) e.tp.bos_token = p->bos_token;
+    e.eos_id = vlm_tokenizer_token_to_id(tok, e.tp.eos_token);
+    e.v_id = vlm_tokenizer_token_to_id(tok, "<v>");
+    e.nft = p->live_version == VLM_LIVE_V1 ? 1 : 10;
+    e.interval_id = p->live_version == VLM_LIVE_V1 ? e.eos_id : vlm_tokenizer_token_to_id(tok, ",");
+    if (e.eos_id < 0)
+        return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "baseline: eos token \"%.60s\" is not in the vocabulary",
+                           e.tp.eos_token);
+    if (e.v_id < 0)
+        return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "baseline: the tokenizer has no \"<v>\" token");
+    if (e.interval_id < 0)
+        return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "baseline: the tokenizer has no \",\" token");
+    char dir[4096];
+    if (data_dir(data_path, dir, sizeof dir))
+        return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "the data path is too long");
+    e.dir = dir;
+    return eval_lines(&e, data_path, run_baseline, NULL, on_sample, user_data, out, err, err_size);
 }

@@ -5,7 +5,8 @@
  *
  * Token ids of the toy vocabulary: 0 filler, 2 ',' (interval), 3 eos,
  * 4 "]\n", 5..7 text, 9 <v>; two <v> per frame (frame_num_tokens 2), so the
- * labelled position of a learned frame is its second <v>. */
+ * labelled position of a learned frame is its second <v>. The baselines
+ * (silent, every:K) run through the same metric code on one of these samples. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -388,6 +389,90 @@ static void test_live1(void) {
     vlm_eval_result_free(&r);
 }
 
+/* Baselines on ex2 (turn 0: frames 0-2, stream {1, 4, 7}, lm {8, 9};
+ * turn 1: frames 3-6, stream {13, 16, 19, 22}, lm {23, 24}; 2 <v> per frame).
+ * A baseline never gets a word right (argmax -1 at lm positions): n_correct 0.
+ * silent: turn 0 never fires, k = min(4, 3 - 1) = 2 silent look-ahead frames
+ *   -> diff -2, Fluency (diff < 0) = (3 - 1) / (3 + 2) = 2/5; turn 1 is the
+ *   last -> diff 0, Fluency (diff 0) = (4 + 0) / (4 + 2) = 2/3.
+ *   frame_diff (2 + 0) / 2 = 1 (TimeDiff 0.5 s at 2 fps); Fluency
+ *   (2/5 + 2/3) / 2 = 8/15.
+ * every:2 (speaks after absolute frames 1, 3, 5, ...), frame_start 0:
+ *   turn 0 fires at frame 1 = stream index 1 -> diff 3 - 1 - 1 = 1, Fluency
+ *   (3 - 1) / 5 = 2/5; turn 1 fires at frame 3 = index 0 -> diff 4 - 0 - 1 = 3,
+ *   Fluency (4 - 3) / 6 = 1/6. frame_diff (1 + 3) / 2 = 2 (TimeDiff 1 s at
+ *   2 fps); Fluency (2/5 + 1/6) / 2 = 17/60.
+ * every:2 with frame_start 1 (sample frame f is video frame f + 1, so it
+ *   speaks at f = 0, 2, 4, 6): turn 0 index 0 -> diff 2, Fluency 1/5; turn 1
+ *   f = 4 = index 1 -> diff 2, Fluency (4 - 2) / 6 = 1/3. frame_diff 2.
+ * every:4 (frames 3, 7, ...): turn 0 never fires, the look-ahead over frames
+ *   3, 4 fires at j = 0 -> diff -1, Fluency 2/5; turn 1 fires at frame 3 =
+ *   index 0 -> diff 3, Fluency 1/6. frame_diff (1 + 3) / 2 = 2. */
+static void test_baselines(void) {
+    ex2_build();
+    vlm_eval_config c = cfg2(0.0f);
+    vlm_eval_result r;
+    vlm_eval_baseline b;
+    double pf[7];
+    char err[256];
+
+    CHECK(vlm_eval_baseline_parse("silent", &b, err, sizeof err) == VLM_OK && b.kind == VLM_BASELINE_SILENT);
+    CHECK(vlm_eval_baseline_metrics(ex2_ids, ex2_lab, 28, &c, &b, 0, pf, &r, err, sizeof err) == VLM_OK);
+    CHECK(r.n_turns == 2 && r.turns[0].diff == -2 && r.turns[0].lookahead == 2 && r.turns[1].diff == 0);
+    CHECK(r.turns[0].n_correct == 0 && r.turns[1].n_correct == 0);
+    CHECK(near(r.turns[0].fluency, 0.4) && near(r.turns[1].fluency, 2.0 / 3.0));
+    CHECK(near(r.frame_diff, 1.0) && near(r.fluency, 8.0 / 15.0));
+    CHECK(isnan(r.lm_ppl) && isnan(r.lm_correctness) && isnan(r.turns[0].ppl) && isnan(r.turns[1].correctness));
+    for (int f = 0; f < 7; f++) CHECK(pf[f] == 1.0);
+    vlm_eval_result_free(&r);
+
+    CHECK(vlm_eval_baseline_parse("every:2", &b, err, sizeof err) == VLM_OK && b.kind == VLM_BASELINE_EVERY &&
+          b.every == 2);
+    CHECK(vlm_eval_baseline_metrics(ex2_ids, ex2_lab, 28, &c, &b, 0, pf, &r, err, sizeof err) == VLM_OK);
+    CHECK(r.n_turns == 2 && r.turns[0].diff == 1 && r.turns[1].diff == 3 && r.turns[0].lookahead == 0);
+    CHECK(near(r.turns[0].fluency, 0.4) && near(r.turns[1].fluency, 1.0 / 6.0));
+    CHECK(near(r.frame_diff, 2.0) && near(r.fluency, 17.0 / 60.0) && isnan(r.lm_ppl));
+    for (int f = 0; f < 7; f++) CHECK(pf[f] == (f % 2 ? 0.0 : 1.0));
+    vlm_eval_result_free(&r);
+    /* a threshold changes nothing: P(interval) is 1 (kept) or 0 (zeroed -> argmax 0, not ',') */
+    c = cfg2(0.5f);
+    CHECK(vlm_eval_baseline_metrics(ex2_ids, ex2_lab, 28, &c, &b, 0, NULL, &r, err, sizeof err) == VLM_OK);
+    CHECK(r.n_turns == 2 && r.turns[0].diff == 1 && r.turns[1].diff == 3);
+    vlm_eval_result_free(&r);
+    c = cfg2(0.0f);
+
+    CHECK(vlm_eval_baseline_metrics(ex2_ids, ex2_lab, 28, &c, &b, 1, pf, &r, err, sizeof err) == VLM_OK);
+    CHECK(r.n_turns == 2 && r.turns[0].diff == 2 && r.turns[1].diff == 2);
+    CHECK(near(r.turns[0].fluency, 0.2) && near(r.turns[1].fluency, 1.0 / 3.0) && near(r.frame_diff, 2.0));
+    CHECK(pf[0] == 0.0 && pf[1] == 1.0 && pf[6] == 0.0);
+    vlm_eval_result_free(&r);
+
+    CHECK(vlm_eval_baseline_parse("every:4", &b, err, sizeof err) == VLM_OK);
+    CHECK(vlm_eval_baseline_metrics(ex2_ids, ex2_lab, 28, &c, &b, 0, NULL, &r, err, sizeof err) == VLM_OK);
+    CHECK(r.n_turns == 2 && r.turns[0].diff == -1 && r.turns[0].lookahead == 2 && r.turns[1].diff == 3);
+    CHECK(near(r.turns[0].fluency, 0.4) && near(r.frame_diff, 2.0));
+    vlm_eval_result_free(&r);
+
+    /* every:1 speaks at every frame; parse errors; bad arguments */
+    CHECK(vlm_eval_baseline_parse("every:1", &b, err, sizeof err) == VLM_OK && vlm_eval_baseline_speaks(&b, 0) &&
+          vlm_eval_baseline_speaks(&b, 5));
+    const char *bad[] = {"every:0", "every:", "every:3x", "every:-1", "every: 3", "loud", "", "every:99999999999"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        CHECK_MSG(vlm_eval_baseline_parse(bad[i], &b, err, sizeof err) == VLM_ERR_INVALID_ARG, "\"%s\"", bad[i]);
+    b = (vlm_eval_baseline){.kind = VLM_BASELINE_EVERY, .every = 0};
+    CHECK(vlm_eval_baseline_metrics(ex2_ids, ex2_lab, 28, &c, &b, 0, NULL, &r, err, sizeof err) ==
+          VLM_ERR_INVALID_ARG);
+    b = (vlm_eval_baseline){.kind = VLM_BASELINE_SILENT};
+    CHECK(vlm_eval_baseline_metrics(ex2_ids, ex2_lab, 28, &c, &b, -1, NULL, &r, err, sizeof err) ==
+          VLM_ERR_INVALID_ARG);
+    CHECK(vlm_eval_baseline_metrics(ex2_ids, ex2_lab, 28, NULL, &b, 0, NULL, &r, err, sizeof err) ==
+          VLM_ERR_INVALID_ARG);
+    vlm_eval_summary sum;
+    vlm_eval_baseline_params bp = vlm_eval_baseline_default_params();
+    CHECK(bp.baseline.kind == VLM_BASELINE_SILENT && bp.live_version == VLM_LIVE_V1PLUS && bp.threshold == 0.0f);
+    CHECK(vlm_eval_baseline_file(NULL, "x", &bp, NULL, NULL, &sum, err, sizeof err) == VLM_ERR_INVALID_ARG);
+}
+
 int main(void) {
     test_live1();
     test_summarize();
@@ -395,5 +480,6 @@ int main(void) {
     test_lookahead();
     test_k_zero_and_skips();
     test_defaults();
+    test_baselines();
     return check_done("test_eval");
 }
