@@ -808,7 +808,8 @@ vlm_init_params vlm_init_default_params(void);
 vlm_status vlm_init_write(const vlm_init_params *p, char *err, size_t err_size);
 
 /* ------------------------------------------------------------------------- */
-/* Training: LoRA + connector with the LIVE objective (docs/training.md).      */
+/* Training: LoRA + connector, or full fine-tuning, with the LIVE objective   */
+/* (docs/training.md).                                                        */
 /* ------------------------------------------------------------------------- */
 /* The trained parameters, as the original trains them: LoRA A/B on q/k/v/o/
  * gate/up/down of every layer and on lm_head (PEFT: y = W x + alpha/r B A
@@ -818,7 +819,17 @@ vlm_status vlm_init_write(const vlm_init_params *p, char *err, size_t err_size);
  * ("base_model.model.model.layers.N.self_attn.q_proj.lora_A.weight" [r, in],
  * "...lora_B.weight" [out, r], "base_model.model.connector.0.weight", ...);
  * vlm_trainable_get/set always use the Hugging Face row order (the q/k LoRA
- * B rows are kept permuted internally to match the GGUF q/k rows). */
+ * B rows are kept permuted internally to match the GGUF q/k rows).
+ *
+ * Full fine-tuning (vlm_lora_params.full): no LoRA; every LM weight is an f32
+ * copy of the base, trained with the connector (the vision tower stays frozen),
+ * named as in the Hugging Face checkpoint: "model.embed_tokens.weight" [V, H],
+ * "model.layers.N.input_layernorm.weight" [H],
+ * "model.layers.N.self_attn.{q,k,v,o}_proj.weight",
+ * "model.layers.N.post_attention_layernorm.weight" [H],
+ * "model.layers.N.mlp.{gate,up,down}_proj.weight", "model.norm.weight" [H],
+ * "lm_head.weight" [V, H], "connector.{0,2}.{weight,bias}" (HF row order for
+ * q/k through get/set, as for LoRA B). Needs an f32, f16 or bf16 base. */
 typedef struct vlm_trainable vlm_trainable;
 
 typedef struct {
@@ -826,11 +837,14 @@ typedef struct {
     float lora_alpha;   /* 256 (scale alpha / r) */
     float lora_dropout; /* 0.05, on the LoRA input as PEFT */
     uint64_t seed;      /* 42: LoRA A init (kaiming-uniform a=sqrt(5), B = 0) and dropout masks */
+    bool full;          /* false: LoRA; true: full fine-tuning (lora_r/alpha/dropout are ignored) */
 } vlm_lora_params;
 
 vlm_lora_params vlm_lora_default_params(void);
-/* LoRA freshly initialised; the connector is copied (as f32) from the
- * model's vision file when loaded, else initialised as torch.nn.Linear. */
+/* LoRA freshly initialised (full mode: the LM weights copied from m, which
+ * must stay loaded while t is used only for export); the connector is copied
+ * (as f32) from the model's vision file when loaded, else initialised as
+ * torch.nn.Linear. A q8_0/q4_0 base in full mode: VLM_ERR_UNSUPPORTED. */
 vlm_status vlm_trainable_init(const vlm_model *m, const vlm_lora_params *p, vlm_trainable **out, char *err,
                               size_t err_size);
 void vlm_trainable_free(vlm_trainable *t);
@@ -841,6 +855,16 @@ vlm_status vlm_trainable_load_peft(vlm_trainable *t, const char *adapter_dir, ch
  * that `videollm convert --adapter` merges. Files are written to temporaries
  * and renamed. */
 vlm_status vlm_trainable_save_peft(const vlm_trainable *t, const char *dir, char *err, size_t err_size);
+/* Full mode: write the trained model as a GGUF pair that vlm_model_load
+ * reads: out_path (the base LM file's keys and tensor layout with the trained
+ * weights; general.file_type and videollm.vision_file updated) and
+ * vlm_convert_vision_path(out_path) (the base's vision tower, the trained
+ * connector). 2-D weights in `type` (F32, F16 or BF16), norms and biases f32.
+ * m is the base model t was made from (loaded with its vision file). Both
+ * files are written to NAME.tmp and renamed when both are complete. LoRA
+ * mode: VLM_ERR_INVALID_ARG. */
+vlm_status vlm_trainable_export_gguf(const vlm_trainable *t, const vlm_model *m, const char *out_path,
+                                     vlm_weight_type type, char *err, size_t err_size);
 
 typedef struct {
     const char *name; /* PEFT key (owned by t) */
@@ -922,9 +946,10 @@ vlm_status vlm_trainable_load_state(vlm_trainable *t, const char *path, uint64_t
 typedef struct {
     const char *model_path; /* converted base model (LM + vision file for the connector) */
     const char *data_path;  /* JSONL */
-    const char *out_dir;    /* checkpoints and the exported adapter */
-    const char *init_adapter; /* optional PEFT folder to start from */
-    vlm_lora_params lora;
+    const char *out_dir;    /* checkpoints and the exported adapter (full: model.gguf + model.vision.gguf) */
+    const char *init_adapter; /* optional PEFT folder to start from (LoRA only) */
+    vlm_lora_params lora;   /* lora.full selects full fine-tuning */
+    vlm_weight_type out_type; /* full: weight type of the exported model (VLM_WTYPE_F32 default, F16, BF16) */
     double lr;              /* 2e-4 */
     int32_t epochs;         /* 1 */
     int32_t batch;          /* 1 */

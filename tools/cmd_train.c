@@ -1,4 +1,5 @@
-/* cmd_train.c - `videollm train`: LoRA + connector training with the LIVE
+/* cmd_train.c - `videollm train`: LoRA + connector training (or, with
+ * --full, full fine-tuning of every LM weight + the connector) with the LIVE
  * objective on JSONL samples with pre-extracted frame features
  * (docs/training.md). Progress lines go to stderr. */
 #include <stdio.h>
@@ -15,11 +16,16 @@ static int usage(FILE *f) {
             "                      [--stream-loss-weight 1.0] [--weight-decay 0] [--max-grad-norm 1.0]\n"
             "                      [--seed 42] [--threads 2] [--save-every N] [--max-steps N]\n"
             "                      [--init-adapter DIR] [--quiet]\n"
+            "       videollm train --full --model BASE.gguf --data train.jsonl --out DIR [--out-type f32|f16|bf16]\n"
+            "                      [same options without --lora-* and --init-adapter]\n"
             "  --model       converted base model (LoRA not merged) with its vision file\n"
             "  --data        JSONL: {\"conversation\": [...], \"features\": \"f.safetensors\", \"frames\": [start, end]}\n"
             "  --out         checkpoint.safetensors (resumed when present) and adapter/ (PEFT) go here\n"
             "  --save-every  optimizer steps between checkpoints (default: only at the end)\n"
-            "  --max-steps   stop after N optimizer steps in this run (a later run resumes)\n");
+            "  --max-steps   stop after N optimizer steps in this run (a later run resumes)\n"
+            "  --full        train every LM weight and the connector in f32 (f32/f16/bf16 base); writes\n"
+            "                DIR/model.gguf + DIR/model.vision.gguf instead of DIR/adapter/\n"
+            "  --out-type    weight type of the exported model (--full only; default f32)\n");
     return f == stdout ? 0 : 2;
 }
 
@@ -38,6 +44,7 @@ static int num(const char *s, double lo, double hi, double *out) {
 int cmd_train(int argc, char **argv) {
     vlm_train_run_params p = vlm_train_run_default_params();
     int quiet = 0;
+    const char *lora_opt = NULL, *out_type = NULL; /* a LoRA-only option given; --out-type's value */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) return usage(stdout);
@@ -45,6 +52,13 @@ int cmd_train(int argc, char **argv) {
             quiet = 1;
             continue;
         }
+        if (!strcmp(a, "--full")) {
+            p.lora.full = true;
+            continue;
+        }
+        if (!strcmp(a, "--lora-r") || !strcmp(a, "--lora-alpha") || !strcmp(a, "--lora-dropout") ||
+            !strcmp(a, "--init-adapter"))
+            lora_opt = a;
         if (i + 1 >= argc) {
             fprintf(stderr, "train: %s needs a value\n", a);
             return usage(stderr);
@@ -56,6 +70,11 @@ int cmd_train(int argc, char **argv) {
         else if (!strcmp(a, "--data")) p.data_path = v;
         else if (!strcmp(a, "--out")) p.out_dir = v;
         else if (!strcmp(a, "--init-adapter")) p.init_adapter = v;
+        else if (!strcmp(a, "--out-type")) {
+            out_type = v;
+            ok = !strcmp(v, "f32") || !strcmp(v, "f16") || !strcmp(v, "bf16");
+            p.out_type = !strcmp(v, "f16") ? VLM_WTYPE_F16 : !strcmp(v, "bf16") ? VLM_WTYPE_BF16 : VLM_WTYPE_F32;
+        }
         else if (!strcmp(a, "--lora-r")) ok = num(v, 1, 65536, &d) && d == (int)d, p.lora.lora_r = (int32_t)d;
         else if (!strcmp(a, "--lora-alpha")) ok = num(v, 1e-9, 1e9, &d), p.lora.lora_alpha = (float)d;
         else if (!strcmp(a, "--lora-dropout")) ok = num(v, 0, 0.999, &d), p.lora.lora_dropout = (float)d;
@@ -83,6 +102,14 @@ int cmd_train(int argc, char **argv) {
     if (!p.model_path || !p.data_path || !p.out_dir) {
         fprintf(stderr, "train: --model, --data and --out are required\n");
         return usage(stderr);
+    }
+    if (p.lora.full && lora_opt) {
+        fprintf(stderr, "train: %s is a LoRA option; --full trains the weights themselves\n", lora_opt);
+        return 2;
+    }
+    if (!p.lora.full && out_type) {
+        fprintf(stderr, "train: --out-type applies to --full only (LoRA training writes an f32 adapter)\n");
+        return 2;
     }
     p.progress = on_line;
     p.user_data = &quiet;

@@ -1,6 +1,7 @@
 /* backward.c - forward with saved activations and the full backward pass of
  * the LIVE training loss, for LoRA A/B and the connector (the base weights
- * are frozen and may be of any type).
+ * are frozen and may be of any type), or, in full fine-tuning, for every LM
+ * weight (f32 copies in the trainable) and the connector.
  *
  * A batch is processed one sequence at a time (no KV cache): the positions
  * whose attention mask is 1 are gathered (real tokens keep their index in the
@@ -18,6 +19,12 @@
  * intermediates from x_l (gradient checkpointing, like the original run).
  * Dropout masks are a hash of (seed, sequence counter, module, position,
  * feature), so the backward pass regenerates them instead of storing them.
+ *
+ * Full mode: lin(x) = x W^T with W the trained copy; dW += dy^T x (threads
+ * split the rows of W, every element sums over the tokens in order, so the
+ * result does not depend on the thread count); RMSNorm weights get
+ * dw += sum_t dy * x / rms; the embedding rows get the scatter-add of dx_0
+ * over the token ids (<v> rows come from the connector and get nothing).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -33,6 +40,13 @@ struct vlm_train_context {
     vlm_pool *pool;
     vlm_ops ops;
     char err[256];
+    /* the weights the forward pass reads: the model's (LoRA mode) or views of the
+     * trained f32 copies (full mode) */
+    vlm_llama_layer *ly;            /* [n_layer] */
+    vlm_wt tok_embd, output;        /* [V][H] */
+    const float *output_norm;       /* [H] */
+    float *dump_logits;             /* tests: labelled rows' logits go here */
+    int64_t dump_at;
     /* buffers sized for cap_T real tokens (grown on demand), one allocation */
     int64_t cap_T, cap_L; /* cap_L: labelled rows per chunk */
     float *mem;
@@ -48,6 +62,7 @@ struct vlm_train_context {
     int64_t *pos, *neg;             /* [T] */
     int32_t *lab_rows;              /* [T] */
     float *hn, *logits, *lhu;       /* [cL][H], [cL][V], [cL][r] */
+    double *rinv;                   /* [T] 1/rms of each row (norm weight gradients) */
     size_t scr_size;
 };
 
@@ -66,7 +81,20 @@ void vlm_train_context_free(vlm_train_context *c) {
     free(c->pos);
     free(c->neg);
     free(c->lab_rows);
+    free(c->rinv);
+    free(c->ly);
     free(c);
+}
+
+void vlm_train_dump_logits(vlm_train_context *c, float *dst) {
+    if (!c) return;
+    c->dump_logits = dst;
+    c->dump_at = 0;
+}
+
+static vlm_wt f32_view(const vlm_tparam *p) {
+    vlm_wt w = {p->val, VLM_DT_F32, p->cols, p->rows};
+    return w;
 }
 
 vlm_status vlm_train_context_init(const vlm_model *m, vlm_trainable *t, const vlm_train_context_params *pp,
@@ -85,8 +113,28 @@ vlm_status vlm_train_context_init(const vlm_model *m, vlm_trainable *t, const vl
     vlm_train_context *c = calloc(1, sizeof *c);
     if (!c) return vlm_set_err(err, err_size, VLM_ERR_OOM, "out of memory");
     c->m = m, c->t = t, c->p = p;
+    c->ly = malloc((size_t)m->hp.n_layer * sizeof *c->ly);
+    if (!c->ly) {
+        free(c);
+        return vlm_set_err(err, err_size, VLM_ERR_OOM, "out of memory");
+    }
+    if (!t->full) {
+        memcpy(c->ly, m->layers, (size_t)m->hp.n_layer * sizeof *c->ly);
+        c->tok_embd = m->tok_embd, c->output = m->output, c->output_norm = m->output_norm;
+    } else {
+        for (int32_t il = 0; il < m->hp.n_layer; il++) {
+            const vlm_full_layer *fl = &t->fl[il];
+            vlm_llama_layer *ly = &c->ly[il];
+            ly->attn_norm = fl->attn_norm->val, ly->ffn_norm = fl->ffn_norm->val;
+            ly->wq = f32_view(fl->w[VLM_P_Q]), ly->wk = f32_view(fl->w[VLM_P_K]), ly->wv = f32_view(fl->w[VLM_P_V]);
+            ly->wo = f32_view(fl->w[VLM_P_O]), ly->ffn_gate = f32_view(fl->w[VLM_P_GATE]);
+            ly->ffn_up = f32_view(fl->w[VLM_P_UP]), ly->ffn_down = f32_view(fl->w[VLM_P_DOWN]);
+        }
+        c->tok_embd = f32_view(t->emb), c->output = f32_view(t->out_w), c->output_norm = t->out_norm->val;
+    }
     vlm_status st = vlm_pool_init(p.n_threads, &c->pool);
     if (st) {
+        free(c->ly);
         free(c);
         return vlm_set_err(err, err_size, st, "cannot start %d threads", p.n_threads);
     }
@@ -137,12 +185,14 @@ static vlm_status ensure(vlm_train_context *c, int64_t T, int64_t n_conn_rows) {
     free(c->pos);
     free(c->neg);
     free(c->lab_rows);
+    free(c->rinv);
     c->cap_T = 0;
     c->mem = vlm_alloc64(bytes);
     c->pos = malloc((size_t)cT * sizeof *c->pos);
     c->neg = malloc((size_t)cT * sizeof *c->neg);
     c->lab_rows = malloc((size_t)cT * sizeof *c->lab_rows);
-    if (!c->mem || !c->pos || !c->neg || !c->lab_rows)
+    c->rinv = malloc((size_t)cT * sizeof *c->rinv);
+    if (!c->mem || !c->pos || !c->neg || !c->lab_rows || !c->rinv)
         return vlm_set_err(c->err, sizeof c->err, VLM_ERR_OOM, "out of memory for %zu MiB of training buffers",
                            bytes >> 20);
     float *pm = c->mem;
@@ -151,15 +201,14 @@ static vlm_status ensure(vlm_train_context *c, int64_t T, int64_t n_conn_rows) {
         pm += (sizes[i] + 15) & ~(size_t)15;
     }
     /* matmul scratch: every weight at cT rows, and the f32 LoRA / connector matrices */
-    const vlm_model *m = c->m;
     size_t scr = 0;
     for (int32_t il = 0; il < hp->n_layer; il++) {
-        const vlm_llama_layer *ly = &m->layers[il];
+        const vlm_llama_layer *ly = &c->ly[il];
         const vlm_wt *lw[] = {&ly->wq, &ly->wk, &ly->wv, &ly->wo, &ly->ffn_gate, &ly->ffn_up, &ly->ffn_down};
         size_t s = vlm_model_mm_scratch(lw, 7, cT, nth);
         if (s > scr) scr = s;
     }
-    const vlm_wt *ow[] = {&m->output};
+    const vlm_wt *ow[] = {&c->output};
     size_t s = vlm_model_mm_scratch(ow, 1, cT, nth);
     if (s > scr) scr = s;
     int64_t ks[] = {H, F, Nq, R, D};
@@ -179,6 +228,46 @@ static vlm_status ensure(vlm_train_context *c, int64_t T, int64_t n_conn_rows) {
 }
 
 /* ---- kernels ------------------------------------------------------------------------------------ */
+
+/* Four floats (GCC/clang vector extension, SSE width): SIMD at -O2 on any
+ * target, the arithmetic of every element unchanged (a multiply then an add). */
+typedef float f4 __attribute__((vector_size(16)));
+
+static inline f4 ld4(const float *p) {
+    f4 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline void st4(float *p, f4 v) { memcpy(p, &v, sizeof v); }
+
+typedef double d2 __attribute__((vector_size(16)));
+
+/* y[n] += a * x[n] */
+static inline void axpy(float *restrict y, const float *restrict x, float a, int64_t n) {
+    const f4 av = {a, a, a, a};
+    int64_t k = 0;
+    for (; k + 8 <= n; k += 8) {
+        f4 y0 = ld4(y + k) + av * ld4(x + k), y1 = ld4(y + k + 4) + av * ld4(x + k + 4);
+        st4(y + k, y0);
+        st4(y + k + 4, y1);
+    }
+    for (; k < n; k++) y[k] += a * x[k];
+}
+
+/* sum a[i] b[i] in f64 with four partial sums (fixed order: deterministic). */
+static inline double dot_f64(const float *restrict a, const float *restrict b, int64_t n) {
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        s0 += (double)a[i] * b[i];
+        s1 += (double)a[i + 1] * b[i + 1];
+        s2 += (double)a[i + 2] * b[i + 2];
+        s3 += (double)a[i + 3] * b[i + 3];
+    }
+    for (; i < n; i++) s0 += (double)a[i] * b[i];
+    return (s0 + s1) + (s2 + s3);
+}
 
 /* y[T][K] += x[T][N] @ W[N][K] (W of any weight type; rows dequantized in blocks). */
 typedef struct {
@@ -216,8 +305,7 @@ static void xw_fn(void *ctx, int ith, int nth) {
             for (int64_t i = 0; i < nb; i++) {
                 float a = xt[i];
                 if (a == 0.0f) continue;
-                const float *w = wr[i];
-                for (int64_t k = k0; k < k1; k++) yt[k] += a * w[k];
+                axpy(yt + k0, wr[i] + k0, a, k1 - k0);
             }
         }
     }
@@ -254,8 +342,7 @@ static void outer_fn(void *ctx, int ith, int nth) {
         for (int64_t t = 0; t < j->T; t++) {
             float a = j->s * j->a[t * j->N + n];
             if (a == 0.0f) continue;
-            const float *bt = j->b + t * j->K;
-            for (int64_t k = 0; k < j->K; k++) g[k] += a * bt[k];
+            axpy(g, j->b + t * j->K, a, j->K);
         }
     }
 }
@@ -264,6 +351,66 @@ static void acc_outer(vlm_train_context *c, float *G, const float *a, const floa
                       float s) {
     outer_job j = {G, a, b, T, N, K, s};
     vlm_pool_run(c->pool, outer_fn, &j);
+}
+
+/* Full mode: G[N][K] += dy[T][N]^T @ x[T][K], four rows of G per pass over x.
+ * Every G element adds its T products in token order whatever the block or
+ * thread split, so the result is the same for any thread count. */
+typedef struct {
+    float *G;
+    const float *dy, *x;
+    int64_t T, N, K;
+} dw_job;
+
+static void dw_rows(float *restrict g0, float *restrict g1, float *restrict g2, float *restrict g3,
+                    const float *restrict xt, float a0, float a1, float a2, float a3, int64_t K) {
+    const f4 v0 = {a0, a0, a0, a0}, v1 = {a1, a1, a1, a1}, v2 = {a2, a2, a2, a2}, v3 = {a3, a3, a3, a3};
+    int64_t k = 0;
+    for (; k + 4 <= K; k += 4) {
+        const f4 xv = ld4(xt + k);
+        st4(g0 + k, ld4(g0 + k) + v0 * xv);
+        st4(g1 + k, ld4(g1 + k) + v1 * xv);
+        st4(g2 + k, ld4(g2 + k) + v2 * xv);
+        st4(g3 + k, ld4(g3 + k) + v3 * xv);
+    }
+    for (; k < K; k++) {
+        float xv = xt[k];
+        g0[k] += a0 * xv;
+        g1[k] += a1 * xv;
+        g2[k] += a2 * xv;
+        g3[k] += a3 * xv;
+    }
+}
+
+static void dw_fn(void *ctx, int ith, int nth) {
+    dw_job *j = ctx;
+    int64_t n0, n1;
+    vlm_pool_split(j->N, ith, nth, 4, &n0, &n1);
+    const int64_t K = j->K, N = j->N;
+    for (int64_t n = n0; n < n1; n += 4) {
+        int64_t nb = n1 - n < 4 ? n1 - n : 4;
+        if (nb < 4) { /* tail rows one by one (same arithmetic per element) */
+            for (int64_t r = n; r < n1; r++) {
+                float *g = j->G + r * K;
+                for (int64_t t = 0; t < j->T; t++) {
+                    float a = j->dy[t * N + r];
+                    if (a != 0.0f) axpy(g, j->x + t * K, a, K);
+                }
+            }
+            break;
+        }
+        float *g = j->G + n * K;
+        for (int64_t t = 0; t < j->T; t++) {
+            const float *a = j->dy + t * N + n;
+            if (a[0] == 0.0f && a[1] == 0.0f && a[2] == 0.0f && a[3] == 0.0f) continue;
+            dw_rows(g, g + K, g + 2 * K, g + 3 * K, j->x + t * K, a[0], a[1], a[2], a[3], K);
+        }
+    }
+}
+
+static void acc_dw(vlm_train_context *c, float *G, const float *dy, const float *x, int64_t T, int64_t N, int64_t K) {
+    dw_job j = {G, dy, x, T, N, K};
+    vlm_pool_run(c->pool, dw_fn, &j);
 }
 
 static vlm_status mm(vlm_train_context *c, float *y, const float *x, const void *w, int wtype, const float *bias,
@@ -296,12 +443,13 @@ static uint64_t drop_key(const vlm_train_context *c, uint64_t seq, int64_t mod) 
     return vlm_train_mix(vlm_train_mix(c->t->lp.seed ^ 0xd50bull) ^ vlm_train_mix(seq * 4099u + (uint64_t)mod));
 }
 
-/* y[T][out] = x W^T + s B (A drop(x)); u[T][r] = drop(x) A^T is kept. */
+/* y[T][out] = x W^T + s B (A drop(x)); u[T][r] = drop(x) A^T is kept. lm NULL (full mode): y = x W^T. */
 static vlm_status lin_fwd(vlm_train_context *c, const vlm_wt *W, const vlm_lora_mod *lm, const float *x, float *y,
                           float *u, int64_t T, uint64_t key, const int64_t *pos) {
     const int64_t R = c->t->lp.lora_r;
     vlm_status st;
     if ((st = mm(c, y, x, W->data, W->type, NULL, T, W->n_out, W->n_in))) return st;
+    if (!lm) return VLM_OK;
     const float *xd = dropped(c, x, T, lm->in, key, pos);
     if ((st = mm(c, u, xd, lm->A->val, VLM_DT_F32, NULL, T, R, lm->in))) return st;
     if ((st = mm(c, c->tmp, u, lm->B->val, VLM_DT_F32, NULL, T, lm->out, R))) return st;
@@ -310,12 +458,19 @@ static vlm_status lin_fwd(vlm_train_context *c, const vlm_wt *W, const vlm_lora_
     return VLM_OK;
 }
 
-/* Given dy[T][out]: dx[T][in] += dy W + drop'(s dy B A); gB += s dy^T u; gA += (s dy B)^T drop(x). */
-static vlm_status lin_bwd(vlm_train_context *c, const vlm_wt *W, const vlm_lora_mod *lm, const float *x,
-                          const float *u, const float *dy, float *dx, int64_t T, uint64_t key, const int64_t *pos) {
+/* Given dy[T][out]: dx[T][in] += dy W + drop'(s dy B A); gB += s dy^T u; gA += (s dy B)^T drop(x).
+ * Full mode (lm NULL, Wp the trained weight): dx += dy W; gW += dy^T x. */
+static vlm_status lin_bwd(vlm_train_context *c, const vlm_wt *W, const vlm_lora_mod *lm, vlm_tparam *Wp,
+                          const float *x, const float *u, const float *dy, float *dx, int64_t T, uint64_t key,
+                          const int64_t *pos) {
+    vlm_status st;
+    if (!lm) {
+        if ((st = acc_xw(c, dx, dy, W->data, W->type, T, W->n_out, W->n_in))) return st;
+        if (Wp) acc_dw(c, Wp->grad, dy, x, T, W->n_out, W->n_in);
+        return VLM_OK;
+    }
     const int64_t R = c->t->lp.lora_r, in = lm->in, out = lm->out;
     const float s = c->t->scale;
-    vlm_status st;
     if ((st = acc_xw(c, dx, dy, W->data, W->type, T, out, in))) return st;
     acc_outer(c, lm->B->grad, dy, u, T, out, R, s);
     memset(c->ldu, 0, (size_t)(T * R) * sizeof(float));
@@ -342,8 +497,10 @@ static vlm_status lin_bwd(vlm_train_context *c, const vlm_wt *W, const vlm_lora_
 
 /* ---- small pieces ------------------------------------------------------------------------------------ */
 
-/* dx[T][n] += rmsnorm backward of y = x / rms(x) * w at dy. */
-static void rmsnorm_bwd(const float *x, const float *w, const float *dy, float *dx, int64_t T, int64_t n, float eps) {
+/* dx[T][n] += rmsnorm backward of y = x / rms(x) * w at dy; with dw (full
+ * mode), dw[n] += sum_t dy x / rms (rinv: [T] scratch). */
+static void rmsnorm_bwd(const float *x, const float *w, const float *dy, float *dx, float *dw, double *rinv, int64_t T,
+                        int64_t n, float eps) {
     for (int64_t t = 0; t < T; t++) {
         const float *xt = x + t * n, *dyt = dy + t * n;
         double ss = 0, dot = 0;
@@ -353,7 +510,14 @@ static void rmsnorm_bwd(const float *x, const float *w, const float *dy, float *
         }
         double r = 1.0 / sqrt(ss / (double)n + eps);
         double c3 = r * r * r * dot / (double)n;
+        rinv[t] = r;
         for (int64_t i = 0; i < n; i++) dx[t * n + i] += (float)(r * w[i] * dyt[i] - xt[i] * c3);
+    }
+    if (!dw) return;
+    for (int64_t i = 0; i < n; i++) {
+        double g = 0;
+        for (int64_t t = 0; t < T; t++) g += (double)dy[t * n + i] * x[t * n + i] * rinv[t];
+        dw[i] += (float)g;
     }
 }
 
@@ -380,9 +544,7 @@ static void attn_fn(void *ctx, int ith, int nth) {
                 const float *qt = c->q + t * Nq + h * Dh;
                 float mx = -INFINITY;
                 for (int64_t s = 0; s <= t; s++) {
-                    const float *ks = c->k + s * Nkv + g * Dh;
-                    double d = 0;
-                    for (int64_t i = 0; i < Dh; i++) d += (double)qt[i] * ks[i];
+                    double d = dot_f64(qt, c->k + s * Nkv + g * Dh, Dh);
                     p[s] = (float)d * j->scale;
                     if (p[s] > mx) mx = p[s];
                 }
@@ -392,35 +554,31 @@ static void attn_fn(void *ctx, int ith, int nth) {
                     sum += p[s];
                 }
                 for (int64_t s = 0; s <= t; s++) p[s] = (float)(p[s] / sum);
-                if (!j->backward) {
-                    float *o = c->att + t * Nq + h * Dh;
-                    for (int64_t i = 0; i < Dh; i++) {
-                        double a = 0;
-                        for (int64_t s = 0; s <= t; s++) a += (double)p[s] * c->v[s * Nkv + g * Dh + i];
-                        o[i] = (float)a;
+                if (!j->backward) { /* o = p v, f64 sums over s in order, rows of v read contiguously */
+                    d2 acc[VLM_MODEL_MAX_HEAD_DIM / 2];  /* Dh is even (checked by the loader) */
+                    for (int64_t i = 0; i < Dh / 2; i++) acc[i] = (d2){0, 0};
+                    for (int64_t s = 0; s <= t; s++) {
+                        const d2 ps = {p[s], p[s]};
+                        const float *vs = c->v + s * Nkv + g * Dh;
+                        for (int64_t i = 0; i < Dh / 2; i++) acc[i] += ps * (d2){vs[2 * i], vs[2 * i + 1]};
                     }
+                    float *o = c->att + t * Nq + h * Dh;
+                    for (int64_t i = 0; i < Dh / 2; i++) o[2 * i] = (float)acc[i][0], o[2 * i + 1] = (float)acc[i][1];
                     continue;
                 }
                 const float *dot = c->datt + t * Nq + h * Dh;
                 double tot = 0;
                 for (int64_t s = 0; s <= t; s++) {
-                    const float *vs = c->v + s * Nkv + g * Dh;
-                    double d = 0;
-                    for (int64_t i = 0; i < Dh; i++) d += (double)dot[i] * vs[i];
+                    double d = dot_f64(dot, c->v + s * Nkv + g * Dh, Dh);
                     dp[s] = (float)d;
                     tot += (double)p[s] * d;
-                    float *dvs = c->dv + s * Nkv + g * Dh;
-                    for (int64_t i = 0; i < Dh; i++) dvs[i] += p[s] * dot[i];
+                    axpy(c->dv + s * Nkv + g * Dh, dot, p[s], Dh);
                 }
                 float *dqt = c->dq + t * Nq + h * Dh;
                 for (int64_t s = 0; s <= t; s++) {
                     float ds = (float)(p[s] * (dp[s] - tot)) * j->scale;
-                    const float *ks = c->k + s * Nkv + g * Dh;
-                    float *dks = c->dk + s * Nkv + g * Dh;
-                    for (int64_t i = 0; i < Dh; i++) {
-                        dqt[i] += ds * ks[i];
-                        dks[i] += ds * qt[i];
-                    }
+                    axpy(dqt, c->k + s * Nkv + g * Dh, ds, Dh);
+                    axpy(c->dk + s * Nkv + g * Dh, qt, ds, Dh);
                 }
             }
         }
@@ -430,45 +588,66 @@ static double gelu_d(double z) { return 0.5 * (1.0 + erf(z / sqrt(2.0))) + z * e
 
 /* ---- one sequence --------------------------------------------------------------------------------------- */
 
+/* The LoRA module of projection k of layer il (il = n_layer: lm_head); NULL in full mode. */
+static const vlm_lora_mod *lmod(const vlm_train_context *c, int32_t il, int k) {
+    return c->t->full ? NULL : &c->t->mods[(size_t)il * VLM_P_COUNT + (size_t)k];
+}
+/* The trained weight of projection k of layer il in full mode; NULL with LoRA. */
+static vlm_tparam *wpar(const vlm_train_context *c, int32_t il, int k) {
+    return c->t->full ? c->t->fl[il].w[k] : NULL;
+}
+
+static const vlm_wt *proj_wt(const vlm_llama_layer *ly, int k) {
+    const vlm_wt *w[VLM_P_COUNT] = {&ly->wq, &ly->wk, &ly->wv, &ly->wo, &ly->ffn_gate, &ly->ffn_up, &ly->ffn_down};
+    return w[k];
+}
+
+/* Projection k of layer il of sequence seq: forward / backward (LoRA intermediates in lu[k]). */
+static vlm_status proj_fwd(vlm_train_context *c, int32_t il, int k, const float *x, float *y, int64_t T, uint64_t seq) {
+    const size_t us = (size_t)(T * c->t->lp.lora_r);
+    return lin_fwd(c, proj_wt(&c->ly[il], k), lmod(c, il, k), x, y, c->lu + (size_t)k * us, T,
+                   drop_key(c, seq, il * 8 + k), c->pos);
+}
+
+static vlm_status proj_bwd(vlm_train_context *c, int32_t il, int k, const float *x, const float *dy, float *dx,
+                           int64_t T, uint64_t seq) {
+    const size_t us = (size_t)(T * c->t->lp.lora_r);
+    return lin_bwd(c, proj_wt(&c->ly[il], k), lmod(c, il, k), wpar(c, il, k), x, c->lu + (size_t)k * us, dy, dx, T,
+                   drop_key(c, seq, il * 8 + k), c->pos);
+}
+
 /* Forward (and backward) of one gathered sequence. in_rows: T input rows already in xs[0].
  * lab/wts: per token label (-100 none) and weight. On backward, dx0 (= c->dx) holds d loss / d x0. */
 static vlm_status run_layer(vlm_train_context *c, int32_t il, int64_t T, uint64_t seq, bool keep_for_bwd) {
     const vlm_model *m = c->m;
     const vlm_model_hparams *hp = &m->hp;
     const int64_t H = hp->n_embd, F = hp->n_ff, Dh = hp->n_head_dim, nh = hp->n_head, nkv = hp->n_head_kv;
-    const int64_t Nq = nh * Dh, Nkv = nkv * Dh, R = c->t->lp.lora_r;
-    const vlm_llama_layer *ly = &m->layers[il];
-    const vlm_lora_mod *lm = &c->t->mods[(size_t)il * VLM_P_COUNT];
+    const int64_t Nq = nh * Dh, Nkv = nkv * Dh;
+    const vlm_llama_layer *ly = &c->ly[il];
     const float *x = c->xs + (size_t)il * (size_t)(T * H);
-    float *lu = c->lu;
-    const size_t us = (size_t)(T * R);
     vlm_status st;
     const float eps = hp->rms_norm_eps;
     vlm_rmsnorm(&c->ops, c->h, H, x, H, ly->attn_norm, T, H, eps);
-    if ((st = lin_fwd(c, &ly->wq, &lm[VLM_P_Q], c->h, c->q, lu, T, drop_key(c, seq, il * 8 + VLM_P_Q), c->pos)) ||
-        (st = lin_fwd(c, &ly->wk, &lm[VLM_P_K], c->h, c->k, lu + us, T, drop_key(c, seq, il * 8 + VLM_P_K), c->pos)) ||
-        (st = lin_fwd(c, &ly->wv, &lm[VLM_P_V], c->h, c->v, lu + 2 * us, T, drop_key(c, seq, il * 8 + VLM_P_V), c->pos)))
+    if ((st = proj_fwd(c, il, VLM_P_Q, c->h, c->q, T, seq)) ||
+        (st = proj_fwd(c, il, VLM_P_K, c->h, c->k, T, seq)) ||
+        (st = proj_fwd(c, il, VLM_P_V, c->h, c->v, T, seq)))
         return st;
     if ((st = vlm_rope(&c->ops, c->q, Nq, T, nh, Dh, Dh, c->pos, 0, hp->rope_theta, VLM_ROPE_ADJACENT)) ||
         (st = vlm_rope(&c->ops, c->k, Nkv, T, nkv, Dh, Dh, c->pos, 0, hp->rope_theta, VLM_ROPE_ADJACENT)))
         return vlm_set_err(c->err, sizeof c->err, st, "rope of layer %d failed", il);
     attn_job aj = {c, T, nh, nkv, Dh, 1.0f / sqrtf((float)Dh), false};
     vlm_pool_run(c->pool, attn_fn, &aj);
-    if ((st = lin_fwd(c, &ly->wo, &lm[VLM_P_O], c->att, c->xmid, lu + 3 * us, T, drop_key(c, seq, il * 8 + VLM_P_O),
-                      c->pos)))
+    if ((st = proj_fwd(c, il, VLM_P_O, c->att, c->xmid, T, seq)))
         return st;
     for (int64_t i = 0; i < T * H; i++) c->xmid[i] += x[i];
     vlm_rmsnorm(&c->ops, c->h2, H, c->xmid, H, ly->ffn_norm, T, H, eps);
-    if ((st = lin_fwd(c, &ly->ffn_gate, &lm[VLM_P_GATE], c->h2, c->g, lu + 4 * us, T,
-                      drop_key(c, seq, il * 8 + VLM_P_GATE), c->pos)) ||
-        (st = lin_fwd(c, &ly->ffn_up, &lm[VLM_P_UP], c->h2, c->u, lu + 5 * us, T, drop_key(c, seq, il * 8 + VLM_P_UP),
-                      c->pos)))
+    if ((st = proj_fwd(c, il, VLM_P_GATE, c->h2, c->g, T, seq)) ||
+        (st = proj_fwd(c, il, VLM_P_UP, c->h2, c->u, T, seq)))
         return st;
     vlm_silu_mul(&c->ops, c->mm, c->g, c->u, T * F);
     if (keep_for_bwd) return VLM_OK; /* the backward pass needs the down projection's input only */
     float *xo = c->xs + (size_t)(il + 1) * (size_t)(T * H);
-    if ((st = lin_fwd(c, &ly->ffn_down, &lm[VLM_P_DOWN], c->mm, xo, lu + 6 * us, T,
-                      drop_key(c, seq, il * 8 + VLM_P_DOWN), c->pos)))
+    if ((st = proj_fwd(c, il, VLM_P_DOWN, c->mm, xo, T, seq)))
         return st;
     for (int64_t i = 0; i < T * H; i++) xo[i] += c->xmid[i];
     return VLM_OK;
@@ -480,21 +659,19 @@ static vlm_status back_layer(vlm_train_context *c, int32_t il, int64_t T, uint64
     const vlm_model_hparams *hp = &m->hp;
     const int64_t H = hp->n_embd, F = hp->n_ff, Dh = hp->n_head_dim, nh = hp->n_head, nkv = hp->n_head_kv;
     const int64_t Nq = nh * Dh, Nkv = nkv * Dh, R = c->t->lp.lora_r;
-    const vlm_llama_layer *ly = &m->layers[il];
-    const vlm_lora_mod *lm = &c->t->mods[(size_t)il * VLM_P_COUNT];
+    const vlm_llama_layer *ly = &c->ly[il];
     const float *x = c->xs + (size_t)il * (size_t)(T * H);
     const size_t us = (size_t)(T * R);
     const float eps = hp->rms_norm_eps;
     vlm_status st;
     /* recompute down-proj's LoRA input u (lu[6]) */
-    {
+    if (!c->t->full) {
         const float *xd = dropped(c, c->mm, T, F, drop_key(c, seq, il * 8 + VLM_P_DOWN), c->pos);
-        if ((st = mm(c, c->lu + 6 * us, xd, lm[VLM_P_DOWN].A->val, VLM_DT_F32, NULL, T, R, F))) return st;
+        if ((st = mm(c, c->lu + 6 * us, xd, lmod(c, il, VLM_P_DOWN)->A->val, VLM_DT_F32, NULL, T, R, F))) return st;
     }
     /* FFN */
     memset(c->du, 0, (size_t)(T * F) * sizeof(float)); /* du holds d mm first */
-    if ((st = lin_bwd(c, &ly->ffn_down, &lm[VLM_P_DOWN], c->mm, c->lu + 6 * us, c->dx, c->du, T,
-                      drop_key(c, seq, il * 8 + VLM_P_DOWN), c->pos)))
+    if ((st = proj_bwd(c, il, VLM_P_DOWN, c->mm, c->dx, c->du, T, seq)))
         return st;
     for (int64_t i = 0; i < T * F; i++) {
         float g = c->g[i], dm = c->du[i];
@@ -503,17 +680,15 @@ static vlm_status back_layer(vlm_train_context *c, int32_t il, int64_t T, uint64
         c->du[i] = dm * g * sg;
     }
     memset(c->dh, 0, (size_t)(T * H) * sizeof(float));
-    if ((st = lin_bwd(c, &ly->ffn_gate, &lm[VLM_P_GATE], c->h2, c->lu + 4 * us, c->dg, c->dh, T,
-                      drop_key(c, seq, il * 8 + VLM_P_GATE), c->pos)) ||
-        (st = lin_bwd(c, &ly->ffn_up, &lm[VLM_P_UP], c->h2, c->lu + 5 * us, c->du, c->dh, T,
-                      drop_key(c, seq, il * 8 + VLM_P_UP), c->pos)))
+    if ((st = proj_bwd(c, il, VLM_P_GATE, c->h2, c->dg, c->dh, T, seq)) ||
+        (st = proj_bwd(c, il, VLM_P_UP, c->h2, c->du, c->dh, T, seq)))
         return st;
     memcpy(c->dxm, c->dx, (size_t)(T * H) * sizeof(float));
-    rmsnorm_bwd(c->xmid, ly->ffn_norm, c->dh, c->dxm, T, H, eps);
+    rmsnorm_bwd(c->xmid, ly->ffn_norm, c->dh, c->dxm, c->t->full ? c->t->fl[il].ffn_norm->grad : NULL, c->rinv, T, H,
+                eps);
     /* attention output */
     memset(c->datt, 0, (size_t)(T * Nq) * sizeof(float));
-    if ((st = lin_bwd(c, &ly->wo, &lm[VLM_P_O], c->att, c->lu + 3 * us, c->dxm, c->datt, T,
-                      drop_key(c, seq, il * 8 + VLM_P_O), c->pos)))
+    if ((st = proj_bwd(c, il, VLM_P_O, c->att, c->dxm, c->datt, T, seq)))
         return st;
     memset(c->dq, 0, (size_t)(T * Nq) * sizeof(float));
     memset(c->dk, 0, (size_t)(T * Nkv) * sizeof(float));
@@ -525,15 +700,12 @@ static vlm_status back_layer(vlm_train_context *c, int32_t il, int64_t T, uint64
         (st = vlm_rope(&c->ops, c->dk, Nkv, T, nkv, Dh, Dh, c->neg, 0, hp->rope_theta, VLM_ROPE_ADJACENT)))
         return vlm_set_err(c->err, sizeof c->err, st, "rope backward of layer %d failed", il);
     memset(c->dh, 0, (size_t)(T * H) * sizeof(float));
-    if ((st = lin_bwd(c, &ly->wq, &lm[VLM_P_Q], c->h, c->lu, c->dq, c->dh, T, drop_key(c, seq, il * 8 + VLM_P_Q),
-                      c->pos)) ||
-        (st = lin_bwd(c, &ly->wk, &lm[VLM_P_K], c->h, c->lu + us, c->dk, c->dh, T, drop_key(c, seq, il * 8 + VLM_P_K),
-                      c->pos)) ||
-        (st = lin_bwd(c, &ly->wv, &lm[VLM_P_V], c->h, c->lu + 2 * us, c->dv, c->dh, T,
-                      drop_key(c, seq, il * 8 + VLM_P_V), c->pos)))
+    if ((st = proj_bwd(c, il, VLM_P_Q, c->h, c->dq, c->dh, T, seq)) ||
+        (st = proj_bwd(c, il, VLM_P_K, c->h, c->dk, c->dh, T, seq)) ||
+        (st = proj_bwd(c, il, VLM_P_V, c->h, c->dv, c->dh, T, seq)))
         return st;
     memcpy(c->dx, c->dxm, (size_t)(T * H) * sizeof(float));
-    rmsnorm_bwd(x, ly->attn_norm, c->dh, c->dx, T, H, eps);
+    rmsnorm_bwd(x, ly->attn_norm, c->dh, c->dx, c->t->full ? c->t->fl[il].attn_norm->grad : NULL, c->rinv, T, H, eps);
     return VLM_OK;
 }
 
@@ -545,7 +717,7 @@ static vlm_status head_loss(vlm_train_context *c, int64_t T, const int32_t *lab,
     const vlm_model_hparams *hp = &m->hp;
     const int64_t H = hp->n_embd, V = hp->n_vocab;
     const float *xL = c->xs + (size_t)hp->n_layer * (size_t)(T * H);
-    const vlm_lora_mod *lm = &c->t->mods[(size_t)hp->n_layer * VLM_P_COUNT];
+    const vlm_lora_mod *lm = lmod(c, hp->n_layer, 0);
     vlm_status st;
     if (backward) memset(c->dx, 0, (size_t)(T * H) * sizeof(float));
     for (int64_t r0 = 0; r0 < n_lab; r0 += CHUNK_L) {
@@ -557,9 +729,13 @@ static vlm_status head_loss(vlm_train_context *c, int64_t T, const int32_t *lab,
             memcpy(xr + i * H, xL + (int64_t)t * H, (size_t)H * sizeof(float));
             rp[i] = c->pos[t];
         }
-        vlm_rmsnorm(&c->ops, c->hn, H, xr, H, m->output_norm, nl, H, hp->rms_norm_eps);
+        vlm_rmsnorm(&c->ops, c->hn, H, xr, H, c->output_norm, nl, H, hp->rms_norm_eps);
         uint64_t key = drop_key(c, seq, 1000000);
-        if ((st = lin_fwd(c, &m->output, lm, c->hn, c->logits, c->lhu, nl, key, rp))) return st;
+        if ((st = lin_fwd(c, &c->output, lm, c->hn, c->logits, c->lhu, nl, key, rp))) return st;
+        if (c->dump_logits) {
+            memcpy(c->dump_logits + c->dump_at * V, c->logits, (size_t)(nl * V) * sizeof(float));
+            c->dump_at += nl;
+        }
         for (int64_t i = 0; i < nl; i++) {
             int32_t t = c->lab_rows[r0 + i];
             float *lg = c->logits + i * V;
@@ -579,9 +755,12 @@ static vlm_status head_loss(vlm_train_context *c, int64_t T, const int32_t *lab,
         if (!backward) continue;
         float *dn = c->h; /* [nl][H] d hn */
         memset(dn, 0, (size_t)(nl * H) * sizeof(float));
-        if ((st = lin_bwd(c, &m->output, lm, c->hn, c->lhu, c->logits, dn, nl, key, rp))) return st;
+        if ((st = lin_bwd(c, &c->output, lm, c->t->full ? c->t->out_w : NULL, c->hn, c->lhu, c->logits, dn, nl, key,
+                          rp)))
+            return st;
         memset(c->h2, 0, (size_t)(nl * H) * sizeof(float));
-        rmsnorm_bwd(xr, m->output_norm, dn, c->h2, nl, H, hp->rms_norm_eps);
+        rmsnorm_bwd(xr, c->output_norm, dn, c->h2, c->t->full ? c->t->out_norm->grad : NULL, c->rinv, nl, H,
+                    hp->rms_norm_eps);
         for (int64_t i = 0; i < nl; i++) {
             int32_t t = c->lab_rows[r0 + i];
             for (int64_t k = 0; k < H; k++) c->dx[(int64_t)t * H + k] += c->h2[i * H + k];
@@ -656,8 +835,9 @@ vlm_status vlm_train_forward(vlm_train_context *c, const vlm_train_batch *b, boo
     float *wts = malloc((size_t)S * sizeof(float));
     int32_t *lab = malloc((size_t)S * sizeof(int32_t));
     int64_t *vrow = malloc((size_t)S * sizeof(int64_t)); /* connector row of each gathered token, -1 for text */
-    if (!wts || !lab || !vrow) {
-        free(wts), free(lab), free(vrow);
+    int32_t *tok = malloc((size_t)S * sizeof(int32_t));  /* token id of each gathered token */
+    if (!wts || !lab || !vrow || !tok) {
+        free(wts), free(lab), free(vrow), free(tok);
         st = vlm_set_err(c->err, sizeof c->err, VLM_ERR_OOM, "out of memory");
         goto done;
     }
@@ -672,9 +852,10 @@ vlm_status vlm_train_forward(vlm_train_context *c, const vlm_train_batch *b, boo
             lab[T] = lb[i];
             wts[T] = ids[i] == vid ? c->p.stream_loss_weight : 1.0f;
             vrow[T] = ids[i] == vid ? v_at++ : -1;
+            tok[T] = ids[i];
             float *x0 = c->xs + T * H;
             if (vrow[T] >= 0) memcpy(x0, ce + vrow[T] * H, (size_t)H * sizeof(float));
-            else if ((st = vlm_get_row(x0, m->tok_embd.data, m->tok_embd.type, V, H, ids[i]))) break;
+            else if ((st = vlm_get_row(x0, c->tok_embd.data, c->tok_embd.type, V, H, ids[i]))) break;
             if (lb[i] != -100) c->lab_rows[nl++] = (int32_t)T;
             T++;
         }
@@ -698,8 +879,14 @@ vlm_status vlm_train_forward(vlm_train_context *c, const vlm_train_batch *b, boo
         for (int64_t i = 0; i < T; i++)
             if (vrow[i] >= 0)
                 for (int64_t k = 0; k < H; k++) cde[vrow[i] * H + k] += c->dx[i * H + k];
+        if (tr->full) /* embedding rows: scatter-add over the token ids (in token order) */
+            for (int64_t i = 0; i < T; i++)
+                if (vrow[i] < 0) {
+                    float *ge = tr->emb->grad + (int64_t)tok[i] * H;
+                    for (int64_t k = 0; k < H; k++) ge[k] += c->dx[i * H + k];
+                }
     }
-    free(wts), free(lab), free(vrow);
+    free(wts), free(lab), free(vrow), free(tok);
     if (st) goto done;
     if (backward && NR) { /* connector backward (dE already carries grad_scale / N) */
         acc_outer(c, tr->c2w->grad, cde, ca, NR, H, H, 1.0f);

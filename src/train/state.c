@@ -1,5 +1,6 @@
 /* state.c - the trained parameters (LoRA A/B of every projection and of
- * lm_head, the connector): creation and PEFT initialisation, access in the
+ * lm_head, the connector; or, for full fine-tuning, every LM weight and the
+ * connector, see full.c): creation and PEFT initialisation, access in the
  * Hugging Face row order, PEFT adapter import/export and the checkpoint
  * file of the whole optimizer state. Files are written to a temporary name
  * and renamed, so a crash never leaves a half-written file under the real name. */
@@ -42,10 +43,11 @@ void vlm_trainable_free(vlm_trainable *t) {
     for (size_t i = 0; i < t->n_params; i++) free(t->params[i].val);
     free(t->params);
     free(t->mods);
+    free(t->fl);
     free(t);
 }
 
-static vlm_status add_param(vlm_trainable *t, const char *name, int64_t rows, int64_t cols, int n_dims,
+vlm_status vlm_train_add_param(vlm_trainable *t, const char *name, int64_t rows, int64_t cols, int n_dims,
                             int32_t head_dim) {
     vlm_tparam *p = &t->params[t->n_params];
     snprintf(p->name, sizeof p->name, "%s", name);
@@ -67,7 +69,7 @@ static void fill_uniform(float *x, int64_t n, float bound, uint64_t seed, uint64
     for (int64_t i = 0; i < n; i++) x[i] = (2.0f * vlm_train_unif(vlm_train_mix(key + (uint64_t)i)) - 1.0f) * bound;
 }
 
-static vlm_status wt_to_f32(const vlm_wt *w, float *dst) {
+vlm_status vlm_train_wt_to_f32(const vlm_wt *w, float *dst) {
     for (int64_t r = 0; r < w->n_out; r++) {
         vlm_status st = vlm_dequantize_row(w->type, (const uint8_t *)w->data + (size_t)r * vlm_wt_row(w),
                                            dst + r * w->n_in, w->n_in);
@@ -81,8 +83,9 @@ vlm_status vlm_trainable_init(const vlm_model *m, const vlm_lora_params *pp, vlm
     if (out) *out = NULL;
     if (!m || !out) return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "vlm_trainable_init: NULL argument");
     vlm_lora_params lp = pp ? *pp : vlm_lora_default_params();
-    if (lp.lora_r < 1 || lp.lora_r > 65536 || !(lp.lora_alpha > 0) || !(lp.lora_dropout >= 0) ||
-        !(lp.lora_dropout < 1))
+    if (lp.full) lp.lora_r = 0, lp.lora_alpha = 0, lp.lora_dropout = 0; /* no LoRA in full mode */
+    if (!lp.full && (lp.lora_r < 1 || lp.lora_r > 65536 || !(lp.lora_alpha > 0) || !(lp.lora_dropout >= 0) ||
+        !(lp.lora_dropout < 1)))
         return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG,
                            "LoRA r %d must be in [1, 65536], alpha %g > 0, dropout %g in [0, 1)", lp.lora_r,
                            (double)lp.lora_alpha, (double)lp.lora_dropout);
@@ -91,14 +94,20 @@ vlm_status vlm_trainable_init(const vlm_model *m, const vlm_lora_params *pp, vlm
     if (!t) return vlm_set_err(err, err_size, VLM_ERR_OOM, "out of memory");
     t->hp = *hp;
     t->lp = lp;
-    t->scale = lp.lora_alpha / (float)lp.lora_r;
+    t->full = lp.full;
+    t->scale = lp.full ? 0.0f : lp.lora_alpha / (float)lp.lora_r;
     const int64_t L = hp->n_layer, H = hp->n_embd, F = hp->n_ff, Dh = hp->n_head_dim, V = hp->n_vocab;
     const int64_t Nq = hp->n_head * Dh, Nkv = hp->n_head_kv * Dh, R = lp.lora_r;
     const int64_t D = m->v_file ? hp->v_n_embd : 1024;
-    const size_t n_mods = (size_t)L * VLM_P_COUNT + 1;
-    t->params = calloc(n_mods * 2 + 4, sizeof *t->params);
-    t->mods = calloc(n_mods, sizeof *t->mods);
-    vlm_status st = (t->params && t->mods) ? VLM_OK : VLM_ERR_OOM;
+    const size_t n_mods = lp.full ? 0 : (size_t)L * VLM_P_COUNT + 1;
+    const size_t n_full = lp.full ? (size_t)L * (VLM_P_COUNT + 2) + 3 : 0;
+    t->params = calloc(n_mods * 2 + n_full + 4, sizeof *t->params);
+    t->mods = lp.full ? NULL : calloc(n_mods, sizeof *t->mods);
+    vlm_status st = (t->params && (lp.full || t->mods)) ? VLM_OK : VLM_ERR_OOM;
+    if (!st && lp.full && (st = vlm_train_full_init(t, m, err, err_size))) {
+        vlm_trainable_free(t);
+        return st;
+    }
     char name[200];
     const int64_t io[VLM_P_COUNT][2] = {{H, Nq}, {H, Nkv}, {H, Nkv}, {Nq, H}, {H, F}, {H, F}, {F, H}};
     for (size_t mi = 0; mi < n_mods && !st; mi++) {
@@ -117,25 +126,34 @@ vlm_status vlm_trainable_init(const vlm_model *m, const vlm_lora_params *pp, vlm
         vlm_lora_mod *lm = &t->mods[mi];
         lm->in = in, lm->out = outf;
         snprintf(name, sizeof name, "base_model.model.%s.lora_A.weight", mod);
-        if ((st = add_param(t, name, R, in, 2, 0))) break;
+        if ((st = vlm_train_add_param(t, name, R, in, 2, 0))) break;
         lm->A = &t->params[t->n_params - 1];
         snprintf(name, sizeof name, "base_model.model.%s.lora_B.weight", mod);
-        if ((st = add_param(t, name, outf, R, 2, hd))) break;
+        if ((st = vlm_train_add_param(t, name, outf, R, 2, hd))) break;
         lm->B = &t->params[t->n_params - 1];
         /* PEFT: A kaiming_uniform_(a = sqrt(5)) -> U(-1/sqrt(in), 1/sqrt(in)); B zeros */
         fill_uniform(lm->A->val, lm->A->n, 1.0f / sqrtf((float)in), lp.seed, mi);
     }
-    if (!st && !(st = add_param(t, "base_model.model.connector.0.weight", H, D, 2, 0)) &&
-        !(st = add_param(t, "base_model.model.connector.0.bias", H, 1, 1, 0)) &&
-        !(st = add_param(t, "base_model.model.connector.2.weight", H, H, 2, 0)))
-        st = add_param(t, "base_model.model.connector.2.bias", H, 1, 1, 0);
+    /* connector: PEFT modules_to_save names, or the model's own names in full mode */
+    const char *cpre = lp.full ? "" : "base_model.model.";
+    snprintf(name, sizeof name, "%sconnector.0.weight", cpre);
+    if (!st && !(st = vlm_train_add_param(t, name, H, D, 2, 0))) {
+        snprintf(name, sizeof name, "%sconnector.0.bias", cpre);
+        if (!(st = vlm_train_add_param(t, name, H, 1, 1, 0))) {
+            snprintf(name, sizeof name, "%sconnector.2.weight", cpre);
+            if (!(st = vlm_train_add_param(t, name, H, H, 2, 0))) {
+                snprintf(name, sizeof name, "%sconnector.2.bias", cpre);
+                st = vlm_train_add_param(t, name, H, 1, 1, 0);
+            }
+        }
+    }
     if (st) {
         vlm_trainable_free(t);
         return vlm_set_err(err, err_size, st, "out of memory for the trained parameters");
     }
     t->c0w = &t->params[t->n_params - 4], t->c0b = t->c0w + 1, t->c2w = t->c0w + 2, t->c2b = t->c0w + 3;
     if (m->v_file && m->mm0.data) {
-        if ((st = wt_to_f32(&m->mm0, t->c0w->val)) || (st = wt_to_f32(&m->mm2, t->c2w->val))) {
+        if ((st = vlm_train_wt_to_f32(&m->mm0, t->c0w->val)) || (st = vlm_train_wt_to_f32(&m->mm2, t->c2w->val))) {
             vlm_trainable_free(t);
             return vlm_set_err(err, err_size, st, "cannot read the connector weights of the vision file");
         }
@@ -196,6 +214,9 @@ void vlm_trainable_zero_grad(vlm_trainable *t) {
 
 vlm_status vlm_trainable_load_peft(vlm_trainable *t, const char *dir, char *err, size_t err_size) {
     if (!t || !dir) return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "load_peft: NULL argument");
+    if (t->full)
+        return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "%s: full fine-tuning has no LoRA: a PEFT adapter cannot "
+                           "initialise it", dir);
     char path[4096];
     snprintf(path, sizeof path, "%s/adapter_config.json", dir);
     json_error_t je;
@@ -315,6 +336,9 @@ static vlm_status write_text_atomic(const char *path, const char *text, char *er
 
 vlm_status vlm_trainable_save_peft(const vlm_trainable *t, const char *dir, char *err, size_t err_size) {
     if (!t || !dir) return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "save_peft: NULL argument");
+    if (t->full)
+        return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "full fine-tuning has no LoRA adapter to write: "
+                           "export the model with vlm_trainable_export_gguf");
     if (mkdir(dir, 0777) != 0) {
         struct stat sb;
         if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
@@ -384,8 +408,9 @@ vlm_status vlm_trainable_save_state(const vlm_trainable *t, const char *path, co
         }
     }
     char meta[1024];
-    int len = snprintf(meta, sizeof meta, "{\"step\":\"%lld\",\"dropout_calls\":\"%llu\",\"lora_r\":\"%d\",\"extra\":\"",
-                       (long long)t->step, (unsigned long long)t->dropout_calls, t->lp.lora_r);
+    int len = snprintf(meta, sizeof meta, "{\"step\":\"%lld\",\"dropout_calls\":\"%llu\",\"lora_r\":\"%d\","
+                       "\"mode\":\"%s\",\"extra\":\"", (long long)t->step, (unsigned long long)t->dropout_calls,
+                       t->lp.lora_r, t->full ? "full" : "lora");
     for (size_t i = 0; i < n_extra; i++)
         len += snprintf(meta + len, sizeof meta - (size_t)len, "%s%llu", i ? " " : "", (unsigned long long)extra[i]);
     snprintf(meta + len, sizeof meta - (size_t)len, "\"}");
@@ -403,8 +428,12 @@ vlm_status vlm_trainable_load_state(vlm_trainable *t, const char *path, uint64_t
     if (st) return st;
     const char *s_step = vlm_st_metadata(f, "step"), *s_drop = vlm_st_metadata(f, "dropout_calls");
     const char *s_r = vlm_st_metadata(f, "lora_r"), *s_extra = vlm_st_metadata(f, "extra");
-    if (!s_step || !s_drop || !s_r || !s_extra || atoi(s_r) != t->lp.lora_r) {
+    const char *s_mode = vlm_st_metadata(f, "mode"); /* absent in LoRA checkpoints of earlier versions */
+    bool full = s_mode && !strcmp(s_mode, "full");
+    if (!s_step || !s_drop || !s_r || !s_extra || full != t->full || (!t->full && atoi(s_r) != t->lp.lora_r)) {
         vlm_st_close(f);
+        if (t->full)
+            return vlm_set_err(err, err_size, VLM_ERR_FORMAT, "%s: not a full fine-tuning checkpoint", path);
         return vlm_set_err(err, err_size, VLM_ERR_FORMAT, "%s: not a training checkpoint of LoRA r %d", path,
                            t->lp.lora_r);
     }

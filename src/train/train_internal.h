@@ -6,7 +6,12 @@
  * pair two of them: A [r][in] and B [out][r]. For q_proj / k_proj the rows
  * of B are stored in the GGUF (llama.cpp) order of the frozen q/k weights,
  * so that B A x adds to the right outputs; vlm_trainable_get/set and the
- * PEFT files use the Hugging Face order (see permute_rows in state.c). */
+ * PEFT files use the Hugging Face order (see permute_rows in state.c).
+ *
+ * Full fine-tuning (vlm_lora_params.full) has no LoRA: every LM weight is an
+ * f32 copy of the base (vlm_full_layer, emb, out_norm, out_w), q/k rows kept
+ * in the GGUF order of the base (head_dim set, like a q/k LoRA B), and the
+ * forward/backward pass runs on those copies (full.c: init and GGUF export). */
 #ifndef VLM_TRAIN_INTERNAL_H
 #define VLM_TRAIN_INTERNAL_H
 
@@ -32,17 +37,41 @@ typedef struct {
     int64_t in, out;
 } vlm_lora_mod;
 
+/* Full fine-tuning: the trained copies of one layer's weights. */
+typedef struct {
+    vlm_tparam *attn_norm, *ffn_norm; /* [H] */
+    vlm_tparam *w[VLM_P_COUNT];       /* q [Nq][H], k/v [Nkv][H], o [H][Nq], gate/up [F][H], down [H][F] */
+} vlm_full_layer;
+
 struct vlm_trainable {
     vlm_model_hparams hp;
-    vlm_lora_params lp;
+    vlm_lora_params lp;     /* full mode: lora_r 0, dropout 0 */
+    bool full;              /* full fine-tuning (no LoRA tensors, mods NULL) */
+    vlm_full_layer *fl;     /* full: [n_layer] */
+    vlm_tparam *emb, *out_norm, *out_w; /* full: [V][H], [H], [V][H] */
     float scale;            /* alpha / r */
     size_t n_params;
-    vlm_tparam *params;     /* [n_params]: per layer 7 x (A, B), lm_head (A, B), connector 0.w 0.b 2.w 2.b */
+    vlm_tparam *params;     /* [n_params]: per layer 7 x (A, B), lm_head (A, B), connector 0.w 0.b 2.w 2.b;
+                               full: embed, per layer (attn_norm q k v o ffn_norm gate up down), norm,
+                               lm_head, connector */
     vlm_lora_mod *mods;     /* [n_layer * 7 + 1]: the last is lm_head */
     vlm_tparam *c0w, *c0b, *c2w, *c2b; /* connector: [H][D], [H], [H][H], [H] */
     int64_t step;           /* AdamW steps taken */
     uint64_t dropout_calls; /* sequences run in training mode (keys the dropout masks) */
 };
+
+/* Add one zeroed tensor (val, grad, m, v in one allocation) to t->params. */
+vlm_status vlm_train_add_param(vlm_trainable *t, const char *name, int64_t rows, int64_t cols, int n_dims,
+                               int32_t head_dim);
+/* Full mode (full.c): add the LM tensors copied from the base (the connector
+ * is added by the caller afterwards). Refuses q8_0/q4_0 weights. */
+vlm_status vlm_train_full_init(vlm_trainable *t, const vlm_model *m, char *err, size_t err_size);
+/* A weight view of n_out rows of a weight into f32, row by row. */
+vlm_status vlm_train_wt_to_f32(const vlm_wt *w, float *dst);
+
+/* Tests: copy the logits of the labelled rows of the next vlm_train_forward
+ * calls into dst (row-major, in order of the labelled positions; NULL stops). */
+void vlm_train_dump_logits(vlm_train_context *c, float *dst);
 
 /* Row permutation of q/k (llama.cpp converter): GGUF row 2i+j of a head is HF row j*Dh/2 + i. */
 void vlm_train_permute_rows(const float *src, float *dst, int64_t rows, int64_t cols, int32_t head_dim, bool to_gguf);

@@ -1,7 +1,8 @@
 /* trainer.c - the `videollm train` loop: JSONL samples (conversation + frame
  * features) -> shuffled batches -> forward/backward with gradient
  * accumulation -> clipped AdamW on the cosine schedule, with atomic
- * checkpoints that a later run resumes from, and a PEFT adapter at the end.
+ * checkpoints that a later run resumes from, and a PEFT adapter at the end
+ * (full fine-tuning: the trained model as OUT/model.gguf + model.vision.gguf).
  *
  * Every sample is validated before the first step (conversation, labels,
  * feature file, frame range and count), so bad input fails early with the
@@ -234,6 +235,11 @@ vlm_status vlm_train_run(const vlm_train_run_params *p, char *err, size_t err_si
         p->warmup_ratio > 1 || p->n_threads < 1)
         return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG,
                            "train: epochs, batch, grad-accum and threads must be >= 1, lr >= 0, warmup ratio in [0, 1]");
+    if (p->lora.full && p->init_adapter)
+        return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "train: full fine-tuning starts from the base model; "
+                           "an initial LoRA adapter (%s) does not apply", p->init_adapter);
+    if (p->lora.full && p->out_type != VLM_WTYPE_F32 && p->out_type != VLM_WTYPE_F16 && p->out_type != VLM_WTYPE_BF16)
+        return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "train: export type must be f32, f16 or bf16");
     if (mkdir(p->out_dir, 0777) != 0) {
         struct stat sb;
         if (stat(p->out_dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
@@ -353,7 +359,13 @@ vlm_status vlm_train_run(const vlm_train_run_params *p, char *err, size_t err_si
     }
     if (t->step < total) /* stopped by max_steps: keep the state for a resume */
         st = vlm_trainable_save_state(t, ckpt, NULL, 0, err, err_size);
-    if (!st) {
+    if (!st && p->lora.full) {
+        char mpath[4200];
+        snprintf(mpath, sizeof mpath, "%s/model.gguf", p->out_dir);
+        st = vlm_trainable_export_gguf(t, m, mpath, p->out_type, err, err_size);
+        if (!st) progress(p, "model written to %s and %s/model.vision.gguf (step %lld of %lld)", mpath, p->out_dir,
+                          (long long)t->step, (long long)total);
+    } else if (!st) {
         char ad[4200];
         snprintf(ad, sizeof ad, "%s/adapter", p->out_dir);
         st = vlm_trainable_save_peft(t, ad, err, err_size);

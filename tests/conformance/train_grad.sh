@@ -13,7 +13,11 @@
 #      labels, loss (1e-5 relative), gradients (1e-4 of each tensor's max), the
 #      weighted loss, finite differences (with and without dropout), the ten
 #      optimizer steps, PEFT export/import and checkpoint resume;
-#      `test_train quant` checks the other base types stay close to the f32 result.
+#      `test_train quant` checks the other base types stay close to the f32 result;
+#   5-8. `videollm train` end to end (LoRA): the exported adapter, resume, the merged model, bad input;
+#   9. full fine-tuning: `test_train full` (gradients, finite differences, AdamW, determinism,
+#      export round trip through the runtime, q8_0 refused), then `videollm train --full`
+#      against torch, its resume, `videollm stream` on the exported pair, refused options.
 # Env (from tests/run.sh): BUILD, VLM_BIN, VLM_TMP, VLM_NPM.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -99,3 +103,35 @@ rc=0; "${TRAIN[@]}" --data "$data/bad_nan.jsonl" --out "$work/o3" --quiet 2>/dev
 sum2=$(sha256sum "$work/o3/checkpoint.safetensors" | cut -d' ' -f1)
 [ $rc -eq 1 ] && [ "$sum1" = "$sum2" ] && ! ls "$work/o3" | grep -q tmp || { echo "checkpoint changed on a failed run"; exit 1; }
 echo "a failed run leaves the previous checkpoint as it was"
+
+# 9. full fine-tuning
+"$DRIVER" full "$work/base_f32.gguf" "$work/ref" "$work/fix/adapter" "$work/base_q8_0.gguf"
+FULL=("$VLM_BIN" train --full --model "$work/base_f32.gguf" --lr 1e-3 --batch 2 --grad-accum 1 --epochs 10
+      --warmup-ratio 0.2 --weight-decay 0.01)
+"${FULL[@]}" --data "$data/train.jsonl" --out "$work/f1" 2>"$work/f1.log"
+tail -n 2 "$work/f1.log"
+"$DRIVER" fullcli "$work/f1/model.gguf" "$work/ref"
+ls "$work/f1" | grep -q tmp && { echo "temporary files left: $(ls "$work/f1")"; exit 1; }
+"${FULL[@]}" --data "$data/train.jsonl" --out "$work/f2" --max-steps 4 --quiet
+"${FULL[@]}" --data "$data/train.jsonl" --out "$work/f2" 2>"$work/f2.log"
+grep -q "resuming from .* at step 4 of 10" "$work/f2.log" || { echo "no resume line"; cat "$work/f2.log"; exit 1; }
+cmp "$work/f1/model.gguf" "$work/f2/model.gguf"
+cmp "$work/f1/model.vision.gguf" "$work/f2/model.vision.gguf"
+echo "full: resume after 4 of 10 steps: identical exported pair"
+"${FULL[@]}" --data "$data/train.jsonl" --out "$work/f3" --max-steps 1 --out-type f16 --quiet
+ffmpeg -nostdin -v error -y -f lavfi -i "testsrc2=size=384x384:rate=2:duration=3" -c:v ffv1 "$work/clip.mkv"
+for m in "$work/f1/model.gguf" "$work/f3/model.gguf"; do
+  "$VLM_BIN" stream --model "$m" --video "$work/clip.mkv" --json --threshold 0 --max-new-tokens 4 >"$work/s.jsonl"
+  n=$(grep -c '"event": *"frame"' "$work/s.jsonl" || true)
+  [ "$n" -eq 6 ] || { echo "stream on $m: $n frame events"; head "$work/s.jsonl"; exit 1; }
+done
+echo "full: videollm stream runs the exported f32 and f16 pairs (6 frames each)"
+for opt in "--lora-r 8" "--init-adapter $work/fix/adapter"; do
+  rc=0; "${FULL[@]}" --data "$data/train.jsonl" --out "$work/f4" $opt 2>"$work/f4.err" || rc=$?
+  [ $rc -eq 2 ] && grep -q "LoRA option" "$work/f4.err" || { echo "--full $opt: rc $rc"; cat "$work/f4.err"; exit 1; }
+done
+rc=0; "${TRAIN[@]}" --data "$data/train.jsonl" --out "$work/f4" --out-type f16 2>/dev/null || rc=$?
+[ $rc -eq 2 ] || { echo "--out-type without --full: rc $rc"; exit 1; }
+rc=0; "${FULL[@]}" --model "$work/base_q8_0.gguf" --data "$data/train.jsonl" --out "$work/f5" 2>"$work/f5.err" || rc=$?
+[ $rc -eq 1 ] && grep -q "q8_0" "$work/f5.err" || { echo "q8_0 base with --full: rc $rc"; cat "$work/f5.err"; exit 1; }
+echo "full: LoRA options, --out-type without --full and a q8_0 base are refused"

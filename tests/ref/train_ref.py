@@ -16,12 +16,17 @@ as the original's pre-extracted features), and computes
     stream_loss_weight on <v> positions;
   * every trained parameter's gradient (loss.backward());
   * ten steps of torch.optim.AdamW after clip_grad_norm_(1.0) with the cosine
-    schedule with warmup (LambdaLR with transformers' formula).
+    schedule with warmup (LambdaLR with transformers' formula);
+  * full fine-tuning (FullModel): no LoRA, every LM weight (embeddings, norms,
+    projections, lm_head; Hugging Face names) and the connector are the
+    trained leaves, starting from the base (the LLM folder + the adapter's
+    connector); the loss, every gradient and ten AdamW steps as above.
 
 usage: train_ref.py FIX OUT_DIR
 writes OUT_DIR/batch.safetensors (input_ids, attention_mask, labels I32 [B,S],
 frames F32 [NF,10,D]), OUT_DIR/gold.safetensors (loss, loss_w25, grad.<name>,
-adam.<name>, adam_losses) and OUT_DIR/base_adapter/ (connector only, no LoRA:
+adam.<name>, adam_losses), OUT_DIR/gold_full.safetensors (the same for full
+fine-tuning, keys by Hugging Face name) and OUT_DIR/base_adapter/ (connector only, no LoRA:
 converting with it gives the frozen base model), OUT_DIR/convs.jsonl.
 Env: VLM_NPM (node modules for the tokenizer).
 """
@@ -105,6 +110,7 @@ class Model:
             self.params["base_model.model.connector." + k] = aw["base_model.model.connector." + k].clone()
         for p in self.params.values():
             p.requires_grad_(True)
+        self.cpre = "base_model.model.connector."
 
     def lin(self, x, base, mod):
         y = x @ self.w[base].T
@@ -129,8 +135,9 @@ class Model:
         P = self.params
         B, S = ids.shape
         emb = self.w["model.embed_tokens.weight"][ids.clamp(max=self.V - 1)]
-        h1 = F.gelu(frames.to(DT) @ P["base_model.model.connector.0.weight"].T + P["base_model.model.connector.0.bias"])
-        vis = h1 @ P["base_model.model.connector.2.weight"].T + P["base_model.model.connector.2.bias"]
+        cp = self.cpre
+        h1 = F.gelu(frames.to(DT) @ P[cp + "0.weight"].T + P[cp + "0.bias"])
+        vis = h1 @ P[cp + "2.weight"].T + P[cp + "2.bias"]
         emb = emb.clone()
         emb[ids == v_id] = vis.reshape(-1, self.H)
         x = emb
@@ -168,6 +175,31 @@ class Model:
         return (ce * wts).sum() / n
 
 
+class FullModel(Model):
+    """Full fine-tuning: no LoRA; the base weights themselves (Hugging Face names) and the
+    connector (the adapter's, as in the converted base) are the trained leaves."""
+
+    def __init__(self, fix):
+        super().__init__(fix)
+        aw = model_ref.st_read(os.path.join(fix, "adapter", "adapter_model.safetensors"))
+        names = ["model.embed_tokens.weight"]
+        for il in range(self.L):
+            p = "model.layers.%d." % il
+            names.append(p + "input_layernorm.weight")
+            names += [p + "%s.%s.weight" % gp for gp in PROJ[:4]]
+            names.append(p + "post_attention_layernorm.weight")
+            names += [p + "%s.%s.weight" % gp for gp in PROJ[4:]]
+        names += ["model.norm.weight", "lm_head.weight"]
+        self.params = {n: self.w[n].clone().requires_grad_(True) for n in names}
+        for k in ("0.weight", "0.bias", "2.weight", "2.bias"):
+            self.params["connector." + k] = aw["base_model.model.connector." + k].clone().requires_grad_(True)
+        self.w = self.params  # the forward reads the trained leaves
+        self.cpre = "connector."
+
+    def lin(self, x, base, mod):
+        return x @ self.w[base].T
+
+
 def cosine_lambda(warmup, total):
     def f(step):  # transformers' get_cosine_schedule_with_warmup, num_cycles = 0.5
         if step < warmup:
@@ -178,6 +210,35 @@ def cosine_lambda(warmup, total):
 
 
 ADAM = {"lr": 1e-2, "steps": 10, "warmup_ratio": 0.2, "weight_decay": 0.01}
+ADAM_FULL = {"lr": 1e-3, "steps": 10, "warmup_ratio": 0.2, "weight_decay": 0.01}
+
+
+def grads_and_adam(m, ids, mask, labels, frames, v_id, cfg, gold):
+    """loss, every gradient, then cfg["steps"] AdamW + clip + cosine steps into gold."""
+    loss = m.loss(ids, mask, labels, frames, v_id)
+    loss.backward()
+    gold["loss"] = np.array([loss.item()])
+    for k, p in m.params.items():
+        gold["grad." + k] = p.grad.numpy().astype(np.float64)
+    for p in m.params.values():
+        p.grad = None
+    params = list(m.params.values())
+    opt = torch.optim.AdamW(params, lr=cfg["lr"], betas=(0.9, 0.999), eps=1e-8, weight_decay=cfg["weight_decay"])
+    warm = math.ceil(cfg["steps"] * cfg["warmup_ratio"])
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine_lambda(warm, cfg["steps"]))
+    losses, norms = [], []
+    for _ in range(cfg["steps"]):
+        opt.zero_grad()
+        loss = m.loss(ids, mask, labels, frames, v_id)
+        loss.backward()
+        norms.append(float(torch.nn.utils.clip_grad_norm_(params, 1.0)))
+        opt.step()
+        sched.step()
+        losses.append(loss.item())
+    gold["adam_losses"] = np.array(losses)
+    gold["adam_norms"] = np.array(norms)
+    for k, p in m.params.items():
+        gold["adam." + k] = p.detach().numpy().astype(np.float64)
 
 
 def write_train_data(out, frames):
@@ -274,6 +335,10 @@ def main():
     for k, p in m.params.items():
         gold["adam." + k] = p.detach().numpy().astype(np.float64)
     model_ref.st_write(os.path.join(out, "gold.safetensors"), gold)
+
+    gold_full = {}
+    grads_and_adam(FullModel(fix), ids, mask, labels, frames, v_id, ADAM_FULL, gold_full)
+    model_ref.st_write(os.path.join(out, "gold_full.safetensors"), gold_full)
 
     # the frozen base: an adapter holding only the connector (target_modules selects nothing)
     bd = os.path.join(out, "base_adapter")

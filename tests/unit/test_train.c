@@ -8,6 +8,12 @@
  *   test_train                                   unit tests
  *   test_train grad MODEL.gguf OUT_DIR ADAPTER_DIR TOKENIZER_JSON
  *       OUT_DIR holds batch.safetensors, gold.safetensors, convs.jsonl of train_ref.py.
+ *   test_train full MODEL.gguf OUT_DIR ADAPTER_DIR Q8_0_MODEL.gguf
+ *       full fine-tuning: loss, gradients and ten AdamW steps vs gold_full.safetensors,
+ *       finite differences on every kind of tensor, thread-count determinism, checkpoint
+ *       resume, the exported GGUF pair through the inference runtime, refusal of q8_0.
+ *   test_train fullcli EXPORTED.gguf OUT_DIR
+ *       the model `videollm train --full` exported vs torch's parameters after ten steps.
  */
 #include <math.h>
 #include <stdio.h>
@@ -638,6 +644,412 @@ static int cmd_merged(const char *base_path, const char *merged_path, const char
     return check_done("test_train merged");
 }
 
+/* ---- full fine-tuning ------------------------------------------------------------------------------- */
+
+static vlm_trainable *fresh_full(const vlm_model *m) {
+    char err[512];
+    vlm_lora_params lp = vlm_lora_default_params();
+    lp.full = true;
+    lp.seed = 3;
+    vlm_trainable *t;
+    if (vlm_trainable_init(m, &lp, &t, err, sizeof err)) {
+        fprintf(stderr, "full trainable: %s\n", err);
+        exit(1);
+    }
+    return t;
+}
+
+static vlm_train_context *ctx_threads(const vlm_model *m, vlm_trainable *t, float w, bool train, int nth) {
+    char err[512];
+    vlm_train_context_params cp = vlm_train_context_default_params();
+    cp.stream_loss_weight = w;
+    cp.train = train;
+    cp.n_threads = nth;
+    vlm_train_context *c;
+    if (vlm_train_context_init(m, t, &cp, &c, err, sizeof err)) {
+        fprintf(stderr, "context: %s\n", err);
+        exit(1);
+    }
+    return c;
+}
+
+static void load_batch(const char *dir, batch_buf *bb, vlm_train_batch *b) {
+    char path[1024], err[512];
+    vlm_st_file *bf;
+    snprintf(path, sizeof path, "%s/batch.safetensors", dir);
+    if (vlm_st_open(path, &bf, err, sizeof err)) {
+        fprintf(stderr, "%s\n", err);
+        exit(1);
+    }
+    int64_t n, B, S, NF, dummy;
+    bb->ids = read_tensor(bf, "input_ids", &n, &B, &S);
+    bb->mask = read_tensor(bf, "attention_mask", &n, NULL, NULL);
+    bb->labels = read_tensor(bf, "labels", &n, NULL, NULL);
+    bb->frames = read_tensor(bf, "frames", &n, &NF, &dummy);
+    bb->n_seq = (size_t)B, bb->seq_len = (size_t)S, bb->n_frames = (size_t)NF;
+    vlm_st_close(bf);
+    vlm_train_batch tb = {bb->ids, bb->mask, bb->labels, (size_t)B, (size_t)S, bb->frames, (size_t)NF};
+    *b = tb;
+}
+
+/* worst max|got - gold[prefix + name]| / max|gold| over every tensor of t (HF order) */
+static double compare_gold(const vlm_trainable *t, vlm_st_file *gf, const char *prefix, vlm_train_field f,
+                           double bound, const char **worst_name) {
+    double worst = 0;
+    for (size_t i = 0; i < vlm_trainable_count(t); i++) {
+        vlm_trainable_info in;
+        vlm_trainable_info_at(t, i, &in);
+        char gname[300];
+        snprintf(gname, sizeof gname, "%s%s", prefix, in.name);
+        int64_t gn;
+        double *want = read_tensor(gf, gname, &gn, NULL, NULL);
+        CHECK_MSG(gn == in.n, "%s: %lld elements, reference %lld", in.name, (long long)in.n, (long long)gn);
+        float *got = malloc((size_t)in.n * sizeof(float));
+        vlm_trainable_get(t, i, f, got);
+        double rel = gn == in.n ? rel_err_d(got, want, in.n, NULL) : 1.0;
+        if (rel >= worst) worst = rel, *worst_name = in.name;
+        CHECK_MSG(rel < bound, "%s%s: rel err %.3e (bound %.0e)", prefix, in.name, rel, bound);
+        free(got);
+        free(want);
+    }
+    return worst;
+}
+
+static bool same_values(const vlm_trainable *a, const vlm_trainable *b) {
+    if (a->n_params != b->n_params) return false;
+    for (size_t i = 0; i < a->n_params; i++)
+        if (memcmp(a->params[i].val, b->params[i].val, (size_t)a->params[i].n * sizeof(float))) return false;
+    return true;
+}
+
+/* steps AdamW steps of full fine-tuning from the base with nth threads */
+static vlm_trainable *train_steps(const vlm_model *m, const vlm_train_batch *b, int steps, int nth) {
+    vlm_trainable *t = fresh_full(m);
+    vlm_train_context *c = ctx_threads(m, t, 1.0f, true, nth);
+    vlm_adamw_params ap = vlm_adamw_default_params();
+    ap.weight_decay = 0.01f;
+    for (int s = 0; s < steps; s++) {
+        vlm_trainable_zero_grad(t);
+        run_loss(c, b, true);
+        CHECK(vlm_adamw_step(t, &ap, vlm_cosine_lr(1e-3, s, 2, 10), NULL) == VLM_OK);
+    }
+    vlm_train_context_free(c);
+    return t;
+}
+
+/* The exported pair through the runtime (vlm_connector + vlm_lm_eval) vs the trainer's logits
+ * (evaluation mode) at the labelled positions of every unpadded sequence; returns the worst
+ * max|diff| / max|logit|. */
+static double export_logits(const vlm_model *base, vlm_trainable *t, const char *path, vlm_weight_type type,
+                            const batch_buf *bb) {
+    char err[512];
+    CHECK_MSG(vlm_trainable_export_gguf(t, base, path, type, err, sizeof err) == VLM_OK, "export: %s", err);
+    vlm_model_params mp = vlm_model_default_params();
+    vlm_model *mm;
+    if (vlm_model_load(path, &mp, &mm, err, sizeof err)) {
+        CHECK_MSG(0, "the exported model does not load: %s", err);
+        return 1.0;
+    }
+    const vlm_model_hparams *hp = vlm_model_get_hparams(mm);
+    const int64_t H = hp->n_embd, V = hp->n_vocab, D = hp->v_n_embd, tpf = hp->frame_num_tokens;
+    const int64_t S = (int64_t)bb->seq_len, NF = (int64_t)bb->n_frames;
+    vlm_train_context *c = ctx_threads(base, t, 1.0f, false, 2);
+    vlm_lm_context_params lp = vlm_lm_context_default_params();
+    lp.n_ctx = (int32_t)S;
+    vlm_lm_context *lm;
+    vlm_vision_context *vc;
+    vlm_vision_context_params vp = vlm_vision_context_default_params();
+    CHECK(vlm_lm_context_init(mm, &lp, &lm, err, sizeof err) == VLM_OK);
+    CHECK(vlm_vision_context_init(mm, &vp, &vc, err, sizeof err) == VLM_OK);
+    float *emb = malloc((size_t)(NF * tpf * H) * sizeof(float)), *logits = malloc((size_t)(S * V) * sizeof(float));
+    float *mine = malloc((size_t)(S * V) * sizeof(float));
+    CHECK(vlm_connector(vc, bb->frames, (size_t)(NF * tpf), emb) == VLM_OK);
+    vlm_lm_input *in = calloc((size_t)S, sizeof *in);
+    int64_t v_at = 0, checked = 0;
+    double worst = 0;
+    for (int64_t r = 0; r < (int64_t)bb->n_seq; r++) {
+        const int32_t *ri = bb->ids + r * S, *rm = bb->mask + r * S, *rl = bb->labels + r * S;
+        int64_t nv = 0, pad = 0;
+        for (int64_t i = 0; i < S; i++) nv += ri[i] == hp->v_placeholder_id, pad += rm[i] == 0;
+        if (pad == 0) {
+            vlm_train_batch one = {ri, rm, rl, 1, (size_t)S, bb->frames + v_at * D, (size_t)(nv / tpf)};
+            double lt;
+            vlm_train_dump_logits(c, mine);
+            CHECK(vlm_train_forward(c, &one, false, 1.0f, &lt, NULL) == VLM_OK);
+            vlm_train_dump_logits(c, NULL);
+            int64_t e = v_at;
+            for (int64_t i = 0; i < S; i++) {
+                in[i].token = ri[i];
+                in[i].embd = ri[i] == hp->v_placeholder_id ? emb + (e++) * H : NULL;
+            }
+            vlm_lm_kv_trim(lm, 0);
+            CHECK(vlm_lm_eval(lm, in, (size_t)S, VLM_LOGITS_ALL, logits) == VLM_OK);
+            double md = 0, mx = 0;
+            int64_t k = 0;
+            for (int64_t i = 0; i < S; i++) {
+                if (rl[i] < 0) continue;
+                for (int64_t j = 0; j < V; j++) {
+                    double d = fabs((double)logits[i * V + j] - mine[k * V + j]);
+                    md = d > md ? d : md;
+                    mx = fabs(mine[k * V + j]) > mx ? fabs(mine[k * V + j]) : mx;
+                }
+                k++;
+            }
+            double rel = md / mx;
+            worst = rel > worst ? rel : worst;
+            checked += k;
+        }
+        v_at += nv;
+    }
+    CHECK(checked > 0);
+    free(in), free(emb), free(logits), free(mine);
+    vlm_vision_context_free(vc);
+    vlm_lm_context_free(lm);
+    vlm_train_context_free(c);
+    vlm_model_free(mm);
+    return worst;
+}
+
+static int cmd_full(const char *model_path, const char *dir, const char *adapter, const char *q8_path) {
+    char err[512], path[1024];
+    vlm_model_params mp = vlm_model_default_params();
+    vlm_model *m;
+    if (vlm_model_load(model_path, &mp, &m, err, sizeof err)) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    batch_buf bb = {0};
+    vlm_train_batch b;
+    load_batch(dir, &bb, &b);
+    vlm_st_file *gf;
+    snprintf(path, sizeof path, "%s/gold_full.safetensors", dir);
+    if (vlm_st_open(path, &gf, err, sizeof err)) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    int64_t n, ntok = 0;
+    for (size_t i = 0; i < b.n_seq * b.seq_len; i++) ntok += b.attention_mask[i] != 0;
+
+    /* 1. loss and every gradient vs autograd; the tensor list */
+    vlm_trainable *t = fresh_full(m);
+    const vlm_model_hparams *hp = vlm_model_get_hparams(m);
+    CHECK(vlm_trainable_count(t) == (size_t)hp->n_layer * 9 + 3 + 4);
+    vlm_train_context *c = ctx_for(m, t, 1.0f, true);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    double loss = run_loss(c, &b, true);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    double *gl = read_tensor(gf, "loss", &n, NULL, NULL);
+    double lrel = fabs(loss - gl[0]) / fabs(gl[0]);
+    printf("full: loss %.10g (reference %.10g, rel err %.2e); forward+backward %.4f s = %.0f tokens/s (2 threads)\n",
+           loss, gl[0], lrel, secs, (double)ntok / secs);
+    CHECK(lrel < 1e-5);
+    const char *wn = "";
+    double worst = compare_gold(t, gf, "grad.", VLM_TRAIN_GRAD, 1e-4, &wn);
+    printf("full: gradients of %zu tensors, worst max|g - ref| / max|ref| = %.2e (%s)\n", vlm_trainable_count(t),
+           worst, wn);
+    /* the <v> id gets no embedding gradient (its rows come from the connector) */
+    if (hp->v_placeholder_id < hp->n_vocab) {
+        float *ge = malloc((size_t)(hp->n_vocab * hp->n_embd) * sizeof(float));
+        vlm_trainable_get(t, 0, VLM_TRAIN_GRAD, ge);
+        double s = 0;
+        for (int64_t k = 0; k < hp->n_embd; k++) s += fabs(ge[(int64_t)hp->v_placeholder_id * hp->n_embd + k]);
+        CHECK(s == 0.0);
+        free(ge);
+    }
+    vlm_train_context_free(c);
+
+    /* speed: full vs LoRA (r 8) on the same batch, best of 3 each */
+    {
+        vlm_trainable *tl = fresh(m, adapter, 0.0f);
+        vlm_train_context *cl = ctx_for(m, tl, 1.0f, true), *cf = ctx_for(m, t, 1.0f, true);
+        double best[2] = {1e9, 1e9};
+        for (int rep = 0; rep < 3; rep++)
+            for (int k = 0; k < 2; k++) {
+                clock_gettime(CLOCK_MONOTONIC, &t0);
+                run_loss(k ? cl : cf, &b, true);
+                clock_gettime(CLOCK_MONOTONIC, &t1);
+                double s = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+                best[k] = s < best[k] ? s : best[k];
+            }
+        printf("speed (forward+backward, %lld tokens, 2 threads, best of 3): full %.0f tokens/s, LoRA r 8 %.0f "
+               "tokens/s\n", (long long)ntok, (double)ntok / best[0], (double)ntok / best[1]);
+        vlm_train_context_free(cl);
+        vlm_train_context_free(cf);
+        vlm_trainable_free(tl);
+    }
+    vlm_trainable_free(t);
+
+    /* 2. finite differences on every kind of tensor */
+    {
+        t = fresh_full(m);
+        c = ctx_for(m, t, 1.7f, true);
+        static const char *names[] = {"model.embed_tokens.weight", "model.layers.0.input_layernorm.weight",
+                                      "model.layers.1.self_attn.q_proj.weight", "model.layers.0.self_attn.k_proj.weight",
+                                      "model.layers.1.self_attn.v_proj.weight", "model.layers.0.self_attn.o_proj.weight",
+                                      "model.layers.1.post_attention_layernorm.weight",
+                                      "model.layers.0.mlp.gate_proj.weight", "model.layers.1.mlp.up_proj.weight",
+                                      "model.layers.0.mlp.down_proj.weight", "model.norm.weight", "lm_head.weight",
+                                      "connector.0.bias"};
+        const size_t nn = sizeof names / sizeof names[0];
+        vlm_trainable_zero_grad(t);
+        run_loss(c, &b, true);
+        double wfd = 0;
+        for (size_t k = 0; k < nn; k++) {
+            size_t pi = param_index(t, names[k]);
+            vlm_trainable_info in;
+            vlm_trainable_info_at(t, pi, &in);
+            float *val = malloc((size_t)in.n * sizeof(float)), *grad = malloc((size_t)in.n * sizeof(float));
+            vlm_trainable_get(t, pi, VLM_TRAIN_VALUE, val);
+            vlm_trainable_get(t, pi, VLM_TRAIN_GRAD, grad);
+            int64_t e = 0;
+            for (int64_t i = 1; i < in.n; i++)
+                if (fabsf(grad[i]) > fabsf(grad[e])) e = i;
+            int64_t es[2] = {e, in.n / 2 + 1 < in.n ? in.n / 2 + 1 : 0};
+            for (int j = 0; j < 2; j++) {
+                const float h = 4e-3f;
+                float keep = val[es[j]];
+                val[es[j]] = keep + h;
+                vlm_trainable_set(t, pi, VLM_TRAIN_VALUE, val);
+                double lp = run_loss(c, &b, false);
+                val[es[j]] = keep - h;
+                vlm_trainable_set(t, pi, VLM_TRAIN_VALUE, val);
+                double lm = run_loss(c, &b, false);
+                val[es[j]] = keep;
+                vlm_trainable_set(t, pi, VLM_TRAIN_VALUE, val);
+                double fd = (lp - lm) / ((double)(keep + h) - (double)(keep - h));
+                double e2 = fabs(fd - grad[es[j]]);
+                double r = e2 / (fabs(grad[es[j]]) + 1e-3);
+                wfd = r > wfd ? r : wfd;
+                CHECK_MSG(e2 < 2e-4 + 1e-2 * fabs(grad[es[j]]), "%s[%lld]: finite difference %.6g, backward %.6g",
+                          names[k], (long long)es[j], fd, grad[es[j]]);
+            }
+            free(val);
+            free(grad);
+        }
+        printf("full: finite differences (stream weight 1.7) on %zu elements of %zu tensors, worst |fd - g| / (|g| + "
+               "1e-3) = %.2e\n", 2 * nn, nn, wfd);
+        vlm_train_context_free(c);
+        vlm_trainable_free(t);
+    }
+
+    /* 3. ten AdamW steps (clipping, cosine schedule, decay) vs torch */
+    t = fresh_full(m);
+    {
+        c = ctx_for(m, t, 1.0f, true);
+        vlm_adamw_params ap = vlm_adamw_default_params();
+        ap.weight_decay = 0.01f;
+        double *gls = read_tensor(gf, "adam_losses", &n, NULL, NULL), *gns = read_tensor(gf, "adam_norms", &n, NULL, NULL);
+        double worst_l = 0, worst_n = 0;
+        for (int s = 0; s < 10; s++) {
+            vlm_trainable_zero_grad(t);
+            double l = run_loss(c, &b, true), gnorm;
+            CHECK(vlm_adamw_step(t, &ap, vlm_cosine_lr(1e-3, s, vlm_warmup_steps(0.2, 10), 10), &gnorm) == VLM_OK);
+            double el = fabs(l - gls[s]) / fabs(gls[s]), en = fabs(gnorm - gns[s]) / gns[s];
+            worst_l = el > worst_l ? el : worst_l;
+            worst_n = en > worst_n ? en : worst_n;
+        }
+        double wp = compare_gold(t, gf, "adam.", VLM_TRAIN_VALUE, 1e-4, &wn);
+        printf("full: 10 AdamW steps (lr 1e-3, warmup 2, cosine, wd 0.01, clip 1.0): losses rel err <= %.2e, grad "
+               "norms <= %.2e, parameters <= %.2e (%s); loss %.6g -> %.6g\n", worst_l, worst_n, wp, wn, gls[0], gls[9]);
+        CHECK(worst_l < 1e-5 && worst_n < 1e-4 && gls[9] < gls[0]);
+        free(gls);
+        free(gns);
+        vlm_train_context_free(c);
+    }
+
+    /* 4. export: the pair loads and the runtime gives the trainer's logits */
+    snprintf(path, sizeof path, "%s/full_f32.gguf", tmpdir);
+    double e32 = export_logits(m, t, path, VLM_WTYPE_F32, &bb);
+    snprintf(path, sizeof path, "%s/full_f16.gguf", tmpdir);
+    double e16 = export_logits(m, t, path, VLM_WTYPE_F16, &bb);
+    printf("full: exported pair through vlm_model_load + runtime vs the trainer's logits (eval): f32 max rel %.2e "
+           "(bound 1e-5), f16 %.2e (bound 1e-2)\n", e32, e16);
+    CHECK(e32 < 1e-5 && e16 < 1e-2);
+    {   /* no temporaries left; LoRA trainables do not export */
+        snprintf(path, sizeof path, "%s/full_f32.gguf.tmp", tmpdir);
+        CHECK(access(path, F_OK) != 0);
+        vlm_trainable *tl = fresh(m, adapter, 0.0f);
+        snprintf(path, sizeof path, "%s/lora.gguf", tmpdir);
+        CHECK(vlm_trainable_export_gguf(tl, m, path, VLM_WTYPE_F32, err, sizeof err) == VLM_ERR_INVALID_ARG);
+        CHECK(access(path, F_OK) != 0);
+        /* a full checkpoint is refused by a LoRA trainable and vice versa */
+        snprintf(path, sizeof path, "%s/full_ckpt.safetensors", tmpdir);
+        CHECK(vlm_trainable_save_state(t, path, NULL, 0, err, sizeof err) == VLM_OK);
+        CHECK(vlm_trainable_load_state(tl, path, NULL, 0, err, sizeof err) == VLM_ERR_FORMAT);
+        CHECK(vlm_trainable_save_peft(t, tmpdir, err, sizeof err) == VLM_ERR_INVALID_ARG);
+        vlm_trainable_free(tl);
+    }
+    vlm_trainable_free(t);
+
+    /* 5. determinism: 1 thread twice, 1 vs 2 threads; checkpoint resume */
+    {
+        vlm_trainable *a = train_steps(m, &b, 3, 1), *a2 = train_steps(m, &b, 3, 1), *a3 = train_steps(m, &b, 3, 2);
+        bool same12 = same_values(a, a3);
+        printf("full: 3 steps with 1 thread twice: %s; 1 vs 2 threads: %s\n", same_values(a, a2) ? "identical" : "DIFFERENT",
+               same12 ? "identical" : "different");
+        CHECK(same_values(a, a2));
+        CHECK(same12);
+        snprintf(path, sizeof path, "%s/full_ckpt.safetensors", tmpdir);
+        CHECK(vlm_trainable_save_state(a, path, NULL, 0, err, sizeof err) == VLM_OK);
+        vlm_trainable *u = fresh_full(m);
+        CHECK(vlm_trainable_load_state(u, path, NULL, 0, err, sizeof err) == VLM_OK);
+        CHECK(same_values(a, u) && vlm_trainable_step(u) == 3);
+        vlm_train_context *ca = ctx_for(m, a, 1.0f, true), *cu = ctx_for(m, u, 1.0f, true);
+        vlm_adamw_params ap = vlm_adamw_default_params();
+        vlm_trainable_zero_grad(a);
+        vlm_trainable_zero_grad(u);
+        double la = run_loss(ca, &b, true), lu = run_loss(cu, &b, true);
+        CHECK(vlm_adamw_step(a, &ap, 1e-3, NULL) == VLM_OK && vlm_adamw_step(u, &ap, 1e-3, NULL) == VLM_OK);
+        CHECK(la == lu && same_values(a, u));
+        vlm_train_context_free(ca);
+        vlm_train_context_free(cu);
+        vlm_trainable_free(a), vlm_trainable_free(a2), vlm_trainable_free(a3), vlm_trainable_free(u);
+    }
+
+    /* 6. a quantized base is refused */
+    {
+        vlm_model *mq;
+        CHECK(vlm_model_load(q8_path, &mp, &mq, err, sizeof err) == VLM_OK);
+        vlm_lora_params lp = vlm_lora_default_params();
+        lp.full = true;
+        vlm_trainable *tq = NULL;
+        CHECK(vlm_trainable_init(mq, &lp, &tq, err, sizeof err) == VLM_ERR_UNSUPPORTED && !tq);
+        CHECK(strstr(err, "q8_0") != NULL);
+        printf("full: q8_0 base refused: %s\n", err);
+        vlm_model_free(mq);
+    }
+    free(bb.ids), free(bb.mask), free(bb.labels), free(bb.frames), free(gl);
+    vlm_st_close(gf);
+    vlm_model_free(m);
+    return check_done("test_train full");
+}
+
+/* The model exported by `videollm train --full` (loaded back through vlm_model_load, read
+ * into a full trainable in Hugging Face order) vs torch's parameters after the same ten steps. */
+static int cmd_fullcli(const char *model_path, const char *dir) {
+    char err[512], path[1024];
+    vlm_model_params mp = vlm_model_default_params();
+    vlm_model *m;
+    if (vlm_model_load(model_path, &mp, &m, err, sizeof err)) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    vlm_st_file *gf;
+    snprintf(path, sizeof path, "%s/gold_full.safetensors", dir);
+    CHECK(vlm_st_open(path, &gf, err, sizeof err) == VLM_OK);
+    vlm_trainable *t = fresh_full(m);
+    const char *wn = "";
+    double w = compare_gold(t, gf, "adam.", VLM_TRAIN_VALUE, 1e-4, &wn);
+    printf("videollm train --full: %zu exported tensors vs torch AdamW after 10 steps, worst max|p - ref| / max|ref| "
+           "= %.2e (%s)\n", vlm_trainable_count(t), w, wn);
+    vlm_trainable_free(t);
+    vlm_st_close(gf);
+    vlm_model_free(m);
+    return check_done("test_train fullcli");
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     const char *base = getenv("VLM_TMP");
@@ -653,6 +1065,10 @@ int main(int argc, char **argv) {
         rc = cmd_merged(argv[2], argv[3], argv[4], argv[5]);
     else if (argc >= 6 && !strcmp(argv[1], "quant"))
         rc = cmd_quant(argv[2], argv[3], argv[4], argv[5]);
+    else if (argc >= 6 && !strcmp(argv[1], "full"))
+        rc = cmd_full(argv[2], argv[3], argv[4], argv[5]);
+    else if (argc >= 4 && !strcmp(argv[1], "fullcli"))
+        rc = cmd_fullcli(argv[2], argv[3]);
     else {
         test_schedule();
         test_adamw_by_hand();
