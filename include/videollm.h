@@ -789,6 +789,11 @@ typedef struct {
     int32_t v_patch;            /* patch_size (32)                                            */
     int32_t v_image;            /* image_size (384)                                           */
     double v_eps;               /* layer_norm_eps (1e-6)                                      */
+    int32_t v_patch_basis;      /* 0: patch filters lecun_normal_ as transformers; n > 0: random
+                                   combinations of the n x n lowest 2-D cosine basis functions
+                                   (smooth filters; docs/model-format.md)                     */
+    double v_residual_scale;    /* 1.0: scales the init bounds of every encoder layer's
+                                   attention out_proj and mlp.fc2 (the residual branches)     */
     int32_t frame_tokens;       /* 10 (live1+: CLS + 3x3 pooled; needs image/patch >= 3) or
                                    1 (live1: CLS only); selects the GGUF live version        */
     vlm_init_connector connector_init;

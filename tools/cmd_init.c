@@ -15,6 +15,7 @@ static int usage(FILE *f) {
             "                     [--hidden N --layers N --heads N --kv-heads N --ffn N --rope-theta X --max-pos N\n"
             "                      --rms-eps X --init-std X]\n"
             "                     [--v-hidden N --v-layers N --v-heads N --v-ffn N --patch N --image N --v-eps X]\n"
+            "                     [--v-patch-basis N --v-residual-scale X]\n"
             "                     [--frame-tokens 10|1] [--connector-init hf|torch]\n"
             "                     [--gguf OUT.gguf [--type f32|f16|bf16|q8_0|q4_0]] [--quiet]\n"
             "  --tokenizer F    byte-level BPE tokenizer.json with <|begin_of_text|>, <|eot_id|> and ','\n"
@@ -24,6 +25,9 @@ static int usage(FILE *f) {
             "  language model   --hidden %d --layers %d --heads %d --kv-heads %d --ffn %d --rope-theta %g\n"
             "                   --max-pos %d --rms-eps %g --init-std %g (initializer_range)\n"
             "  vision tower     --v-hidden %d --v-layers %d --v-heads %d --v-ffn %d --patch %d --image %d --v-eps %g\n"
+            "  --v-patch-basis N  smooth patch filters: random combinations of the N x N lowest cosine\n"
+            "                   basis functions (default 0: transformers' lecun_normal_)\n"
+            "  --v-residual-scale X  scales the init of each vision layer's out_proj and fc2 (default 1)\n"
             "  --frame-tokens   10 (live1+: CLS + 3x3 pooled, default) or 1 (live1)\n"
             "  --connector-init hf (normal(0, init-std), zero bias; default) or torch (nn.Linear's uniform)\n"
             "  --gguf PATH      also convert: PATH and PATH's .vision.gguf (weights --type, default f32)\n",
@@ -67,13 +71,14 @@ int cmd_init(int argc, char **argv) {
         {"--kv-heads", &p.n_head_kv}, {"--ffn", &p.n_ff},           {"--max-pos", &p.max_pos},
         {"--v-hidden", &p.v_n_embd}, {"--v-layers", &p.v_n_layer}, {"--v-heads", &p.v_n_head},
         {"--v-ffn", &p.v_n_ff},      {"--patch", &p.v_patch},      {"--image", &p.v_image},
-        {"--frame-tokens", &p.frame_tokens},
+        {"--frame-tokens", &p.frame_tokens}, {"--v-patch-basis", &p.v_patch_basis},
     };
     const struct {
         const char *opt;
         double *dst;
     } reals[] = {
         {"--rope-theta", &p.rope_theta}, {"--rms-eps", &p.rms_eps}, {"--init-std", &p.init_std}, {"--v-eps", &p.v_eps},
+        {"--v-residual-scale", &p.v_residual_scale},
     };
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;

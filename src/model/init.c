@@ -58,6 +58,7 @@ vlm_init_params vlm_init_default_params(void) {
     p.max_pos = 8192, p.rope_theta = 500000.0, p.rms_eps = 1e-5, p.init_std = 0.02;
     p.v_n_embd = 128, p.v_n_layer = 2, p.v_n_head = 4, p.v_n_ff = 512;
     p.v_patch = 32, p.v_image = 384, p.v_eps = 1e-6;
+    p.v_patch_basis = 0, p.v_residual_scale = 1.0;
     p.frame_tokens = 10;
     p.connector_init = VLM_INIT_CONNECTOR_HF;
     p.gguf_type = VLM_WTYPE_F32;
@@ -147,6 +148,9 @@ typedef enum {
     INIT_TRUNC_NORMAL, /* a * z / TRUNC_STD, z standard normal truncated to [-2, 2]:
                           transformers' lecun_normal_ (trunc_normal_tf_), std a     */
     INIT_UNIFORM,      /* uniform(-a, a)                                                */
+    INIT_SMOOTH_PATCH, /* [D, 3, P, P] conv filters: random combinations (coefficients
+                          normal(0, 1/sqrt(3 a^2))) of the a x a lowest 2-D cosine (DCT-II)
+                          basis functions of a P x P patch, each of unit norm        */
 } init_kind;
 
 typedef struct {
@@ -215,10 +219,10 @@ static void plan_llm(plan *pl, const vlm_init_params *p, int64_t V) {
 }
 
 /* SiglipMLP: xavier weights, normal(0, 1e-6) biases. */
-static void plan_siglip_mlp(plan *pl, const char *pre, int64_t D, int64_t I) {
+static void plan_siglip_mlp(plan *pl, const char *pre, int64_t D, int64_t I, double out_scale) {
     plan_add(pl, INIT_UNIFORM, xavier(D, I), 2, I, D, 0, 0, "%smlp.fc1.weight", pre);
     plan_add(pl, INIT_NORMAL, 1e-6, 1, I, 0, 0, 0, "%smlp.fc1.bias", pre);
-    plan_add(pl, INIT_UNIFORM, xavier(I, D), 2, D, I, 0, 0, "%smlp.fc2.weight", pre);
+    plan_add(pl, INIT_UNIFORM, xavier(I, D) * out_scale, 2, D, I, 0, 0, "%smlp.fc2.weight", pre);
     plan_add(pl, INIT_NORMAL, 1e-6, 1, D, 0, 0, 0, "%smlp.fc2.bias", pre);
 }
 
@@ -230,9 +234,13 @@ static void plan_layernorm(plan *pl, const char *pre, const char *ln, int64_t D)
 static void plan_vision(plan *pl, const vlm_init_params *p) {
     const int64_t D = p->v_n_embd, I = p->v_n_ff, P = p->v_patch, g = p->v_image / p->v_patch;
     const char *vp = "vision_model.";
-    /* Conv2d: lecun_normal_ (fan_in = 3 P P), zero bias */
-    plan_add(pl, INIT_TRUNC_NORMAL, sqrt(1.0 / (double)(3 * P * P)), 4, D, 3, P, P, "%sembeddings.patch_embedding.weight",
-             vp);
+    /* Conv2d: lecun_normal_ (fan_in = 3 P P), zero bias; or smooth filters (v_patch_basis) */
+    if (p->v_patch_basis > 0)
+        plan_add(pl, INIT_SMOOTH_PATCH, (double)p->v_patch_basis, 4, D, 3, P, P, "%sembeddings.patch_embedding.weight",
+                 vp);
+    else
+        plan_add(pl, INIT_TRUNC_NORMAL, sqrt(1.0 / (double)(3 * P * P)), 4, D, 3, P, P,
+                 "%sembeddings.patch_embedding.weight", vp);
     plan_add(pl, INIT_ZEROS, 0, 1, D, 0, 0, 0, "%sembeddings.patch_embedding.bias", vp);
     plan_add(pl, INIT_NORMAL, 1.0 / sqrt((double)D), 2, g * g, D, 0, 0, "%sembeddings.position_embedding.weight", vp);
     for (int32_t il = 0; il < p->v_n_layer; il++) {
@@ -241,11 +249,12 @@ static void plan_vision(plan *pl, const vlm_init_params *p) {
         plan_layernorm(pl, pre, "layer_norm1", D);
         static const char *proj[4] = {"q_proj", "k_proj", "v_proj", "out_proj"};
         for (int k = 0; k < 4; k++) {
-            plan_add(pl, INIT_UNIFORM, xavier(D, D), 2, D, D, 0, 0, "%sself_attn.%s.weight", pre, proj[k]);
+            plan_add(pl, INIT_UNIFORM, xavier(D, D) * (k == 3 ? p->v_residual_scale : 1.0), 2, D, D, 0, 0,
+                     "%sself_attn.%s.weight", pre, proj[k]);
             plan_add(pl, INIT_ZEROS, 0, 1, D, 0, 0, 0, "%sself_attn.%s.bias", pre, proj[k]);
         }
         plan_layernorm(pl, pre, "layer_norm2", D);
-        plan_siglip_mlp(pl, pre, D, I);
+        plan_siglip_mlp(pl, pre, D, I, p->v_residual_scale);
     }
     plan_layernorm(pl, vp, "post_layernorm", D);
     /* SiglipMultiheadAttentionPoolingHead: probe [1, 1, D] has fan_in = fan_out = D
@@ -259,7 +268,7 @@ static void plan_vision(plan *pl, const vlm_init_params *p) {
     plan_add(pl, INIT_TRUNC_NORMAL, sqrt(1.0 / (double)D), 2, D, D, 0, 0, "%sattention.out_proj.weight", hp);
     plan_add(pl, INIT_ZEROS, 0, 1, D, 0, 0, 0, "%sattention.out_proj.bias", hp);
     plan_layernorm(pl, hp, "layernorm", D);
-    plan_siglip_mlp(pl, hp, D, I);
+    plan_siglip_mlp(pl, hp, D, I, 1.0);
 }
 
 static void plan_connector(plan *pl, const vlm_init_params *p) {
@@ -292,8 +301,46 @@ static double draw(rng *r, init_kind kind, double a) {
         return (a / TRUNC_STD) * z;
     }
     case INIT_UNIFORM: return a * (2.0 * uniform01(r) - 1.0);
+    case INIT_SMOOTH_PATCH: break; /* written whole by write_smooth_patch */
     }
     return 0.0;
+}
+
+/* Smooth patch filters (INIT_SMOOTH_PATCH): for every output channel d and
+ * colour c, w[d][c] = sum over u, v < nb of coef * b_u(y) b_v(x) with
+ * b_0 = 1/sqrt(P), b_u(x) = sqrt(2/P) cos(pi u (x + 1/2) / P): random
+ * combinations of the lowest DCT-II basis functions (orthonormal), so each
+ * filter has an expected norm of 1, as lecun_normal_'s. */
+static vlm_status write_smooth_patch(vlm_stw *w, rng *r, const tensor_spec *t, char *err, size_t err_size) {
+    const int64_t D = t->shape[0], C = t->shape[1], P = t->shape[2], nb = (int64_t)t->a;
+    double *b = malloc((size_t)(nb * P) * sizeof *b);
+    float *f = malloc((size_t)(C * P * P) * sizeof *f);
+    double *coef = malloc((size_t)(nb * nb) * sizeof *coef);
+    if (!b || !f || !coef) {
+        free(b), free(f), free(coef);
+        return vlm_set_err(err, err_size, VLM_ERR_OOM, "out of memory");
+    }
+    for (int64_t u = 0; u < nb; u++)
+        for (int64_t x = 0; x < P; x++)
+            b[u * P + x] = (u == 0 ? sqrt(1.0 / (double)P) : sqrt(2.0 / (double)P)) *
+                           cos(M_PI * (double)u * ((double)x + 0.5) / (double)P);
+    const double sd = 1.0 / sqrt((double)(C * nb * nb));
+    vlm_status st = VLM_OK;
+    for (int64_t d = 0; d < D && !st; d++) { /* one filter [C, P, P] at a time */
+        for (int64_t c = 0; c < C; c++) {
+            for (int64_t k = 0; k < nb * nb; k++) coef[k] = sd * normal01(r);
+            for (int64_t y = 0; y < P; y++)
+                for (int64_t x = 0; x < P; x++) {
+                    double v = 0.0;
+                    for (int64_t u = 0; u < nb; u++)
+                        for (int64_t q = 0; q < nb; q++) v += coef[u * nb + q] * b[u * P + y] * b[q * P + x];
+                    f[(c * P + y) * P + x] = (float)v;
+                }
+        }
+        st = vlm_stw_write_f32(w, f, (size_t)(C * P * P), err, err_size);
+    }
+    free(b), free(f), free(coef);
+    return st;
 }
 
 static vlm_status write_plan(const char *path, const plan *pl, uint64_t seed, char *err, size_t err_size) {
@@ -316,6 +363,10 @@ static vlm_status write_plan(const char *path, const plan *pl, uint64_t seed, ch
         const tensor_spec *t = &pl->t[i];
         rng r;
         rng_init(&r, seed, t->name);
+        if (t->kind == INIT_SMOOTH_PATCH) {
+            st = write_smooth_patch(w, &r, t, err, err_size);
+            continue;
+        }
         for (int64_t done = 0; !st && done < t->n;) {
             size_t k = (size_t)(t->n - done < 16384 ? t->n - done : 16384);
             for (size_t j = 0; j < k; j++) buf[j] = (float)draw(&r, t->kind, t->a);
@@ -459,6 +510,12 @@ static vlm_status check_params(const vlm_init_params *p, char *err, size_t err_s
         return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "rope theta %g is outside [1e-3, 1e12]", p->rope_theta);
     if (!(p->rms_eps > 0 && p->rms_eps <= 1) || !(p->v_eps > 0 && p->v_eps <= 1))
         return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "norm epsilons must be in (0, 1]");
+    if (p->v_patch_basis < 0 || p->v_patch_basis > p->v_patch)
+        return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "patch basis %d is outside [0, patch size %d]",
+                           p->v_patch_basis, p->v_patch);
+    if (!(p->v_residual_scale >= 0 && p->v_residual_scale <= 10))
+        return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "vision residual scale %g is outside [0, 10]",
+                           p->v_residual_scale);
     if (!(p->init_std > 0 && p->init_std <= 10))
         return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "init std %g is outside (0, 10]", p->init_std);
     if (p->connector_init != VLM_INIT_CONNECTOR_HF && p->connector_init != VLM_INIT_CONNECTOR_TORCH)

@@ -225,6 +225,70 @@ static vlm_st_file *open_st(const char *dir, const char *file) {
 
 /* ---- tests -------------------------------------------------------------------------------------- */
 
+/* Smooth patch filters: every [P, P] filter lies in the span of the n x n
+ * lowest cosine basis functions (its projection on them keeps all of it),
+ * with n = 1 a constant per (channel, colour); the residual scale divides the
+ * out_proj / fc2 bounds. */
+static void test_smooth_patch(const char *tok) {
+    char d[300], e[512];
+    for (int nb = 1; nb <= 2; nb++) {
+        snprintf(d, sizeof d, "%s/smooth%d", root, nb);
+        vlm_init_params p = small_params(tok, d);
+        p.v_patch_basis = nb, p.v_residual_scale = 0.25;
+        CHECK_MSG(vlm_init_write(&p, e, sizeof e) == VLM_OK, "%s", e);
+        vlm_st_file *f = open_st(d, "vision/model.safetensors");
+        if (!f) continue;
+        const vlm_st_tensor *t = vlm_st_find(f, "vision_model.embeddings.patch_embedding.weight");
+        CHECK(t != NULL);
+        if (t) {
+            const int64_t P = p.v_patch, n = t->n_elements, nf = n / (P * P);
+            float *x = malloc((size_t)n * sizeof *x);
+            CHECK(vlm_st_read_f32(t, 0, n, x, e, sizeof e) == VLM_OK);
+            double worst = 0, total = 0;
+            for (int64_t fi = 0; fi < nf; fi++) {
+                const float *w = x + fi * P * P;
+                double norm2 = 0, proj2 = 0;
+                for (int64_t i = 0; i < P * P; i++) norm2 += (double)w[i] * w[i];
+                for (int u = 0; u < nb; u++)
+                    for (int v = 0; v < nb; v++) {
+                        double c = 0;
+                        for (int64_t y = 0; y < P; y++)
+                            for (int64_t xx = 0; xx < P; xx++)
+                                c += w[y * P + xx] * (u ? sqrt(2.0 / P) : sqrt(1.0 / P)) *
+                                     cos(M_PI * u * (y + 0.5) / P) * (v ? sqrt(2.0 / P) : sqrt(1.0 / P)) *
+                                     cos(M_PI * v * (xx + 0.5) / P);
+                        proj2 += c * c;
+                    }
+                double rest = fabs(norm2 - proj2) / norm2;
+                if (rest > worst) worst = rest;
+                total += norm2;
+            }
+            CHECK_MSG(worst < 1e-5, "patch filters outside the %dx%d cosine basis: %g of the energy", nb, nb, worst);
+            /* expected squared norm of a whole [3, P, P] filter: 1 (as lecun_normal_), so 1/3 per
+             * colour plane; nf = 96 planes, a chi-square mean: relative sd sqrt(2 / (96 nb^2)) <= 15% */
+            CHECK_MSG(fabs(total / (double)nf * 3.0 - 1.0) < 0.5, "mean squared plane norm %g, want ~1/3",
+                      total / (double)nf);
+            free(x);
+        }
+        const double D = p.v_n_embd, I = p.v_n_ff;
+        stats s;
+        if (tensor_stats(f, "vision_model.encoder.layers.0.self_attn.out_proj.weight", &s))
+            CHECK_MSG(s.maxabs <= 0.25 * sqrt(6.0 / (D + D)) * (1 + 1e-6), "out_proj max %g", s.maxabs);
+        if (tensor_stats(f, "vision_model.encoder.layers.0.mlp.fc2.weight", &s))
+            CHECK_MSG(s.maxabs <= 0.25 * sqrt(6.0 / (D + I)) * (1 + 1e-6) && s.maxabs > 0.2 * sqrt(6.0 / (D + I)),
+                      "fc2 max %g", s.maxabs);
+        if (tensor_stats(f, "vision_model.encoder.layers.0.self_attn.q_proj.weight", &s))
+            CHECK_MSG(s.maxabs > 0.9 * sqrt(6.0 / (D + D)), "q_proj is not scaled: max %g", s.maxabs);
+        vlm_st_close(f);
+    }
+    vlm_init_params bad = small_params(tok, d);
+    bad.v_patch_basis = bad.v_patch + 1;
+    CHECK(vlm_init_write(&bad, e, sizeof e) == VLM_ERR_INVALID_ARG);
+    bad = small_params(tok, d);
+    bad.v_residual_scale = -1;
+    CHECK(vlm_init_write(&bad, e, sizeof e) == VLM_ERR_INVALID_ARG);
+}
+
 static void test_defaults(void) {
     vlm_init_params p = vlm_init_default_params();
     CHECK(p.seed == 1 && p.n_embd == 256 && p.n_layer == 4 && p.n_head == 4 && p.n_head_kv == 4 && p.n_ff == 768);
@@ -551,6 +615,7 @@ int main(void) {
     test_determinism(tok);
     test_layout_and_gguf(tok);
     test_statistics(tok);
+    test_smooth_patch(tok);
     test_refusals(tok, tok_no_eot, tok_plain_eot);
     if (!check_failures_) rm_rf(root);
     else fprintf(stderr, "kept %s for inspection\n", root);
