@@ -955,6 +955,7 @@ typedef struct {
     const char *init_adapter; /* optional PEFT folder to start from (LoRA only) */
     vlm_lora_params lora;   /* lora.full selects full fine-tuning */
     vlm_weight_type out_type; /* full: weight type of the exported model (VLM_WTYPE_F32 default, F16, BF16) */
+    const char *model_name;   /* full: exported as OUT/NAME.gguf + OUT/NAME.vision.gguf (NULL: "model") */
     double lr;              /* 2e-4 */
     int32_t epochs;         /* 1 */
     int32_t batch;          /* 1 */

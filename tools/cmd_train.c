@@ -25,7 +25,8 @@ static int usage(FILE *f) {
             "  --max-steps   stop after N optimizer steps in this run (a later run resumes)\n"
             "  --full        train every LM weight and the connector in f32 (f32/f16/bf16 base); writes\n"
             "                DIR/model.gguf + DIR/model.vision.gguf instead of DIR/adapter/\n"
-            "  --out-type    weight type of the exported model (--full only; default f32)\n");
+            "  --out-type    weight type of the exported model (--full only; default f32)\n"
+            "  --model-name  NAME: export DIR/NAME.gguf + DIR/NAME.vision.gguf (--full only; default model)\n");
     return f == stdout ? 0 : 2;
 }
 
@@ -70,6 +71,10 @@ int cmd_train(int argc, char **argv) {
         else if (!strcmp(a, "--data")) p.data_path = v;
         else if (!strcmp(a, "--out")) p.out_dir = v;
         else if (!strcmp(a, "--init-adapter")) p.init_adapter = v;
+        else if (!strcmp(a, "--model-name")) {
+            p.model_name = v;
+            ok = *v && !strchr(v, '/') && strcmp(v, ".") && strcmp(v, "..") && strlen(v) < 200;
+        }
         else if (!strcmp(a, "--out-type")) {
             out_type = v;
             ok = !strcmp(v, "f32") || !strcmp(v, "f16") || !strcmp(v, "bf16");

@@ -361,9 +361,10 @@ vlm_status vlm_train_run(const vlm_train_run_params *p, char *err, size_t err_si
         st = vlm_trainable_save_state(t, ckpt, NULL, 0, err, err_size);
     if (!st && p->lora.full) {
         char mpath[4200];
-        snprintf(mpath, sizeof mpath, "%s/model.gguf", p->out_dir);
+        const char *name = p->model_name && *p->model_name ? p->model_name : "model";
+        snprintf(mpath, sizeof mpath, "%s/%s.gguf", p->out_dir, name);
         st = vlm_trainable_export_gguf(t, m, mpath, p->out_type, err, err_size);
-        if (!st) progress(p, "model written to %s and %s/model.vision.gguf (step %lld of %lld)", mpath, p->out_dir,
+        if (!st) progress(p, "model written to %s and %s/%s.vision.gguf (step %lld of %lld)", mpath, p->out_dir, name,
                           (long long)t->step, (long long)total);
     } else if (!st) {
         char ad[4200];
