@@ -965,6 +965,8 @@ typedef struct {
     int32_t n_threads;
     int64_t save_every;     /* optimizer steps between checkpoints (0: only at the end) */
     int64_t max_steps;      /* stop after this many optimizer steps in this run (0: no limit) */
+    bool augmentation;      /* false; true: the original's augmentation drawn afresh each time a sample is
+                               used, from (lora.seed, epoch, sample index) only (docs/training.md) */
     vlm_adamw_params adamw;
     /* one line of progress; may be NULL */
     void (*progress)(const char *line, void *user_data);

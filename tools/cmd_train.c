@@ -15,7 +15,7 @@ static int usage(FILE *f) {
             "                      [--epochs 1] [--batch 1] [--grad-accum 8] [--warmup-ratio 0.05]\n"
             "                      [--stream-loss-weight 1.0] [--weight-decay 0] [--max-grad-norm 1.0]\n"
             "                      [--seed 42] [--threads 2] [--save-every N] [--max-steps N]\n"
-            "                      [--init-adapter DIR] [--quiet]\n"
+            "                      [--init-adapter DIR] [--augmentation] [--quiet]\n"
             "       videollm train --full --model BASE.gguf --data train.jsonl --out DIR [--out-type f32|f16|bf16]\n"
             "                      [same options without --lora-* and --init-adapter]\n"
             "  --model       converted base model (LoRA not merged) with its vision file\n"
@@ -23,6 +23,8 @@ static int usage(FILE *f) {
             "  --out         checkpoint.safetensors (resumed when present) and adapter/ (PEFT) go here\n"
             "  --save-every  optimizer steps between checkpoints (default: only at the end)\n"
             "  --max-steps   stop after N optimizer steps in this run (a later run resumes)\n"
+            "  --augmentation  the original's training-time augmentation, drawn afresh every epoch from\n"
+            "                (seed, epoch, sample) for samples with >= 2 learned assistant turns\n"
             "  --full        train every LM weight and the connector in f32 (f32/f16/bf16 base); writes\n"
             "                DIR/model.gguf + DIR/model.vision.gguf instead of DIR/adapter/\n"
             "  --out-type    weight type of the exported model (--full only; default f32)\n"
@@ -55,6 +57,10 @@ int cmd_train(int argc, char **argv) {
         }
         if (!strcmp(a, "--full")) {
             p.lora.full = true;
+            continue;
+        }
+        if (!strcmp(a, "--augmentation")) {
+            p.augmentation = true;
             continue;
         }
         if (!strcmp(a, "--lora-r") || !strcmp(a, "--lora-alpha") || !strcmp(a, "--lora-dropout") ||

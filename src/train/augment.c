@@ -143,3 +143,33 @@ vlm_status vlm_prep_augment(vlm_prep_sample *s, vlm_prep_rng *rng, char *err, si
     }
     return VLM_OK;
 }
+
+/* ---- per-epoch augmentation (videollm train --augmentation) ------------------------------------ */
+
+/* splitmix64's first output from state x */
+static uint64_t mix(uint64_t x) {
+    vlm_prep_rng r = {x};
+    return vlm_prep_rng_next(&r);
+}
+
+vlm_prep_rng vlm_prep_rng_epoch(uint64_t seed, uint64_t epoch, uint64_t index) {
+    return vlm_prep_rng_seed(mix(mix(mix(seed) + epoch) + index), 4);
+}
+
+vlm_status vlm_prep_augment_epoch(const vlm_prep_sample *src, uint64_t seed, uint64_t epoch, uint64_t index,
+                                  vlm_prep_sample *out, char *err, size_t err_size) {
+    memset(out, 0, sizeof *out);
+    out->frame_start = src->frame_start;
+    out->frame_end = src->frame_end;
+    for (size_t i = 0; i < src->n; i++) {
+        const vlm_prep_msg *m = &src->msgs[i];
+        if (vlm_prep_push(out, m->role, m->content, m->num_frames, m->learn_kind, m->learn)) {
+            vlm_prep_sample_free(out);
+            return vlm_set_err(err, err_size, VLM_ERR_OOM, "out of memory");
+        }
+    }
+    vlm_prep_rng r = vlm_prep_rng_epoch(seed, epoch, index);
+    vlm_status st = vlm_prep_augment(out, &r, err, err_size);
+    if (st) vlm_prep_sample_free(out);
+    return st;
+}

@@ -118,6 +118,18 @@ void vlm_prep_max_frames_clip(vlm_prep_sample *s, int64_t max_frames);
 /* The original's augment() (StreamMixIn): see augment.c. No-op with fewer
  * than 2 learned assistant turns. */
 vlm_status vlm_prep_augment(vlm_prep_sample *s, vlm_prep_rng *rng, char *err, size_t err_size);
+/* The original draws the augmentation afresh every time __getitem__ runs,
+ * i.e. every epoch. The generator of sample `index` (0-based, in data file
+ * order) in epoch `epoch` (0-based) of a run seeded with `seed`:
+ * vlm_prep_rng_seed(mix(mix(mix(seed) + epoch) + index), 4), where mix(x) is
+ * splitmix64's first output from state x (vlm_prep_rng_next of {x}); sums
+ * wrap modulo 2^64. It depends on nothing else (batching, threads, resume). */
+vlm_prep_rng vlm_prep_rng_epoch(uint64_t seed, uint64_t epoch, uint64_t index);
+/* *out = a copy of src's messages (and frame range; not video_uid/features)
+ * through vlm_prep_augment with vlm_prep_rng_epoch(seed, epoch, index). On
+ * failure *out is freed and zeroed. */
+vlm_status vlm_prep_augment_epoch(const vlm_prep_sample *src, uint64_t seed, uint64_t epoch, uint64_t index,
+                                  vlm_prep_sample *out, char *err, size_t err_size);
 /* Prepend the system message. */
 vlm_status vlm_prep_add_system(vlm_prep_sample *s, const char *system_prompt);
 /* Number of frames the sample's streams render. */

@@ -7,7 +7,13 @@
  * Every sample is validated before the first step (conversation, labels,
  * feature file, frame range and count), so bad input fails early with the
  * line number; a failure during training (non-finite loss) stops before the
- * optimizer step, leaving the last checkpoint untouched. */
+ * optimizer step, leaving the last checkpoint untouched.
+ *
+ * With augmentation (the original's, drawn in its dataset's __getitem__,
+ * i.e. afresh every epoch), every sample with at least 2 learned assistant
+ * turns keeps its messages; each time it is used, in epoch e, a copy goes
+ * through vlm_prep_augment with the generator of (seed, e, sample index) and
+ * is rendered, labelled and checked as at load. Frames never change. */
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -18,6 +24,7 @@
 
 #include "core/util.h"
 #include "io/safetensors.h"
+#include "train/prepare.h"
 #include "train/train_internal.h"
 
 vlm_train_run_params vlm_train_run_default_params(void) {
@@ -40,6 +47,7 @@ typedef struct {
     vlm_sample s;
     char *features;   /* resolved path */
     int64_t f0, f1;   /* frame range [f0, f1) */
+    vlm_prep_sample *aug; /* augmentation: the messages, when there are >= 2 learned assistant turns */
 } sample;
 
 typedef struct {
@@ -51,6 +59,8 @@ static void samples_free(sample_list *l) {
     for (size_t i = 0; i < l->n; i++) {
         vlm_sample_free(&l->v[i].s);
         free(l->v[i].features);
+        vlm_prep_sample_free(l->v[i].aug);
+        free(l->v[i].aug);
     }
     free(l->v);
 }
@@ -90,6 +100,71 @@ static vlm_status check_features(const char *data, const char *path, int64_t f0,
     return st;
 }
 
+/* The live template of the model (live1+ for 10 tokens per frame, live1 for 1), strict. */
+static vlm_template_params live_template(const vlm_model_hparams *hp) {
+    vlm_template_params tp = vlm_template_default_params();
+    tp.live_version = hp->frame_num_tokens == 1 ? VLM_LIVE_V1 : VLM_LIVE_V1PLUS;
+    tp.strict = true;
+    return tp;
+}
+
+/* Augmentation: keep the messages of a sample with at least 2 learned
+ * assistant turns in the form vlm_prep_augment works on (fewer: the
+ * original's augment() leaves the sample as it is, so it is used as loaded).
+ * That form must render back to exactly the sample's text and learn ranges
+ * (it does for everything the loader and the strict checks accept: extra keys
+ * are ignored by the template as by the original; checked all the same). */
+static vlm_status keep_for_augmentation(const vlm_conversation *cv, const vlm_template_params *tp, sample *sm,
+                                        const char *data, char *err, size_t err_size) {
+    const vlm_message *ms = vlm_conversation_messages(cv);
+    const size_t n = vlm_conversation_size(cv);
+    size_t learned = 0;
+    for (size_t i = 0; i < n; i++) learned += ms[i].role == VLM_ROLE_ASSISTANT && ms[i].learn != 0;
+    if (learned < 2) return VLM_OK;
+    char e2[512] = "";
+    vlm_prep_sample *ps = calloc(1, sizeof *ps);
+    if (!ps) return vlm_set_err(err, err_size, VLM_ERR_OOM, "out of memory");
+    ps->frame_start = sm->f0;
+    ps->frame_end = sm->f1;
+    vlm_status st = VLM_OK;
+    for (size_t i = 0; i < n && !st; i++) {
+        const vlm_message *m = &ms[i];
+        const bool text = m->role != VLM_ROLE_STREAM && m->content_state == VLM_FIELD_OK;
+        /* learn: absent/false/0 -> none, true (or a truthy value of another type) -> bool, else the int */
+        vlm_prep_learn_kind lk = VLM_PREP_LEARN_INT;
+        int64_t learn = m->learn;
+        if (m->learn == 0) lk = VLM_PREP_LEARN_NONE;
+        else if (m->learn_bad || m->learn == VLM_LEARN_ALL) lk = VLM_PREP_LEARN_BOOL, learn = 1;
+        if (vlm_prep_push(ps, m->role, text ? m->content : NULL, m->role == VLM_ROLE_STREAM ? m->num_frames : 0, lk,
+                          learn))
+            st = vlm_set_err(e2, sizeof e2, VLM_ERR_OOM, "out of memory");
+    }
+    char *cj = NULL, *text = NULL;
+    vlm_conversation *c2 = NULL;
+    int64_t *rg = NULL;
+    size_t tl = 0, nr = 0;
+    if (!st && !(cj = vlm_prep_conversation_json(ps))) st = vlm_set_err(e2, sizeof e2, VLM_ERR_OOM, "out of memory");
+    if (!st) st = vlm_conversation_parse(cj, strlen(cj), &c2, e2, sizeof e2);
+    if (!st)
+        st = vlm_template_render(vlm_conversation_messages(c2), vlm_conversation_size(c2), tp, &text, &tl, e2,
+                                 sizeof e2);
+    if (!st)
+        st = vlm_learn_ranges(vlm_conversation_messages(c2), vlm_conversation_size(c2), tp, &rg, &nr, e2, sizeof e2);
+    if (!st && (tl != sm->s.text_len || memcmp(text, sm->s.text, tl) || nr != sm->s.n_ranges ||
+                (nr && memcmp(rg, sm->s.ranges, nr * 2 * sizeof *rg))))
+        st = vlm_set_err(e2, sizeof e2, VLM_ERR_FORMAT, "the messages do not render back to the same text and learn "
+                         "ranges (fields of unexpected types?)");
+    free(cj), free(text), free(rg);
+    vlm_conversation_free(c2);
+    if (st) {
+        vlm_prep_sample_free(ps);
+        free(ps);
+        return vlm_set_err(err, err_size, st, "%s line %zu: cannot be augmented: %s", data, sm->line, e2);
+    }
+    sm->aug = ps;
+    return VLM_OK;
+}
+
 static vlm_status load_samples(const vlm_train_run_params *p, const vlm_model *m, sample_list *out, char *err,
                                size_t err_size) {
     size_t len;
@@ -99,9 +174,7 @@ static vlm_status load_samples(const vlm_train_run_params *p, const vlm_model *m
     vlm_tokenizer *tok = (vlm_tokenizer *)vlm_model_tokenizer(m); /* <v> is registered: not modified */
     const vlm_model_hparams *hp = vlm_model_get_hparams(m);
     const int64_t tpf = hp->frame_num_tokens, D = hp->v_n_embd;
-    vlm_template_params tp = vlm_template_default_params();
-    tp.live_version = tpf == 1 ? VLM_LIVE_V1 : VLM_LIVE_V1PLUS;
-    tp.strict = true;
+    const vlm_template_params tp = live_template(hp);
     vlm_status st = VLM_OK;
     size_t line = 0;
     for (char *s = text; s < text + len && !st;) {
@@ -149,6 +222,8 @@ static vlm_status load_samples(const vlm_train_run_params *p, const vlm_model *m
         else if ((st = vlm_sample_build(tok, vlm_conversation_messages(cv), vlm_conversation_size(cv), &tp, &sm.s, e2,
                                         sizeof e2)))
             vlm_set_err(err, err_size, st, "%s line %zu: %s", p->data_path, line, e2);
+        else if (p->augmentation)
+            st = keep_for_augmentation(cv, &tp, &sm, p->data_path, err, err_size);
         free(cj);
         vlm_conversation_free(cv);
         if (!st) {
@@ -171,12 +246,51 @@ static vlm_status load_samples(const vlm_train_run_params *p, const vlm_model *m
         if (st) {
             vlm_sample_free(&sm.s);
             free(sm.features);
+            vlm_prep_sample_free(sm.aug);
+            free(sm.aug);
             break;
         }
         out->v[out->n++] = sm;
     }
     free(text);
     if (!st && out->n == 0) st = vlm_set_err(err, err_size, VLM_ERR_FORMAT, "%s: no samples", p->data_path);
+    return st;
+}
+
+/* Augmentation: the conversation sample sm (index `index` of the data file)
+ * trains on in epoch `epoch` (0-based), i.e. its messages through
+ * vlm_prep_augment_epoch, rendered, labelled and checked exactly as at load;
+ * the <v> count must still match the sample's frames. */
+static vlm_status augmented_sample(const vlm_train_run_params *p, const sample *sm, size_t index, int64_t epoch,
+                                   vlm_tokenizer *tok, const vlm_template_params *tp, const vlm_model_hparams *hp,
+                                   vlm_sample *out, char *err, size_t err_size) {
+    char e2[512];
+    vlm_prep_sample a;
+    char *cj = NULL;
+    vlm_conversation *cv = NULL;
+    memset(out, 0, sizeof *out);
+    vlm_status st = vlm_prep_augment_epoch(sm->aug, p->lora.seed, (uint64_t)epoch, index, &a, e2, sizeof e2);
+    if (st) return vlm_set_err(err, err_size, st, "%s line %zu, epoch %lld: augmentation: %s", p->data_path, sm->line,
+                               (long long)epoch + 1, e2);
+    if (!(cj = vlm_prep_conversation_json(&a))) st = vlm_set_err(e2, sizeof e2, VLM_ERR_OOM, "out of memory");
+    vlm_prep_sample_free(&a);
+    if (!st) st = vlm_conversation_parse(cj, strlen(cj), &cv, e2, sizeof e2);
+    if (!st)
+        st = vlm_sample_build(tok, vlm_conversation_messages(cv), vlm_conversation_size(cv), tp, out, e2, sizeof e2);
+    if (!st) {
+        int64_t nv = 0;
+        for (size_t i = 0; i < out->toks.n; i++) nv += out->toks.ids[i] == hp->v_placeholder_id;
+        if (nv != (sm->f1 - sm->f0) * hp->frame_num_tokens) {
+            st = vlm_set_err(e2, sizeof e2, VLM_ERR_FORMAT, "%lld stream frames instead of %lld",
+                             (long long)(nv / hp->frame_num_tokens), (long long)(sm->f1 - sm->f0));
+            vlm_sample_free(out);
+        }
+    }
+    free(cj);
+    vlm_conversation_free(cv);
+    if (st)
+        vlm_set_err(err, err_size, st, "%s line %zu, epoch %lld: the augmented conversation fails the checks: %s; the "
+                    "last checkpoint is left as it was", p->data_path, sm->line, (long long)epoch + 1, e2);
     return st;
 }
 
@@ -275,10 +389,21 @@ vlm_status vlm_train_run(const vlm_train_run_params *p, char *err, size_t err_si
     const int64_t warm = vlm_warmup_steps(p->warmup_ratio, total);
     char ckpt[4200];
     snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", p->out_dir);
+    /* the checkpoint's first extra counter holds flags: bit 0 = augmentation (written only when set,
+     * so a run without it writes the same file as before the option existed) */
+    const uint64_t flags = p->augmentation ? 1 : 0;
+    const uint64_t *ck_extra = flags ? &flags : NULL;
+    const size_t ck_n_extra = flags ? 1 : 0;
     FILE *probe = fopen(ckpt, "rb");
     if (probe) {
         fclose(probe);
-        if ((st = vlm_trainable_load_state(t, ckpt, NULL, 0, err, err_size))) goto out;
+        uint64_t got = 0;
+        if ((st = vlm_trainable_load_state(t, ckpt, &got, 1, err, err_size))) goto out;
+        if ((got & 1) != flags) {
+            st = vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "%s was written by a run %s augmentation; resume it "
+                             "with the same setting", ckpt, got & 1 ? "with" : "without");
+            goto out;
+        }
         progress(p, "resuming from %s at step %lld of %lld", ckpt, (long long)t->step, (long long)total);
     }
     order = malloc(sl.n * sizeof *order);
@@ -288,6 +413,14 @@ vlm_status vlm_train_run(const vlm_train_run_params *p, char *err, size_t err_si
     }
     const vlm_model_hparams *hp = vlm_model_get_hparams(m);
     const int32_t eos = vlm_model_eos_id(m);
+    const vlm_template_params tp = live_template(hp);
+    vlm_tokenizer *tok = (vlm_tokenizer *)vlm_model_tokenizer(m); /* <v> is registered: not modified */
+    if (p->augmentation) {
+        size_t na = 0;
+        for (size_t i = 0; i < sl.n; i++) na += sl.v[i].aug != NULL;
+        progress(p, "augmentation: %zu of %zu samples have at least 2 learned assistant turns and are augmented "
+                 "afresh every epoch", na, sl.n);
+    }
     double t_start = now_s();
     int64_t tokens_done = 0, steps_this_run = 0;
     while (t->step < total && (p->max_steps <= 0 || steps_this_run < p->max_steps)) {
@@ -314,13 +447,18 @@ vlm_status vlm_train_run(const vlm_train_run_params *p, char *err, size_t err_si
                 goto out;
             }
             for (size_t i = 0; i < nb; i++) sm[i] = order[b0 + i]->s;
+            size_t n_aug = 0; /* sm[0, n_aug) are checked for augmented copies (owned here) */
+            for (; p->augmentation && !st && n_aug < nb; n_aug++)
+                if (order[b0 + n_aug]->aug)
+                    st = augmented_sample(p, order[b0 + n_aug], (size_t)(order[b0 + n_aug] - sl.v), epoch, tok, &tp,
+                                          hp, &sm[n_aug], err, err_size);
             size_t S = 0, nf = 0;
-            st = vlm_collate(sm, nb, eos, &ids, &mask, &labels, &S);
+            if (!st && (st = vlm_collate(sm, nb, eos, &ids, &mask, &labels, &S))) vlm_set_err(err, err_size, st,
+                                                                                           "collate failed");
+            for (size_t i = 0; i < n_aug; i++)
+                if (order[b0 + i]->aug) vlm_sample_free(&sm[i]); /* zeroed when its build failed */
             if (sm != tmp) free(sm);
-            if (st) {
-                vlm_set_err(err, err_size, st, "collate failed");
-                goto out;
-            }
+            if (st) goto out;
             if ((st = load_frames(order + b0, nb, hp->frame_num_tokens, hp->v_n_embd, &frames, &nf, err, err_size)))
                 goto out;
             vlm_train_batch tb = {ids, mask, labels, nb, S, frames, nf};
@@ -354,11 +492,11 @@ vlm_status vlm_train_run(const vlm_train_run_params *p, char *err, size_t err_si
                  gnorm, (double)tokens_done / (el > 0 ? el : 1e-9), (int)(eta / 3600), (int)fmod(eta / 60, 60),
                  (int)fmod(eta, 60));
         if ((p->save_every > 0 && t->step % p->save_every == 0) || t->step == total) {
-            if ((st = vlm_trainable_save_state(t, ckpt, NULL, 0, err, err_size))) goto out;
+            if ((st = vlm_trainable_save_state(t, ckpt, ck_extra, ck_n_extra, err, err_size))) goto out;
         }
     }
     if (t->step < total) /* stopped by max_steps: keep the state for a resume */
-        st = vlm_trainable_save_state(t, ckpt, NULL, 0, err, err_size);
+        st = vlm_trainable_save_state(t, ckpt, ck_extra, ck_n_extra, err, err_size);
     if (!st && p->lora.full) {
         char mpath[4200];
         const char *name = p->model_name && *p->model_name ? p->model_name : "model";
