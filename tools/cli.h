@@ -23,8 +23,6 @@ int cmd_prepare(int, char **);                  /* tools/cmd_prepare.c */
 /* The embedded default model: $VLM_MODEL if set, else models/default/videollm-demo.gguf
  * beside the program's folder (build/../models/...). */
 const char *cli_default_model(void);
-/* Python's repr() of a float. */
-void cli_format_pyfloat(double x, char *buf, size_t n);
 /* Parse "WxH" (each side 1..16384). Returns 1 on success. */
 int cli_parse_size(const char *s, int *w, int *h);
 

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "core/util.h"
 
 static int usage(FILE *f) {
     fprintf(f,
@@ -25,21 +26,6 @@ static int usage(FILE *f) {
             "--model defaults to %s.\n",
             cli_default_model());
     return f == stdout ? 0 : 2;
-}
-
-/* Python's repr of a float (shortest round-trip, ".0" for integers), as the
- * original prints video times. */
-void cli_format_pyfloat(double x, char *buf, size_t n) {
-    if (!isfinite(x)) { snprintf(buf, n, isnan(x) ? "nan" : (x > 0 ? "inf" : "-inf")); return; }
-    for (int prec = 1; prec <= 17; prec++) {
-        snprintf(buf, n, "%.*g", prec, x);
-        if (strtod(buf, NULL) == x) break;
-    }
-    if (strchr(buf, 'e')) {
-        /* Python writes 1e-05, C writes 1e-05 too; 1e+16 -> 1e+16: same */
-        return;
-    }
-    if (!strchr(buf, '.')) strncat(buf, ".0", n - strlen(buf) - 1);
 }
 
 static void json_str(FILE *f, const char *s, size_t len) {
@@ -112,7 +98,7 @@ static void line_append(stream_ui *ui, const char *s, size_t n) {
 static void on_event(void *user, const vlm_event *ev) {
     stream_ui *ui = user;
     char t[64];
-    cli_format_pyfloat(ev->time, t, sizeof t);
+    vlm_format_pyfloat(ev->time, t, sizeof t);
     switch (ev->type) {
     case VLM_EVENT_FRAME:
         ui->frames++;
@@ -186,16 +172,16 @@ static int save_history(const stream_ui *ui, const char *path, const char *video
     FILE *f = fopen(tmp, "w");
     if (!f) { fprintf(stderr, "videollm stream: cannot write %s: %s\n", tmp, strerror(errno)); return 1; }
     char fb[64];
-    cli_format_pyfloat(fps, fb, sizeof fb);
+    vlm_format_pyfloat(fps, fb, sizeof fb);
     fputs("{\n    \"video_path\": ", f);
     json_str(f, video, strlen(video));
     fprintf(f, ",\n    \"frame_fps\": %s,\n    \"conversation\": [", fb);
     for (size_t i = 0; i < ui->n_hist; i++) {
         const hist_entry *e = &ui->hist[i];
         char tb[64], pb[64], cb[64];
-        cli_format_pyfloat(e->time, tb, sizeof tb);
-        cli_format_pyfloat(e->fps, pb, sizeof pb);
-        cli_format_pyfloat(e->cost, cb, sizeof cb);
+        vlm_format_pyfloat(e->time, tb, sizeof tb);
+        vlm_format_pyfloat(e->fps, pb, sizeof pb);
+        vlm_format_pyfloat(e->cost, cb, sizeof cb);
         fprintf(f, "%s\n        {\n", i ? "," : "");
         if (e->role) {
             fprintf(f, "            \"role\": \"%s\",\n            \"content\": ", e->role == 1 ? "user" : "assistant");

@@ -27,4 +27,7 @@ static inline int vlm_add_ok(size_t a, size_t b, size_t *out) {
     *out = a + b;
     return 1;
 }
+/* x as Python's repr() writes it: "10.0", "2.5", "1e-05" (pyfloat.c). */
+void vlm_format_pyfloat(double x, char *buf, size_t n);
+
 #endif
