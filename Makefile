@@ -27,7 +27,7 @@ FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 DEPS_OK  := .deps/ok
 
-.PHONY: all lib cli tests test test-asan test-tsan fuzz fuzz-short demo bench clean deps
+.PHONY: all lib cli tests test test-asan test-tsan fuzz fuzz-short demo demo-model bench clean deps
 
 all: cli
 
@@ -92,6 +92,11 @@ fuzz: $(FUZZ_BIN)
 
 demo: cli
 	@scripts/demo.sh
+
+# Train the default model from scratch (about an hour on 2 cores) and install it
+# into models/default/ (docs/demo-model.md).
+demo-model: cli
+	INSTALL=1 scripts/demo-model.sh
 
 bench: cli
 	@scripts/bench.sh

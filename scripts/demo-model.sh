@@ -1,0 +1,191 @@
+#!/usr/bin/env bash
+# demo-model.sh - the recipe of the default model (make demo-model): a small
+# model of the VideoLLM-online architecture trained from scratch by videollm on
+# the synthetic world, evaluated on held-out scenes against two baselines.
+#
+#   scripts/demo-model.sh [WORK_DIR]
+#
+#   1. training conversations (`videollm synth --no-video`, seeds SEED..SEED+TRAIN-1);
+#   2. a byte-level BPE tokenizer trained on them (`videollm tokenizer-train`);
+#   3. a freshly initialised model (`videollm init`, seeded): SigLIP-style tower
+#      at 384 px (frozen: see docs/demo-model.md), connector, Llama-style LM;
+#   4. frame features of the training scenes (the frozen tower) and 200 held-out
+#      scenes written as real 2 fps videos (seeds HELDOUT_SEED...);
+#   5. `videollm train --full` in chunks of EVAL_EVERY steps, each followed by
+#      `videollm eval` on the first CURVE_SCENES held-out scenes (the curve);
+#   6. the final model on all held-out scenes: `videollm eval` (LM-PPL,
+#      LM-Correctness, TimeDiff, Fluency), `videollm stream` on every held-out
+#      video + `videollm score` (events narrated within 1 s), and the same for
+#      the baselines (always silent, speaking every K frames);
+#   7. the report (WORK_DIR/report.md) and, with INSTALL=1, the model copied to
+#      models/default/ with its report and training log.
+# Settings (environment, defaults in brackets): SEED [1] TRAIN [800] SECONDS_PER_SCENE [20]
+#   HELDOUT [200] HELDOUT_SEED [1000000] VOCAB [512] HIDDEN [256] LAYERS [4] HEADS [4]
+#   FFN [768] V_HIDDEN [128] V_LAYERS [2] V_HEADS [2] V_FFN [512] PATCH [32] V_BASIS [2]
+#   V_RES [0.1] EPOCHS [2] LR [1e-3] WARMUP [0.03] ACCUM [2] EVAL_EVERY [200] CURVE_SCENES [40] THREADS [2]
+#   BASELINE_K [6] INSTALL [0] REUSE_DATA [0] (keep WORK_DIR's data) RESUME [0] (also continue
+#   WORK_DIR's training from its checkpoint, keeping the curve so far)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+BUILD="${BUILD:-build}"
+BIN="$ROOT/$BUILD/videollm"
+W="${1:-$ROOT/$BUILD/demo-model}"
+SEED="${SEED:-1}" TRAIN="${TRAIN:-800}" SECS="${SECONDS_PER_SCENE:-20}" HELDOUT="${HELDOUT:-200}"
+HELDOUT_SEED="${HELDOUT_SEED:-1000000}" VOCAB="${VOCAB:-512}"
+HIDDEN="${HIDDEN:-256}" LAYERS="${LAYERS:-4}" HEADS="${HEADS:-4}" FFN="${FFN:-768}"
+V_HIDDEN="${V_HIDDEN:-128}" V_LAYERS="${V_LAYERS:-2}" V_HEADS="${V_HEADS:-2}" V_FFN="${V_FFN:-512}" PATCH="${PATCH:-32}"
+V_BASIS="${V_BASIS:-2}" V_RES="${V_RES:-0.1}"
+EPOCHS="${EPOCHS:-2}" LR="${LR:-1e-3}" WARMUP="${WARMUP:-0.03}" ACCUM="${ACCUM:-2}" EVAL_EVERY="${EVAL_EVERY:-200}"
+CURVE_SCENES="${CURVE_SCENES:-40}" THREADS="${THREADS:-2}" BASELINE_K="${BASELINE_K:-6}" INSTALL="${INSTALL:-0}"
+REUSE_DATA="${REUSE_DATA:-0}" RESUME="${RESUME:-0}"
+PY=/usr/bin/python3
+[ -x "$BIN" ] || { echo "demo-model: missing $BIN (run make first)" >&2; exit 1; }
+mkdir -p "$W"
+t0=$(date +%s)
+say() { echo "demo-model: $* ($(($(date +%s) - t0)) s)"; }
+say "working in $W"
+
+if [ "$REUSE_DATA" = 1 ] && [ -f "$W/init.gguf" ] && [ -f "$W/heldout/curve.jsonl" ] && [ -f "$W/train/train.jsonl" ]; then
+  say "REUSE_DATA=1: keeping the tokenizer, initial model and features in $W"
+else
+# 1. training conversations (text only: the tokenizer comes first)
+rm -rf "$W/train" "$W/heldout" "$W/init" "$W/init.gguf" "$W/init.vision.gguf"
+"$BIN" synth --seed "$SEED" --scenes "$TRAIN" --seconds "$SECS" --no-video --out "$W/train" 2>"$W/synth_train.log"
+say "$TRAIN training scenes of $SECS s"
+
+# 2. tokenizer
+"$BIN" tokenizer-train --vocab-size "$VOCAB" --out "$W/tokenizer.json" "$W/train/train.jsonl" 2>"$W/tokenizer.log"
+say "tokenizer: $(tail -n 1 "$W/tokenizer.log")"
+
+# 3. the initial model
+"$BIN" init --tokenizer "$W/tokenizer.json" --out "$W/init" --seed "$SEED" --hidden "$HIDDEN" --layers "$LAYERS" \
+  --heads "$HEADS" --kv-heads "$HEADS" --ffn "$FFN" --v-hidden "$V_HIDDEN" --v-layers "$V_LAYERS" --v-heads "$V_HEADS" \
+  --v-ffn "$V_FFN" --patch "$PATCH" --image 384 --v-patch-basis "$V_BASIS" --v-residual-scale "$V_RES" --gguf "$W/init.gguf" --type f32 2>"$W/init.log"
+say "initial model: $(du -h "$W/init.gguf" | cut -f1) + $(du -h "$W/init.vision.gguf" | cut -f1)"
+
+# 4. features of the training scenes; held-out scenes as 2 fps videos with features
+"$BIN" synth --seed "$SEED" --scenes "$TRAIN" --seconds "$SECS" --no-video --out "$W/train" \
+  --model "$W/init.gguf" --features 2>"$W/synth_train.log"
+"$BIN" synth --seed "$HELDOUT_SEED" --scenes "$HELDOUT" --seconds "$SECS" --fps-video 2 --out "$W/heldout" \
+  --model "$W/init.gguf" --features 2>"$W/synth_heldout.log"
+head -n "$CURVE_SCENES" "$W/heldout/train.jsonl" > "$W/heldout/curve.jsonl"
+say "features: $TRAIN training scenes, $HELDOUT held-out scenes"
+fi
+
+# 5. training in chunks, with the learning curve on CURVE_SCENES held-out scenes
+curve_eval() { # model step
+  "$BIN" eval --model "$1" --data "$W/heldout/curve.jsonl" --threads "$THREADS" --json > "$W/curve_$2.json"
+  "$PY" - "$W/curve_$2.json" "$2" "$3" >> "$W/curve.txt" <<'PY'
+import json, sys
+a = json.load(open(sys.argv[1]))["average"]
+f = lambda k: "nan" if a.get(k) is None else "%.4f" % a[k]
+print(sys.argv[2], sys.argv[3], f("lm_ppl"), f("lm_correctness"), f("time_diff"), f("fluency"))
+PY
+  say "curve: step $2: $(tail -n 1 "$W/curve.txt")"
+}
+if [ "$RESUME" = 1 ] && [ -f "$W/run/checkpoint.safetensors" ] && [ -f "$W/curve.txt" ]; then
+  say "RESUME=1: continuing from $W/run/checkpoint.safetensors"
+else
+  rm -f "$W/curve.txt" "$W/train.log"
+  rm -rf "$W/run"
+  curve_eval "$W/init.gguf" 0 -
+fi
+TRAIN_ARGS=(--full --model "$W/init.gguf" --data "$W/train/train.jsonl" --out "$W/run" --lr "$LR" --epochs "$EPOCHS"
+            --batch 1 --grad-accum "$ACCUM" --warmup-ratio "$WARMUP" --threads "$THREADS" --seed "$SEED"
+            --model-name videollm-demo)
+total=$(( (TRAIN + ACCUM - 1) / ACCUM * EPOCHS ))
+step=$(tail -n 1 "$W/curve.txt" | cut -d' ' -f1) # 0, or where a resumed run's curve ends
+while [ "$step" -lt "$total" ]; do
+  "$BIN" train "${TRAIN_ARGS[@]}" --max-steps "$EVAL_EVERY" 2>"$W/train_chunk.log" \
+    || { cat "$W/train_chunk.log" >&2; exit 1; }
+  cat "$W/train_chunk.log" >> "$W/train.log"
+  line=$(grep "^train: step " "$W/train_chunk.log" | tail -n 1)
+  step=$(echo "$line" | sed 's/^train: step \([0-9]*\)\/.*/\1/')
+  loss=$(echo "$line" | sed 's/.* loss \([0-9.naif-]*\) .*/\1/')
+  curve_eval "$W/run/videollm-demo.gguf" "$step" "$loss"
+done
+say "trained: $step steps"
+
+# 6. final evaluation on every held-out scene, model and baselines
+M="$W/run/videollm-demo.gguf"
+"$BIN" eval --model "$M" --data "$W/heldout/train.jsonl" --threads "$THREADS" --json > "$W/eval_model.json"
+"$BIN" eval --baseline silent --model "$M" --data "$W/heldout/train.jsonl" --json > "$W/eval_silent.json"
+"$BIN" eval --baseline "every:$BASELINE_K" --model "$M" --data "$W/heldout/train.jsonl" --json > "$W/eval_every.json"
+say "eval done"
+mkdir -p "$W/streams"
+for v in "$W"/heldout/scene_*.mkv; do
+  b=$(basename "$v" .mkv)
+  "$BIN" stream --model "$M" --video "$v" --query "0:Please concisely narrate the video in real time." \
+    --threads "$THREADS" --json > "$W/streams/$b.stream.jsonl" 2>/dev/null
+  cp "$W/heldout/$b.events.json" "$W/streams/"
+done
+"$BIN" score --dir "$W/streams" --json > "$W/score_model.json"
+say "streamed and scored $HELDOUT held-out videos"
+"$BIN" score --dir "$W/streams" --baseline silent --json > "$W/score_silent.json"
+"$BIN" score --dir "$W/streams" --baseline "every:$BASELINE_K" --text-from "$W/train/train.jsonl" --json \
+  > "$W/score_every.json"
+
+# 7. the report
+"$PY" - "$W" "$BASELINE_K" > "$W/report.md" <<'PY'
+import json, sys
+w, k = sys.argv[1], sys.argv[2]
+def avg(name):
+    return json.load(open(f"{w}/eval_{name}.json"))["average"]
+def score(name):
+    return json.load(open(f"{w}/score_{name}.json"))
+def pct(x):
+    return "n/a" if x is None else "%.1f%%" % (100 * x)
+def num(x, f="%.3f"):
+    return "n/a" if x is None else f % x
+rows = [("model (greedy streaming, threshold 0.725)", "model", "model"), ("always silent", "silent", "silent"),
+        (f"speak every {k} frames (most frequent reply)", "every", "every")]
+print("| | LM-PPL | LM-Correctness | TimeDiff (s) | Fluency | events narrated within 1 s | precision |")
+print("|---|---|---|---|---|---|---|")
+for label, e, s in rows:
+    a, sc = avg(e), score(s)
+    tot = sc["overall"]
+    ev = tot.get("events", 0) or 0
+    nar = tot.get("narrated", 0) or 0
+    sent = tot.get("sentences", 0) or 0
+    print(f"| {label} | {num(a.get('lm_ppl'), '%.2f')} | {pct(a.get('lm_correctness'))} | {num(a.get('time_diff'))} |"
+          f" {pct(a.get('fluency'))} | {nar}/{ev} = {pct(nar / ev if ev else None)} |"
+          f" {pct(nar / sent if sent else None)} |")
+print()
+print("Events narrated within 1 s by action (model): " + ", ".join(
+    f"{act} {v['narrated']}/{v['events']}" for act, v in score("model")["overall"]["by_action"].items()))
+o = score("model")["overall"]
+print(f"Model replies: {o['replies']} replies, {o['sentences']} sentences, {o['unparsable']} unparsable, "
+      f"{o['false']} narrating no event, {o['wrong_detail']} events with the right object and action but a wrong detail.")
+PY
+{
+  echo "# Default model: held-out report"
+  echo
+  echo "$HELDOUT held-out scenes of $SECS s (seeds $HELDOUT_SEED...), 2 fps FFV1 videos. Metrics of \`videollm eval\`"
+  echo "(teacher-forced, the original's definitions) and of \`videollm score\` (\`videollm stream\` on each video,"
+  echo "replies parsed against the ground-truth events)."
+  echo
+  cat "$W/report.md"
+  echo
+  echo "## Learning curve (first $CURVE_SCENES held-out scenes)"
+  echo
+  echo "| step | training loss | LM-PPL | LM-Correctness | TimeDiff (s) | Fluency |"
+  echo "|---|---|---|---|---|---|"
+  awk '{printf "| %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6}' "$W/curve.txt"
+  echo
+  echo "## Recipe"
+  echo
+  echo "SEED=$SEED TRAIN=$TRAIN SECONDS_PER_SCENE=$SECS VOCAB=$VOCAB HIDDEN=$HIDDEN LAYERS=$LAYERS HEADS=$HEADS FFN=$FFN"
+  echo "V_HIDDEN=$V_HIDDEN V_LAYERS=$V_LAYERS V_HEADS=$V_HEADS V_FFN=$V_FFN PATCH=$PATCH V_BASIS=$V_BASIS V_RES=$V_RES"
+  echo "EPOCHS=$EPOCHS LR=$LR WARMUP=$WARMUP ACCUM=$ACCUM THREADS=$THREADS; $(($(date +%s) - t0)) s in all."
+} > "$W/REPORT.md"
+cat "$W/REPORT.md"
+
+if [ "$INSTALL" = 1 ]; then
+  mkdir -p models/default
+  cp "$W/run/videollm-demo.gguf" "$W/run/videollm-demo.vision.gguf" models/default/
+  cp "$W/REPORT.md" models/default/REPORT.md
+  grep -v "^$" "$W/train.log" > models/default/train.log
+  say "installed into models/default/"
+fi
+say "done"
