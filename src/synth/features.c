@@ -8,41 +8,20 @@
 #include <string.h>
 
 #include "core/util.h"
+#include "io/safetensors_write.h"
 #include "synth/synth.h"
 
-/* safetensors: u64 LE header length, JSON header (padded with spaces to a
- * multiple of 8), raw little-endian data. */
+/* One tensor through the shared safetensors writer (io/safetensors_write.h:
+ * PATH.part, renamed when complete). */
 vlm_status vlm_synth_write_features_file(const char *path, const float *data, int64_t t, int64_t k, int64_t d, char *err,
-                                      size_t n) {
-    size_t count = (size_t)t * (size_t)k * (size_t)d, bytes = count * sizeof(float);
-    char hdr[256];
-    int hl = snprintf(hdr, sizeof hdr,
-                      "{\"features\":{\"dtype\":\"F32\",\"shape\":[%lld,%lld,%lld],\"data_offsets\":[0,%zu]}}",
-                      (long long)t, (long long)k, (long long)d, bytes);
-    while (hl % 8) hdr[hl++] = ' ';
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 6);
-    if (!tmp) return vlm_set_err(err, n, VLM_ERR_OOM, "synth: out of memory");
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".part", 6);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        vlm_status st = vlm_set_err(err, n, VLM_ERR_IO, "synth: cannot create %s: %s", tmp, strerror(errno));
-        free(tmp);
-        return st;
-    }
-    uint8_t len8[8];
-    for (int i = 0; i < 8; i++) len8[i] = (uint8_t)((uint64_t)hl >> (8 * i));
-    int ok = fwrite(len8, 1, 8, f) == 8 && fwrite(hdr, 1, (size_t)hl, f) == (size_t)hl &&
-             fwrite(data, sizeof(float), count, f) == count; /* x86-64 / aarch64: little endian */
-    ok = (fclose(f) == 0) && ok;
-    vlm_status st = VLM_OK;
-    if (!ok || rename(tmp, path) != 0) {
-        st = vlm_set_err(err, n, VLM_ERR_IO, "synth: cannot write %s: %s", path, strerror(errno));
-        remove(tmp);
-    }
-    free(tmp);
-    return st;
+                                         size_t n) {
+    vlm_stw_tensor ts = {"features", VLM_ST_F32, 3, {t, k, d}};
+    vlm_stw *w = NULL;
+    char e[512];
+    vlm_status st = vlm_stw_open(path, &ts, 1, NULL, 0, &w, e, sizeof e);
+    if (!st && (st = vlm_stw_write_f32(w, data, (size_t)t * (size_t)k * (size_t)d, e, sizeof e))) vlm_stw_abort(w);
+    if (!st) st = vlm_stw_close(w, e, sizeof e);
+    return st ? vlm_set_err(err, n, st, "synth: %s", e) : VLM_OK;
 }
 
 /* The frames a 2 fps stream sees of a 2 fps lossless clip are the renders of
