@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "tiny_tokenizer.h"
 #include "core/util.h"
 #include "io/safetensors_write.h"
 #include "train/prepare.h"
@@ -39,41 +40,10 @@ static char dir[600];
 
 /* ---- fixtures ------------------------------------------------------------------------------------ */
 
-/* GPT-2's byte -> code point map of byte-level BPE. */
-static int byte_cp(int b) {
-    if ((b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF)) return b;
-    int n = 0;
-    for (int x = 0; x < b; x++)
-        if (!((x >= '!' && x <= '~') || (x >= 0xA1 && x <= 0xAC) || (x >= 0xAE && x <= 0xFF))) n++;
-    return 256 + n;
-}
-
 /* A byte-level BPE without merges (one token per byte) and the Llama-3 special tokens. */
-static void write_tokenizer(const char *path) {
-    json_t *vocab = json_object();
-    for (int b = 0; b < 256; b++) {
-        int cp = byte_cp(b);
-        char s[4] = {0};
-        if (cp < 0x80) s[0] = (char)cp;
-        else s[0] = (char)(0xC0 | (cp >> 6)), s[1] = (char)(0x80 | (cp & 0x3F));
-        json_object_set_new(vocab, s, json_integer(b));
-    }
-    static const char *const sp[] = {"<|begin_of_text|>", "<|end_of_text|>", "<|eot_id|>"};
-    json_t *added = json_array();
-    for (int i = 0; i < 3; i++)
-        json_array_append_new(added, json_pack("{s:i,s:s,s:b,s:b,s:b,s:b,s:b}", "id", 256 + i, "content", sp[i],
-                                               "single_word", 0, "lstrip", 0, "rstrip", 0, "normalized", 0,
-                                               "special", 1));
-    json_t *doc = json_pack(
-        "{s:s,s:n,s:n,s:o,s:n,s:{s:s,s:b,s:b,s:b},s:n,s:{s:s,s:b,s:b,s:b},"
-        "s:{s:s,s:n,s:n,s:n,s:n,s:b,s:b,s:b,s:o,s:[]}}",
-        "version", "1.0", "truncation", "padding", "added_tokens", added, "normalizer", "pre_tokenizer", "type",
-        "ByteLevel", "add_prefix_space", 0, "trim_offsets", 1, "use_regex", 1, "post_processor", "decoder", "type",
-        "ByteLevel", "add_prefix_space", 1, "trim_offsets", 1, "use_regex", 1, "model", "type", "BPE", "dropout",
-        "unk_token", "continuing_subword_prefix", "end_of_word_suffix", "fuse_unk", 0, "byte_fallback", 0,
-        "ignore_merges", 1, "vocab", vocab, "merges");
-    CHECK(doc && json_dump_file(doc, path, JSON_COMPACT) == 0);
-    json_decref(doc);
+static void write_llama3_tokenizer(const char *path) {
+    static const char *const sp[] = {"<|begin_of_text|>", "<|end_of_text|>", "<|eot_id|>", NULL};
+    write_tokenizer(path, sp);
 }
 
 /* Features [NFRAMES][TPF][VD], a fixed pseudo-random pattern in [-1, 1). */
@@ -528,7 +498,7 @@ int main(void) {
     snprintf(tok, sizeof tok, "%s/tokenizer.json", dir);
     snprintf(mdir, sizeof mdir, "%s/model", dir);
     snprintf(model_path, sizeof model_path, "%s/base.gguf", dir);
-    write_tokenizer(tok);
+    write_llama3_tokenizer(tok);
     vlm_init_params ip = vlm_init_default_params();
     ip.tokenizer_path = tok, ip.out_dir = mdir, ip.gguf_path = model_path;
     ip.n_embd = 32, ip.n_layer = 1, ip.n_head = 4, ip.n_head_kv = 2, ip.n_ff = 64;
