@@ -29,6 +29,7 @@
 #include "core/util.h"
 #include "io/convert.h"
 #include "io/gguf.h"
+#include "io/gguf_rewrite.h"
 #include "ops/quant.h"
 #include "train/train_internal.h"
 
@@ -105,159 +106,9 @@ vlm_status vlm_train_full_init(vlm_trainable *t, const vlm_model *m, char *err, 
     return copy_wt(t, &m->output, "lm_head.weight", 0, &t->out_w, err, err_size); /* tied embeddings are untied */
 }
 
-/* ---- export ------------------------------------------------------------------------------------- */
-
-typedef struct {
-    const char *key;
-    bool is_str;
-    const char *s;
-    uint32_t u;
-} kv_override;
-
-static size_t elem_size(vlm_gguf_type t) {
-    switch (t) {
-    case VLM_GGUF_UINT8: case VLM_GGUF_INT8: case VLM_GGUF_BOOL: return 1;
-    case VLM_GGUF_UINT16: case VLM_GGUF_INT16: return 2;
-    case VLM_GGUF_UINT32: case VLM_GGUF_INT32: case VLM_GGUF_FLOAT32: return 4;
-    case VLM_GGUF_UINT64: case VLM_GGUF_INT64: case VLM_GGUF_FLOAT64: return 8;
-    default: return 0;
-    }
-}
-
-/* Every key/value of g into w (general.alignment is the writer's own), with overrides. */
-static vlm_status copy_kvs(vlm_gguf_writer *w, const vlm_gguf *g, const kv_override *ov, size_t n_ov, char *err,
-                           size_t err_size) {
-    char e2[256];
-    for (size_t i = 0; i < vlm_gguf_n_kv(g); i++) {
-        const char *key = vlm_gguf_key_at(g, i);
-        if (!strcmp(key, "general.alignment")) continue;
-        const kv_override *o = NULL;
-        for (size_t j = 0; j < n_ov; j++)
-            if (!strcmp(ov[j].key, key)) o = &ov[j];
-        vlm_status st = VLM_OK, rs = VLM_OK;
-        if (o) {
-            st = o->is_str ? vlm_gguf_set_str(w, key, o->s) : vlm_gguf_set_u32(w, key, o->u);
-        } else {
-            vlm_gguf_type ty = vlm_gguf_kv_type(g, i);
-            switch (ty) {
-            case VLM_GGUF_UINT32: {
-                uint32_t v;
-                if (!(rs = vlm_gguf_get_u32(g, key, &v, e2, sizeof e2))) st = vlm_gguf_set_u32(w, key, v);
-                break;
-            }
-            case VLM_GGUF_INT32:
-            case VLM_GGUF_UINT64: {
-                int64_t v;
-                if (!(rs = vlm_gguf_get_i64(g, key, &v, e2, sizeof e2)))
-                    st = ty == VLM_GGUF_INT32 ? vlm_gguf_set_i32(w, key, (int32_t)v)
-                                              : vlm_gguf_set_u64(w, key, (uint64_t)v);
-                break;
-            }
-            case VLM_GGUF_FLOAT32: {
-                float v;
-                if (!(rs = vlm_gguf_get_f32(g, key, &v, e2, sizeof e2))) st = vlm_gguf_set_f32(w, key, v);
-                break;
-            }
-            case VLM_GGUF_BOOL: {
-                bool v;
-                if (!(rs = vlm_gguf_get_bool(g, key, &v, e2, sizeof e2))) st = vlm_gguf_set_bool(w, key, v);
-                break;
-            }
-            case VLM_GGUF_STRING: {
-                const char *v;
-                size_t len;
-                if (!(rs = vlm_gguf_get_str(g, key, &v, &len, e2, sizeof e2))) st = vlm_gguf_set_str_n(w, key, v, len);
-                break;
-            }
-            case VLM_GGUF_ARRAY: {
-                vlm_gguf_type et = vlm_gguf_arr_type(g, i);
-                uint64_t n = vlm_gguf_arr_n(g, i);
-                if (n > (uint64_t)SIZE_MAX / 16) {
-                    rs = VLM_ERR_FORMAT;
-                    snprintf(e2, sizeof e2, "array too large");
-                } else if (et == VLM_GGUF_STRING) {
-                    const char **ps = malloc((size_t)(n ? n : 1) * sizeof *ps);
-                    size_t *ls = malloc((size_t)(n ? n : 1) * sizeof *ls);
-                    if (!ps || !ls) st = VLM_ERR_OOM;
-                    for (uint64_t j = 0; j < n && !st && !rs; j++)
-                        if (!(ps[j] = vlm_gguf_arr_str(g, i, j, &ls[j]))) {
-                            rs = VLM_ERR_FORMAT;
-                            snprintf(e2, sizeof e2, "string %llu unreadable", (unsigned long long)j);
-                        }
-                    if (!st && !rs) st = vlm_gguf_set_arr_str(w, key, ps, ls, (size_t)n);
-                    free(ps);
-                    free(ls);
-                } else if (elem_size(et)) {
-                    void *buf = malloc((size_t)(n ? n : 1) * elem_size(et));
-                    if (!buf) st = VLM_ERR_OOM;
-                    else if (!(rs = vlm_gguf_get_arr_num(g, key, et, buf, n, e2, sizeof e2)))
-                        st = vlm_gguf_set_arr_num(w, key, et, buf, (size_t)n);
-                    free(buf);
-                } else {
-                    rs = VLM_ERR_UNSUPPORTED;
-                    snprintf(e2, sizeof e2, "array of %s", vlm_gguf_type_name(et));
-                }
-                break;
-            }
-            default:
-                rs = VLM_ERR_UNSUPPORTED;
-                snprintf(e2, sizeof e2, "value type %s is not copied", vlm_gguf_type_name(ty));
-            }
-        }
-        if (rs) return vlm_set_err(err, err_size, rs, "%s: key %s: %s", vlm_gguf_path(g), key, e2);
-        if (st) return vlm_set_err(err, err_size, st, "GGUF metadata %s: %s", key, vlm_gguf_writer_last_error(w));
-    }
-    return VLM_OK;
-}
-
-/* One tensor of the output: trained f32 values written as `type`, or a raw copy. */
-typedef struct {
-    const vlm_gguf_tensor *src; /* the base tensor (name, shape, raw bytes) */
-    const float *val;           /* trained values, or NULL: copy src as it is */
-    int type;
-} out_tensor;
+/* ---- export ---------------------------------------------------------------------------------------- */
 
 static int file_type_of(int type) { return type == VLM_DT_F32 ? 0 : type == VLM_DT_F16 ? 1 : 32; }
-
-static vlm_status write_gguf(const char *path, const vlm_gguf *base, const out_tensor *ts, size_t n,
-                             const kv_override *ov, size_t n_ov, char *err, size_t err_size) {
-    vlm_gguf_writer *w = vlm_gguf_writer_init();
-    if (!w) return vlm_set_err(err, err_size, VLM_ERR_OOM, "out of memory");
-    vlm_status st = vlm_gguf_writer_set_alignment(w, (uint32_t)vlm_gguf_alignment(base));
-    if (!st) st = copy_kvs(w, base, ov, n_ov, err, err_size);
-    else vlm_set_err(err, err_size, st, "%s", vlm_gguf_writer_last_error(w));
-    for (size_t i = 0; i < n && !st; i++) {
-        const vlm_gguf_tensor *s = ts[i].src;
-        if ((st = vlm_gguf_add_tensor(w, s->name, ts[i].val ? ts[i].type : s->type, s->n_dims, s->ne)))
-            vlm_set_err(err, err_size, st, "%s: %s", path, vlm_gguf_writer_last_error(w));
-    }
-    if (!st && (st = vlm_gguf_writer_begin(w, path)))
-        vlm_set_err(err, err_size, st, "%s: %s", path, vlm_gguf_writer_last_error(w));
-    void *row = NULL;
-    for (size_t i = 0; i < n && !st; i++) {
-        const vlm_gguf_tensor *s = ts[i].src;
-        if (!ts[i].val) {
-            st = vlm_gguf_writer_write(w, s->data, s->nbytes);
-        } else if (ts[i].type == VLM_DT_F32) {
-            int64_t ne = s->ne[0] * s->ne[1] * s->ne[2] * s->ne[3];
-            st = vlm_gguf_writer_write(w, ts[i].val, (size_t)ne * sizeof(float));
-        } else {
-            const int64_t K = s->ne[0], rows = s->ne[1] * s->ne[2] * s->ne[3];
-            size_t rb = vlm_dtype_row_size(ts[i].type, K);
-            free(row);
-            if (!(row = malloc(rb ? rb : 1))) st = VLM_ERR_OOM;
-            for (int64_t r = 0; r < rows && !st; r++)
-                if (!(st = vlm_quantize_row(ts[i].type, ts[i].val + r * K, row, K)))
-                    st = vlm_gguf_writer_write(w, row, rb);
-        }
-        if (st) vlm_set_err(err, err_size, st, "%s: tensor %s: %s", path, s->name, vlm_gguf_writer_last_error(w));
-    }
-    free(row);
-    if (!st && (st = vlm_gguf_writer_finish(w)))
-        vlm_set_err(err, err_size, st, "%s: %s", path, vlm_gguf_writer_last_error(w));
-    vlm_gguf_writer_free(w); /* removes PATH.part unless finished */
-    return st;
-}
 
 /* The trained tensor for a GGUF name of the LM file; NULL if not trained. */
 static const vlm_tparam *lm_param(const vlm_trainable *t, const char *name) {
@@ -301,7 +152,7 @@ vlm_status vlm_trainable_export_gguf(const vlm_trainable *t, const vlm_model *m,
     size_t pl = strlen(out_path), vl = vpath ? strlen(vpath) : 0;
     char *tmp_lm = malloc(pl + 5), *tmp_v = malloc(vl + 5);
     const size_t n_lm = vlm_gguf_n_tensors(m->lm_file), n_v = vlm_gguf_n_tensors(m->v_file);
-    out_tensor *ts = calloc(n_lm + n_v + 1, sizeof *ts);
+    vlm_gguf_out_tensor *ts = calloc(n_lm + n_v + 1, sizeof *ts);
     vlm_status st = VLM_OK;
     if (!vpath || !tmp_lm || !tmp_v || !ts) {
         st = vlm_set_err(err, err_size, VLM_ERR_OOM, "out of memory");
@@ -329,7 +180,7 @@ vlm_status vlm_trainable_export_gguf(const vlm_trainable *t, const vlm_model *m,
     if (!st && found != 4)
         st = vlm_set_err(err, err_size, VLM_ERR_FORMAT, "%s: the connector tensors mm.{0,2}.{weight,bias} are missing",
                          vlm_gguf_path(m->v_file));
-    if (!st) st = write_gguf(tmp_v, m->v_file, ts, n_v, NULL, 0, err, err_size);
+    if (!st) st = vlm_gguf_rewrite(tmp_v, m->v_file, ts, n_v, NULL, 0, err, err_size);
     if (st) goto done;
     /* LM file: every tensor of the base with its trained values */
     bool has_output = false;
@@ -357,9 +208,9 @@ vlm_status vlm_trainable_export_gguf(const vlm_trainable *t, const vlm_model *m,
         ts[n_out++].type = wt;
     }
     const char *vb = strrchr(vpath, '/');
-    kv_override ov[2] = {{"general.file_type", false, NULL, (uint32_t)file_type_of(wt)},
+    vlm_gguf_kv_override ov[2] = {{"general.file_type", false, NULL, (uint32_t)file_type_of(wt)},
                          {VLM_KV_VISION_FILE, true, vb ? vb + 1 : vpath, 0}};
-    if (!st) st = write_gguf(tmp_lm, m->lm_file, ts, n_out, ov, 2, err, err_size);
+    if (!st) st = vlm_gguf_rewrite(tmp_lm, m->lm_file, ts, n_out, ov, 2, err, err_size);
     if (!st && (rename(tmp_v, vpath) != 0 || rename(tmp_lm, out_path) != 0))
         st = vlm_set_err(err, err_size, VLM_ERR_IO, "cannot rename the exported files to %s and %s", out_path, vpath);
 done:
