@@ -488,7 +488,8 @@ bool vlm_model_has_vision(const vlm_model *m);
  * named intermediate (row-major f32 [n_rows][n_cols]; valid only during the
  * call). LM names: "lm.embd" (layer -1), "lm.layer" (output of layer il),
  * "lm.norm" (final norm, layer -1), once per internal batch. Vision names:
- * "v.embd", "v.layer" (il), "v.post_ln", "v.cls", "v.pooled", "v.tokens". */
+ * "v.embd", "v.layer" (il), "v.post_ln", "v.head.attn_out" (the MAP head's
+ * attention output, before its MLP), "v.cls", "v.pooled", "v.tokens". */
 typedef void (*vlm_tensor_cb)(void *user_data, const char *name, int32_t layer, const float *data, int64_t n_rows,
                               int64_t n_cols);
 
@@ -570,6 +571,29 @@ vlm_status vlm_vision_encode_rgb(vlm_vision_context *ctx, const uint8_t *rgb, fl
 vlm_status vlm_connector(vlm_vision_context *ctx, const float *tokens, size_t n, float *out);
 /* Encode + connector: RGB24 [S][S][3] -> LM embeddings [frame_num_tokens][n_embd]. */
 vlm_status vlm_vision_embed_rgb(vlm_vision_context *ctx, const uint8_t *rgb, float *out);
+
+/* ---- calibrating a frozen tower ------------------------------------------ */
+/* Frame i of a calibration set as RGB24 [S][S][3] (S = v_image_size). A
+ * non-zero status stops the calibration; err may say why. */
+typedef vlm_status (*vlm_calibrate_frame_fn)(void *user_data, size_t i, uint8_t *rgb, char *err, size_t err_size);
+
+typedef struct {
+    size_t n_frames;
+    double grid_std_min, grid_std_max; /* per-dimension std of the grid tokens before   */
+    double attn_std_min, attn_std_max; /* ... of the MAP head's attention output once the
+                                          grid is calibrated (the scales applied to it) */
+} vlm_calibrate_report;
+
+/* Standardise a frozen tower on n_frames sample frames (docs/demo-model.md):
+ * rescale post_LN (grid tokens: mean 0, std 1 per dimension over the frames),
+ * the MAP head's attention output projection (mean 0, std 1) and its MLP's
+ * output bias (the head token: mean 0). Writes out_path and its vision file
+ * (vlm_convert_vision_path) with those five tensors replaced and everything
+ * else copied; m is not modified. Needs a live1+ tower with f32 head weights
+ * (VLM_ERR_UNSUPPORTED otherwise). report may be NULL. */
+vlm_status vlm_vision_calibrate(const vlm_model *m, vlm_calibrate_frame_fn frame, void *user_data, size_t n_frames,
+                                int32_t n_threads, const char *out_path, vlm_calibrate_report *report, char *err,
+                                size_t err_size);
 
 /* ---- frame preprocessing ------------------------------------------------- */
 /* Letterbox an RGB24 image (w x h, `stride` bytes per row) into size x size

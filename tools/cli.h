@@ -20,6 +20,7 @@ int cmd_tokenizer_train(int argc, char **argv); /* tools/cmd_tokenizer_train.c *
 int cmd_synth(int, char **);                    /* tools/cmd_synth.c */
 int cmd_encode(int, char **);                   /* tools/cmd_encode.c */
 int cmd_prepare(int, char **);                  /* tools/cmd_prepare.c */
+int cmd_calibrate(int, char **);                /* tools/cmd_calibrate.c */
 /* The embedded default model: $VLM_MODEL if set, else models/default/videollm-demo.gguf
  * beside the program's folder (build/../models/...). */
 const char *cli_default_model(void);

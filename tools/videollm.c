@@ -18,6 +18,7 @@ static const struct {
     {"frames", cmd_frames, "decode a video as the stream sees it (sampled, letterboxed RGB24)"},
     {"convert", cmd_convert, "Hugging Face Llama + SigLIP + PEFT folders -> the GGUF model pair"},
     {"init", cmd_init, "a freshly initialised, seeded model in the Hugging Face layouts (and GGUF)"},
+    {"calibrate", cmd_calibrate, "standardise a frozen vision tower's frame tokens on synthetic frames"},
     {"eval", cmd_eval, "streaming metrics (LM-PPL, LM-Correctness, TimeDiff, Fluency) on a data file"},
     {"train", cmd_train, "train LoRA + connector with the LIVE objective on JSONL samples with frame features"},
     {"synth", cmd_synth, "procedural clips (video + events) and narration training data"},

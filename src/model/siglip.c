@@ -201,6 +201,7 @@ vlm_status vlm_vision_encode(vlm_vision_context *c, const float *pixels, float *
             return st;
         if ((st = mha(c, ha, hq, 1, c->k, c->v, Np))) return st;
         if ((st = mm(c, hr, D, ha, D, &m->head_out, m->head_out_b, 1, "v.head.attn_out"))) return st;
+        cb(c, "v.head.attn_out", -1, hr, 1, D);
         vlm_layernorm(&c->ops, hn, D, hr, D, m->head_ln_w, m->head_ln_b, 1, D, eps);
         if ((st = mm(c, c->ff, I, hn, D, &m->head_up, m->head_up_b, 1, "v.head.ffn_up"))) return st;
         vlm_gelu_tanh(&c->ops, c->ff, c->ff, I);

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# calibrate_cli.sh - `videollm calibrate` end to end on a small fresh model:
+#   1. a tokenizer (`videollm tokenizer-train` on synthetic conversations) and
+#      a seeded `videollm init` pair at 384 px (the synthetic world's size);
+#   2. calibrate on 3 scenes of 4 s: the LM file differs from the input only in
+#      the vision-file key, the calibrated pair loads, and its features of those
+#      same scenes (`videollm synth --features`) have grid tokens of mean 0 and
+#      std 1 per dimension and a head token of mean 0 (checked in NumPy);
+#      the same run again gives byte-identical files;
+#   3. refusals: missing options (exit 2), an output folder that does not
+#      exist and a model file that is not there (exit 1, a message, no file).
+# Env (from tests/run.sh): VLM_BIN, VLM_TMP.
+set -euo pipefail
+PY=/usr/bin/python3
+W="$VLM_TMP/calibrate_cli"; mkdir -p "$W"
+B="$VLM_BIN"
+if ! "$PY" -c 'import numpy' 2>/dev/null; then echo "skip: /usr/bin/python3 cannot import numpy"; exit 77; fi
+
+# 1. a small model
+"$B" synth --seed 1 --scenes 20 --seconds 8 --no-video --out "$W/text" 2>/dev/null
+"$B" tokenizer-train --vocab-size 300 --out "$W/tok.json" "$W/text/train.jsonl" 2>/dev/null
+"$B" init --tokenizer "$W/tok.json" --out "$W/init" --seed 3 --hidden 64 --layers 1 --heads 2 --kv-heads 2 --ffn 128 \
+  --v-hidden 32 --v-layers 1 --v-heads 2 --v-ffn 64 --patch 32 --image 384 --gguf "$W/m.gguf" --type f32 --quiet
+
+# 2. calibrate, check the files and the statistics
+"$B" calibrate --model "$W/m.gguf" --out "$W/c.gguf" --seed 5 --scenes 3 --seconds 4 2>"$W/log"
+grep -q "^calibrate: 24 frames of 3 scenes" "$W/log" || { echo "FAIL: report line"; cat "$W/log"; exit 1; }
+"$B" calibrate --model "$W/m.gguf" --out "$W/c2.gguf" --seed 5 --scenes 3 --seconds 4 --quiet
+cmp "$W/c.vision.gguf" "$W/c2.vision.gguf" || { echo "FAIL: two runs differ"; exit 1; }
+"$B" synth --seed 5 --scenes 3 --seconds 4 --no-video --out "$W/feat" --model "$W/c.gguf" --features 2>/dev/null
+"$B" synth --seed 5 --scenes 3 --seconds 4 --no-video --out "$W/feat0" --model "$W/m.gguf" --features 2>/dev/null
+"$PY" - "$W" <<'PY'
+import json, struct, sys
+import numpy as np
+w = sys.argv[1]
+def feats(d):
+    out = []
+    for i in range(3):
+        raw = open(f"{w}/{d}/scene_{i:04d}.safetensors", "rb").read()
+        n = struct.unpack("<Q", raw[:8])[0]
+        h = json.loads(raw[8:8 + n])["features"]
+        out.append(np.frombuffer(raw[8 + n:], dtype=np.float32).reshape(h["shape"]).astype(np.float64))
+    return np.concatenate(out)
+F, F0 = feats("feat"), feats("feat0")
+assert F.shape == (24, 10, 32), F.shape
+grid = F[:, 1:].reshape(-1, 32)
+assert np.abs(grid.mean(0)).max() < 1e-3, grid.mean(0)
+assert np.abs(grid.std(0) - 1).max() < 1e-3, grid.std(0)
+assert np.abs(F[:, 0].mean(0)).max() < 1e-3, F[:, 0].mean(0)
+g0 = F0[:, 1:].reshape(-1, 32).std(0)
+assert np.abs(g0 - 1).max() > 0.1, "the uncalibrated grid is already standardised"
+print("grid: |mean| <= %.1e, std %.6f..%.6f (before: std %.3f..%.3f); head |mean| <= %.1e"
+      % (np.abs(grid.mean(0)).max(), grid.std(0).min(), grid.std(0).max(), g0.min(), g0.max(), np.abs(F[:, 0].mean(0)).max()))
+PY
+# the LM file: the input's bytes except the vision-file key
+"$PY" - "$W/m.gguf" "$W/c.gguf" <<'PY'
+import sys
+a, b = open(sys.argv[1], "rb").read(), open(sys.argv[2], "rb").read()
+assert a.replace(b"m.vision.gguf", b"c.vision.gguf") == b, "the LM file changed beyond the vision-file name"
+print("LM file: identical but for the vision file's name")
+PY
+
+# 3. refusals
+set +e
+"$B" calibrate --model "$W/m.gguf" 2>"$W/err"; rc=$?
+[ $rc -eq 2 ] && grep -q "required" "$W/err" || { echo "FAIL: missing --out gave $rc"; cat "$W/err"; exit 1; }
+"$B" calibrate --model "$W/m.gguf" --out "$W/nowhere/x.gguf" --scenes 1 --seconds 1 2>"$W/err"; rc=$?
+[ $rc -eq 1 ] && grep -q "does not exist" "$W/err" && [ ! -e "$W/nowhere" ] \
+  || { echo "FAIL: missing output folder gave $rc"; cat "$W/err"; exit 1; }
+"$B" calibrate --model "$W/absent.gguf" --out "$W/y.gguf" --scenes 1 --seconds 1 2>"$W/err"; rc=$?
+[ $rc -eq 1 ] && grep -q "absent.gguf" "$W/err" && [ ! -e "$W/y.gguf" ] && [ ! -e "$W/y.vision.gguf" ] \
+  || { echo "FAIL: missing model gave $rc"; cat "$W/err"; exit 1; }
+"$B" calibrate --model "$W/m.gguf" --out "$W/z.gguf" --scenes 0 2>"$W/err"; rc=$?
+[ $rc -eq 2 ] && grep -q "scenes" "$W/err" || { echo "FAIL: --scenes 0 gave $rc"; cat "$W/err"; exit 1; }
+echo "refusals: ok"
