@@ -14,6 +14,7 @@
 #include <utf8proc.h>
 
 #include "core/util.h"
+#include "io/safetensors_write.h"
 #include "text/live_prompts.h"
 #include "train/prepare.h"
 
@@ -742,14 +743,11 @@ vlm_status vlm_prep_robustness(const char *noise_path, const char *zero_path, vl
     return st;
 }
 
+/* One F32 tensor "features" [t, k, d] through the shared safetensors writer
+ * (io/safetensors_write.h: PATH.part, renamed when complete, removed on
+ * failure). */
 static vlm_status write_f32_features(const char *path, const float *data, int64_t t, int64_t k, int64_t d,
                                      char *err, size_t err_size) {
-    size_t count = (size_t)(t * k * d), bytes = count * sizeof(float);
-    char hdr[256];
-    int hl = snprintf(hdr, sizeof hdr,
-                      "{\"features\":{\"dtype\":\"F32\",\"shape\":[%lld,%lld,%lld],\"data_offsets\":[0,%zu]}}",
-                      (long long)t, (long long)k, (long long)d, bytes);
-    while (hl % 8) hdr[hl++] = ' ';
     /* the features folder may not exist yet (one level is created) */
     const char *slash = strrchr(path, '/');
     if (slash && slash != path) {
@@ -762,15 +760,18 @@ static vlm_status write_f32_features(const char *path, const float *data, int64_
                 return vlm_set_err(err, err_size, VLM_ERR_IO, "cannot create the folder %s: %s", dir, strerror(errno));
         }
     }
-    FILE *f = fopen(path, "wb");
-    if (!f) return vlm_set_err(err, err_size, VLM_ERR_IO, "cannot create %s: %s", path, strerror(errno));
-    uint8_t len8[8];
-    for (int i = 0; i < 8; i++) len8[i] = (uint8_t)((uint64_t)hl >> (8 * i));
-    int ok = fwrite(len8, 1, 8, f) == 8 && fwrite(hdr, 1, (size_t)hl, f) == (size_t)hl &&
-             fwrite(data, sizeof(float), count, f) == count; /* little-endian hosts */
-    ok = (fclose(f) == 0) && ok;
-    if (!ok) return vlm_set_err(err, err_size, VLM_ERR_IO, "cannot write %s: %s", path, strerror(errno));
-    return VLM_OK;
+    vlm_stw_tensor ts = {"features", VLM_ST_F32, 3, {t, k, d}};
+    vlm_stw *w = NULL;
+    char e[512];
+    errno = 0;
+    vlm_status st = vlm_stw_open(path, &ts, 1, NULL, 0, &w, e, sizeof e);
+    if (!st && (st = vlm_stw_write_f32(w, data, (size_t)(t * k * d), e, sizeof e))) vlm_stw_abort(w);
+    if (!st) st = vlm_stw_close(w, e, sizeof e);
+    if (!st) return VLM_OK;
+    /* the writer's messages name the file; add the system's reason for I/O errors */
+    int en = errno;
+    return st == VLM_ERR_IO && en ? vlm_set_err(err, err_size, st, "%s: %s", e, strerror(en))
+                                  : vlm_set_err(err, err_size, st, "%s", e);
 }
 
 vlm_status vlm_prep_write_robustness_features(const char *noise_path, const char *zero_path, uint64_t seed,
