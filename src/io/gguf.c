@@ -23,8 +23,7 @@ static const char *type_names[] = {"u8", "i8", "u16", "i16", "u32", "i32", "f32"
 
 const char *vlm_gguf_type_name(int type) { return type >= 0 && type < N_TYPES ? type_names[type] : "invalid"; }
 
-/* Byte size of a fixed-size value type; 0 for string/array/invalid. */
-static size_t fixed_size(int type) {
+size_t vlm_gguf_value_size(int type) {
     switch (type) {
     case VLM_GGUF_UINT8: case VLM_GGUF_INT8: case VLM_GGUF_BOOL: return 1;
     case VLM_GGUF_UINT16: case VLM_GGUF_INT16: return 2;
@@ -167,7 +166,7 @@ static vlm_status parse_kv(vlm_gguf *g, cursor *c, size_t i, char *err, size_t e
     if (!rd_u32(c, &type)) FAIL(VLM_ERR_FORMAT, "%s: key '%s': truncated value type", g->path, e->key);
     if (type >= N_TYPES) FAIL(VLM_ERR_FORMAT, "%s: key '%s': unknown value type %u", g->path, e->key, type);
     e->type = (vlm_gguf_type)type;
-    size_t fs = fixed_size((int)type);
+    size_t fs = vlm_gguf_value_size((int)type);
     if (fs) {
         unsigned char b[8] = {0};
         if (!rd(c, b, fs)) FAIL(VLM_ERR_FORMAT, "%s: key '%s': truncated %s value", g->path, e->key, type_names[type]);
@@ -208,7 +207,7 @@ static vlm_status parse_kv(vlm_gguf *g, cursor *c, size_t i, char *err, size_t e
     e->arr_type = (vlm_gguf_type)et;
     e->arr_n = n;
     e->arr = c->p + c->pos;
-    size_t es = fixed_size((int)et);
+    size_t es = vlm_gguf_value_size((int)et);
     size_t left = c->len - c->pos;
     if (es) {
         if (n > left / es)
@@ -558,7 +557,7 @@ vlm_status vlm_gguf_get_arr(const vlm_gguf *g, const char *key, vlm_gguf_type el
 vlm_status vlm_gguf_get_arr_num(const vlm_gguf *g, const char *key, vlm_gguf_type elem_type, void *dst, uint64_t n,
                                 char *err, size_t err_size) {
     uint64_t have;
-    size_t es = fixed_size(elem_type);
+    size_t es = vlm_gguf_value_size(elem_type);
     if (!es) return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "key '%s': not a numeric element type", key);
     vlm_status st = vlm_gguf_get_arr(g, key, elem_type, &have, err, err_size);
     if (st) return st;
@@ -728,7 +727,7 @@ static vlm_status kv_begin(vlm_gguf_writer *w, const char *key, vlm_gguf_type ty
 static vlm_status set_fixed(vlm_gguf_writer *w, const char *key, vlm_gguf_type type, const void *v) {
     vlm_status st = kv_begin(w, key, type);
     if (st) return st;
-    return kv_put(w, v, fixed_size(type)) ? VLM_OK : werr(w, VLM_ERR_OOM, "out of memory");
+    return kv_put(w, v, vlm_gguf_value_size(type)) ? VLM_OK : werr(w, VLM_ERR_OOM, "out of memory");
 }
 
 vlm_status vlm_gguf_set_u32(vlm_gguf_writer *w, const char *key, uint32_t v) { return set_fixed(w, key, VLM_GGUF_UINT32, &v); }
@@ -761,7 +760,7 @@ vlm_status vlm_gguf_set_arr_str(vlm_gguf_writer *w, const char *key, const char 
 
 vlm_status vlm_gguf_set_arr_num(vlm_gguf_writer *w, const char *key, vlm_gguf_type elem_type, const void *data,
                                 size_t n) {
-    size_t es = fixed_size(elem_type), bytes;
+    size_t es = vlm_gguf_value_size(elem_type), bytes;
     if (!es) return werr(w, VLM_ERR_INVALID_ARG, "key '%s': array element type %d is not numeric", key, elem_type);
     if (!vlm_mul_ok(n, es, &bytes)) return werr(w, VLM_ERR_INVALID_ARG, "key '%s': array too large", key);
     vlm_status st = kv_begin(w, key, VLM_GGUF_ARRAY);

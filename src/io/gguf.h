@@ -60,6 +60,8 @@ typedef enum {
 
 /* "u32", "string", "array", ...; "invalid" for other values. */
 const char *vlm_gguf_type_name(int type);
+/* Byte size of a fixed-size value type; 0 for string/array/invalid. */
+size_t vlm_gguf_value_size(int type);
 
 typedef struct {
     const char *name;  /* NUL-terminated, owned by the handle */

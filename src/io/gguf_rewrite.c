@@ -7,16 +7,6 @@
 #include "io/gguf_rewrite.h"
 #include "ops/quant.h"
 
-static size_t elem_size(vlm_gguf_type t) {
-    switch (t) {
-    case VLM_GGUF_UINT8: case VLM_GGUF_INT8: case VLM_GGUF_BOOL: return 1;
-    case VLM_GGUF_UINT16: case VLM_GGUF_INT16: return 2;
-    case VLM_GGUF_UINT32: case VLM_GGUF_INT32: case VLM_GGUF_FLOAT32: return 4;
-    case VLM_GGUF_UINT64: case VLM_GGUF_INT64: case VLM_GGUF_FLOAT64: return 8;
-    default: return 0;
-    }
-}
-
 /* Every key/value of g into w (general.alignment is the writer's own), with overrides. */
 static vlm_status copy_kvs(vlm_gguf_writer *w, const vlm_gguf *g, const vlm_gguf_kv_override *ov, size_t n_ov, char *err,
                            size_t err_size) {
@@ -80,8 +70,8 @@ static vlm_status copy_kvs(vlm_gguf_writer *w, const vlm_gguf *g, const vlm_gguf
                     if (!st && !rs) st = vlm_gguf_set_arr_str(w, key, ps, ls, (size_t)n);
                     free(ps);
                     free(ls);
-                } else if (elem_size(et)) {
-                    void *buf = malloc((size_t)(n ? n : 1) * elem_size(et));
+                } else if (vlm_gguf_value_size((int)et)) {
+                    void *buf = malloc((size_t)(n ? n : 1) * vlm_gguf_value_size((int)et));
                     if (!buf) st = VLM_ERR_OOM;
                     else if (!(rs = vlm_gguf_get_arr_num(g, key, et, buf, n, e2, sizeof e2)))
                         st = vlm_gguf_set_arr_num(w, key, et, buf, (size_t)n);

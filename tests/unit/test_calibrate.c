@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "test_fs.h"
 #include "tiny_tokenizer.h"
 #include "core/util.h"
 #include "io/gguf.h"
@@ -43,22 +44,6 @@
 static char root[256];
 
 /* ---- helpers ------------------------------------------------------------------------------------ */
-
-static void rm_rf(const char *dir) {
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    CHECK(system(cmd) == 0);
-}
-
-static int count_entries(const char *dir) {
-    DIR *d = opendir(dir);
-    if (!d) return -1;
-    int n = 0;
-    for (struct dirent *e; (e = readdir(d));)
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
-    closedir(d);
-    return n;
-}
 
 static bool same_file(const char *a, const char *b) {
     size_t na = 0, nb = 0;

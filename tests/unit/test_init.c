@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "test_fs.h"
 #include "tiny_tokenizer.h"
 #include "core/util.h"
 #include "io/safetensors.h"
@@ -48,22 +49,6 @@ static int same_file(const char *a, const char *b) {
     int r = !x || !y ? -1 : na == nb && memcmp(x, y, na) == 0;
     free(x), free(y);
     return r;
-}
-
-static int count_entries(const char *dir) {
-    DIR *d = opendir(dir);
-    if (!d) return -1;
-    int n = 0;
-    for (struct dirent *e; (e = readdir(d));)
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
-    closedir(d);
-    return n;
-}
-
-static void rm_rf(const char *dir) {
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    CHECK(system(cmd) == 0);
 }
 
 static vlm_init_params small_params(const char *tok, const char *out) {
