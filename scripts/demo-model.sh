@@ -9,7 +9,8 @@
 #   2. a byte-level BPE tokenizer trained on them (`videollm tokenizer-train`);
 #   3. a freshly initialised model (`videollm init`, seeded): SigLIP-style tower
 #      at 384 px (frozen: see docs/demo-model.md), connector, Llama-style LM;
-#   4. frame features of the training scenes (the frozen tower) and 200 held-out
+#      its tower calibrated on the first CAL_SCENES training scenes (`videollm calibrate`);
+#   4. frame features of the training scenes (the calibrated tower) and 200 held-out
 #      scenes written as real 2 fps videos (seeds HELDOUT_SEED...);
 #   5. `videollm train --full` in chunks of EVAL_EVERY steps, each followed by
 #      `videollm eval` on the first CURVE_SCENES held-out scenes (the curve);
@@ -22,7 +23,7 @@
 # Settings (environment, defaults in brackets): SEED [1] TRAIN [800] SECONDS_PER_SCENE [20]
 #   HELDOUT [200] HELDOUT_SEED [1000000] VOCAB [512] HIDDEN [256] LAYERS [4] HEADS [4]
 #   FFN [768] V_HIDDEN [128] V_LAYERS [2] V_HEADS [2] V_FFN [512] PATCH [32] V_BASIS [2]
-#   V_RES [0.1] EPOCHS [2] LR [1e-3] WARMUP [0.03] ACCUM [2] EVAL_EVERY [200] CURVE_SCENES [40] THREADS [2]
+#   V_RES [0.1] CAL_SCENES [100] EPOCHS [2] LR [1e-3] WARMUP [0.03] ACCUM [2] EVAL_EVERY [200] CURVE_SCENES [40] THREADS [2]
 #   BASELINE_K [6] INSTALL [0] REUSE_DATA [0] (keep WORK_DIR's data) RESUME [0] (also continue
 #   WORK_DIR's training from its checkpoint, keeping the curve so far)
 set -euo pipefail
@@ -35,7 +36,7 @@ SEED="${SEED:-1}" TRAIN="${TRAIN:-800}" SECS="${SECONDS_PER_SCENE:-20}" HELDOUT=
 HELDOUT_SEED="${HELDOUT_SEED:-1000000}" VOCAB="${VOCAB:-512}"
 HIDDEN="${HIDDEN:-256}" LAYERS="${LAYERS:-4}" HEADS="${HEADS:-4}" FFN="${FFN:-768}"
 V_HIDDEN="${V_HIDDEN:-128}" V_LAYERS="${V_LAYERS:-2}" V_HEADS="${V_HEADS:-2}" V_FFN="${V_FFN:-512}" PATCH="${PATCH:-32}"
-V_BASIS="${V_BASIS:-2}" V_RES="${V_RES:-0.1}"
+V_BASIS="${V_BASIS:-2}" V_RES="${V_RES:-0.1}" CAL_SCENES="${CAL_SCENES:-100}"
 EPOCHS="${EPOCHS:-2}" LR="${LR:-1e-3}" WARMUP="${WARMUP:-0.03}" ACCUM="${ACCUM:-2}" EVAL_EVERY="${EVAL_EVERY:-200}"
 CURVE_SCENES="${CURVE_SCENES:-40}" THREADS="${THREADS:-2}" BASELINE_K="${BASELINE_K:-6}" INSTALL="${INSTALL:-0}"
 REUSE_DATA="${REUSE_DATA:-0}" RESUME="${RESUME:-0}"
@@ -46,11 +47,11 @@ t0=$(date +%s)
 say() { echo "demo-model: $* ($(($(date +%s) - t0)) s)"; }
 say "working in $W"
 
-if [ "$REUSE_DATA" = 1 ] && [ -f "$W/init.gguf" ] && [ -f "$W/heldout/curve.jsonl" ] && [ -f "$W/train/train.jsonl" ]; then
+if [ "$REUSE_DATA" = 1 ] && [ -f "$W/base.gguf" ] && [ -f "$W/heldout/curve.jsonl" ] && [ -f "$W/train/train.jsonl" ]; then
   say "REUSE_DATA=1: keeping the tokenizer, initial model and features in $W"
 else
 # 1. training conversations (text only: the tokenizer comes first)
-rm -rf "$W/train" "$W/heldout" "$W/init" "$W/init.gguf" "$W/init.vision.gguf"
+rm -rf "$W/train" "$W/heldout" "$W/init" "$W/init.gguf" "$W/init.vision.gguf" "$W/base.gguf" "$W/base.vision.gguf"
 "$BIN" synth --seed "$SEED" --scenes "$TRAIN" --seconds "$SECS" --no-video --out "$W/train" 2>"$W/synth_train.log"
 say "$TRAIN training scenes of $SECS s"
 
@@ -64,11 +65,16 @@ say "tokenizer: $(tail -n 1 "$W/tokenizer.log")"
   --v-ffn "$V_FFN" --patch "$PATCH" --image 384 --v-patch-basis "$V_BASIS" --v-residual-scale "$V_RES" --gguf "$W/init.gguf" --type f32 2>"$W/init.log"
 say "initial model: $(du -h "$W/init.gguf" | cut -f1) + $(du -h "$W/init.vision.gguf" | cut -f1)"
 
+# 3b. calibrate the frozen tower on the first CAL_SCENES training scenes (frame tokens standardised)
+"$BIN" calibrate --model "$W/init.gguf" --out "$W/base.gguf" --seed "$SEED" --scenes "$CAL_SCENES" --seconds "$SECS" \
+  --threads "$THREADS" 2>"$W/calibrate.log"
+say "$(tail -n 1 "$W/calibrate.log")"
+
 # 4. features of the training scenes; held-out scenes as 2 fps videos with features
 "$BIN" synth --seed "$SEED" --scenes "$TRAIN" --seconds "$SECS" --no-video --out "$W/train" \
-  --model "$W/init.gguf" --features 2>"$W/synth_train.log"
+  --model "$W/base.gguf" --features 2>"$W/synth_train.log"
 "$BIN" synth --seed "$HELDOUT_SEED" --scenes "$HELDOUT" --seconds "$SECS" --fps-video 2 --out "$W/heldout" \
-  --model "$W/init.gguf" --features 2>"$W/synth_heldout.log"
+  --model "$W/base.gguf" --features 2>"$W/synth_heldout.log"
 head -n "$CURVE_SCENES" "$W/heldout/train.jsonl" > "$W/heldout/curve.jsonl"
 say "features: $TRAIN training scenes, $HELDOUT held-out scenes"
 fi
@@ -89,9 +95,9 @@ if [ "$RESUME" = 1 ] && [ -f "$W/run/checkpoint.safetensors" ] && [ -f "$W/curve
 else
   rm -f "$W/curve.txt" "$W/train.log"
   rm -rf "$W/run"
-  curve_eval "$W/init.gguf" 0 -
+  curve_eval "$W/base.gguf" 0 -
 fi
-TRAIN_ARGS=(--full --model "$W/init.gguf" --data "$W/train/train.jsonl" --out "$W/run" --lr "$LR" --epochs "$EPOCHS"
+TRAIN_ARGS=(--full --model "$W/base.gguf" --data "$W/train/train.jsonl" --out "$W/run" --lr "$LR" --epochs "$EPOCHS"
             --batch 1 --grad-accum "$ACCUM" --warmup-ratio "$WARMUP" --threads "$THREADS" --seed "$SEED"
             --model-name videollm-demo)
 total=$(( (TRAIN + ACCUM - 1) / ACCUM * EPOCHS ))
@@ -176,7 +182,7 @@ PY
   echo "## Recipe"
   echo
   echo "SEED=$SEED TRAIN=$TRAIN SECONDS_PER_SCENE=$SECS VOCAB=$VOCAB HIDDEN=$HIDDEN LAYERS=$LAYERS HEADS=$HEADS FFN=$FFN"
-  echo "V_HIDDEN=$V_HIDDEN V_LAYERS=$V_LAYERS V_HEADS=$V_HEADS V_FFN=$V_FFN PATCH=$PATCH V_BASIS=$V_BASIS V_RES=$V_RES"
+  echo "V_HIDDEN=$V_HIDDEN V_LAYERS=$V_LAYERS V_HEADS=$V_HEADS V_FFN=$V_FFN PATCH=$PATCH V_BASIS=$V_BASIS V_RES=$V_RES CAL_SCENES=$CAL_SCENES"
   echo "EPOCHS=$EPOCHS LR=$LR WARMUP=$WARMUP ACCUM=$ACCUM THREADS=$THREADS; $(($(date +%s) - t0)) s in all."
 } > "$W/REPORT.md"
 cat "$W/REPORT.md"
