@@ -6,6 +6,7 @@
 #include "io/safetensors_write.h"
 
 #include <jansson.h>
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,19 +124,21 @@ vlm_status vlm_stw_open(const char *path, const vlm_stw_tensor *t, size_t n, con
     w->data_total = total;
     w->fp = fopen(w->tmp, "wb");
     if (!w->fp) {
+        int en = errno;
         free(hdr);
         stw_free(w);
-        return vlm_set_err(err, err_size, VLM_ERR_IO, "cannot create %s.part", path);
+        return vlm_set_err(err, err_size, VLM_ERR_IO, "cannot create %s.part: %s", path, strerror(en));
     }
     unsigned char le[8];
     uint64_t n_hdr = hl + pad;
     for (int i = 0; i < 8; i++) le[i] = (unsigned char)(n_hdr >> (8 * i));
     bool ok = fwrite(le, 1, 8, w->fp) == 8 && fwrite(hdr, 1, hl, w->fp) == hl;
     for (size_t i = 0; ok && i < pad; i++) ok = fputc(' ', w->fp) != EOF;
+    int en = errno;
     free(hdr);
     if (!ok) {
         vlm_stw_abort(w);
-        return vlm_set_err(err, err_size, VLM_ERR_IO, "cannot write %s.part", path);
+        return vlm_set_err(err, err_size, VLM_ERR_IO, "cannot write %s.part: %s", path, strerror(en));
     }
     *out = w;
     return VLM_OK;
@@ -146,7 +149,8 @@ vlm_status vlm_stw_write(vlm_stw *w, const void *data, size_t nbytes, char *err,
     if (nbytes > w->data_total - w->data_done)
         return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "%s: %zu bytes more than the header declares", w->path,
                            nbytes - (size_t)(w->data_total - w->data_done));
-    if (fwrite(data, 1, nbytes, w->fp) != nbytes) return vlm_set_err(err, err_size, VLM_ERR_IO, "cannot write %s", w->tmp);
+    if (fwrite(data, 1, nbytes, w->fp) != nbytes)
+        return vlm_set_err(err, err_size, VLM_ERR_IO, "cannot write %s: %s", w->tmp, strerror(errno));
     w->data_done += nbytes;
     return VLM_OK;
 }
@@ -177,13 +181,27 @@ vlm_status vlm_stw_close(vlm_stw *w, char *err, size_t err_size) {
         return st;
     }
     bool ok = fflush(w->fp) == 0 && fsync(fileno(w->fp)) == 0;
-    ok = fclose(w->fp) == 0 && ok;
+    int en = ok ? 0 : errno;
+    if (fclose(w->fp) != 0 && ok) ok = false, en = errno;
     w->fp = NULL;
-    if (!ok || rename(w->tmp, w->path) != 0) {
-        vlm_status st = vlm_set_err(err, err_size, VLM_ERR_IO, "cannot write %s", w->path);
+    if (ok && rename(w->tmp, w->path) != 0) ok = false, en = errno;
+    if (!ok) {
+        vlm_status st = vlm_set_err(err, err_size, VLM_ERR_IO, "cannot write %s: %s", w->path, strerror(en));
         vlm_stw_abort(w);
         return st;
     }
     stw_free(w);
     return VLM_OK;
+}
+
+vlm_status vlm_stw_save_f32(const char *path, const vlm_stw_tensor *t, const float *x, char *err, size_t err_size) {
+    if (!t || t->dtype != VLM_ST_F32)
+        return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "vlm_stw_save_f32: one F32 tensor");
+    size_t n = 1;
+    for (int i = 0; i < t->n_dims; i++) n *= (size_t)t->shape[i]; /* checked by vlm_stw_open */
+    vlm_stw *w = NULL;
+    vlm_status st = vlm_stw_open(path, t, 1, NULL, 0, &w, err, err_size);
+    if (!st && (st = vlm_stw_write_f32(w, x, n, err, err_size))) vlm_stw_abort(w);
+    if (!st) st = vlm_stw_close(w, err, err_size);
+    return st;
 }

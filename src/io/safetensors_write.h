@@ -39,4 +39,7 @@ vlm_status vlm_stw_write_f32(vlm_stw *w, const float *x, size_t n, char *err, si
 vlm_status vlm_stw_close(vlm_stw *w, char *err, size_t err_size);
 /* Give up: remove PATH.part and free w. NULL-safe. */
 void vlm_stw_abort(vlm_stw *w);
+/* The whole file at once: one F32 tensor t with its values x (open, write,
+ * close; on failure nothing is left). */
+vlm_status vlm_stw_save_f32(const char *path, const vlm_stw_tensor *t, const float *x, char *err, size_t err_size);
 #endif

@@ -16,12 +16,18 @@
 vlm_status vlm_synth_write_features_file(const char *path, const float *data, int64_t t, int64_t k, int64_t d, char *err,
                                          size_t n) {
     vlm_stw_tensor ts = {"features", VLM_ST_F32, 3, {t, k, d}};
-    vlm_stw *w = NULL;
     char e[512];
-    vlm_status st = vlm_stw_open(path, &ts, 1, NULL, 0, &w, e, sizeof e);
-    if (!st && (st = vlm_stw_write_f32(w, data, (size_t)t * (size_t)k * (size_t)d, e, sizeof e))) vlm_stw_abort(w);
-    if (!st) st = vlm_stw_close(w, e, sizeof e);
+    vlm_status st = vlm_stw_save_f32(path, &ts, data, e, sizeof e);
     return st ? vlm_set_err(err, n, st, "synth: %s", e) : VLM_OK;
+}
+
+int64_t vlm_synth_n_stream_frames(const vlm_synth_scene *s) { return s ? (int64_t)(s->p.seconds * 2 + 1e-9) : 0; }
+
+vlm_status vlm_synth_render_stream_frame(const vlm_synth_scene *s, int64_t r, uint8_t *rgb) {
+    if (!s || !rgb || r < 0) return VLM_ERR_INVALID_ARG;
+    int64_t tick = r * (VLM_SYNTH_TICK_HZ / 2); /* ticks per frame at 2 fps */
+    if (tick >= vlm_synth_n_ticks(s)) tick = vlm_synth_n_ticks(s) - 1;
+    return vlm_synth_render(s, tick, rgb);
 }
 
 /* The frames a 2 fps stream sees of a 2 fps lossless clip are the renders of
@@ -42,8 +48,7 @@ vlm_status vlm_synth_write_features_rendered(const vlm_model *m, const vlm_synth
         return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG,
                            "synth: rendered features need the scene size (%d) to equal the model's resolution (%lld)",
                            (int)s->p.size, (long long)res);
-    const int64_t step = VLM_SYNTH_TICK_HZ / 2; /* ticks per frame at 2 fps */
-    int64_t t = (int64_t)(s->p.seconds * 2 + 1e-9);
+    const int64_t t = vlm_synth_n_stream_frames(s);
     if (t < 1) return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "synth: clip shorter than one frame");
     vlm_vision_context_params cp = vlm_vision_context_default_params();
     cp.n_threads = n_threads > 0 ? n_threads : 2;
@@ -53,10 +58,8 @@ vlm_status vlm_synth_write_features_rendered(const vlm_model *m, const vlm_synth
     float *feat = malloc((size_t)t * (size_t)(k * d) * sizeof *feat);
     if (!st && (!rgb || !feat)) st = vlm_set_err(err, err_size, VLM_ERR_OOM, "synth: out of memory (features)");
     for (int64_t r = 0; r < t && !st; r++) {
-        int64_t tick = r * step;
-        if (tick >= vlm_synth_n_ticks(s)) tick = vlm_synth_n_ticks(s) - 1;
-        st = vlm_synth_render(s, tick, rgb);
-        if (st) { st = vlm_set_err(err, err_size, st, "synth: cannot render tick %lld", (long long)tick); break; }
+        st = vlm_synth_render_stream_frame(s, r, rgb);
+        if (st) { st = vlm_set_err(err, err_size, st, "synth: cannot render frame %lld", (long long)r); break; }
         vlm_status r2 = vlm_vision_encode_rgb(vis, rgb, feat + (size_t)r * (size_t)(k * d));
         if (r2) st = vlm_set_err(err, err_size, r2, "synth: vision tower: %s", vlm_vision_last_error(vis));
     }

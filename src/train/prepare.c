@@ -761,17 +761,7 @@ static vlm_status write_f32_features(const char *path, const float *data, int64_
         }
     }
     vlm_stw_tensor ts = {"features", VLM_ST_F32, 3, {t, k, d}};
-    vlm_stw *w = NULL;
-    char e[512];
-    errno = 0;
-    vlm_status st = vlm_stw_open(path, &ts, 1, NULL, 0, &w, e, sizeof e);
-    if (!st && (st = vlm_stw_write_f32(w, data, (size_t)(t * k * d), e, sizeof e))) vlm_stw_abort(w);
-    if (!st) st = vlm_stw_close(w, e, sizeof e);
-    if (!st) return VLM_OK;
-    /* the writer's messages name the file; add the system's reason for I/O errors */
-    int en = errno;
-    return st == VLM_ERR_IO && en ? vlm_set_err(err, err_size, st, "%s: %s", e, strerror(en))
-                                  : vlm_set_err(err, err_size, st, "%s", e);
+    return vlm_stw_save_f32(path, &ts, data, err, err_size);
 }
 
 vlm_status vlm_prep_write_robustness_features(const char *noise_path, const char *zero_path, uint64_t seed,
