@@ -1236,6 +1236,11 @@ vlm_status vlm_synth_sample_ticks(const vlm_synth_scene *s, const char *video_pa
  * *n_frames (may be NULL) gets T. */
 vlm_status vlm_synth_write_features(const vlm_model *m, const char *video_path, double fps, int32_t n_threads,
                                     const char *out_path, int64_t *n_frames, char *err, size_t err_size);
+/* The frames a 2 fps stream samples from a 2 fps lossless clip of s (see
+ * docs/synth.md, "Video"): their number, floor(seconds * 2), and frame r,
+ * the render of tick r * TICK_HZ / 2 (the last tick if past the end). */
+int64_t vlm_synth_n_stream_frames(const vlm_synth_scene *s);
+vlm_status vlm_synth_render_stream_frame(const vlm_synth_scene *s, int64_t r, uint8_t *rgb);
 /* The same features without a video: the renders of the frames a 2 fps
  * stream samples from a 2 fps lossless clip (ticks 0, 5, 10, ...; the scene
  * size must equal the model's resolution). Bit-identical to

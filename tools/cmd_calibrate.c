@@ -19,28 +19,27 @@ static int usage(FILE *f) {
 }
 
 typedef struct {
-    long seed, seconds, max_objects, size;
-    size_t per_scene;
-    long cur; /* scene index held in s, -1 none */
+    vlm_synth_params p; /* of scene 0; scene n has seed p.seed + n */
+    size_t per_scene;   /* stream frames of every scene (they share their length) */
+    long cur;           /* scene index held in s, -1 none */
     vlm_synth_scene *s;
 } frames;
 
+static vlm_status load_scene(frames *f, long scene, char *err, size_t err_size) {
+    if (scene == f->cur) return VLM_OK;
+    vlm_synth_free(f->s);
+    f->s = NULL, f->cur = -1;
+    vlm_synth_params p = f->p;
+    p.seed += (uint64_t)scene;
+    vlm_status st = vlm_synth_generate(&p, &f->s, err, err_size);
+    if (!st) f->cur = scene;
+    return st;
+}
+
 static vlm_status next_frame(void *user, size_t i, uint8_t *rgb, char *err, size_t err_size) {
     frames *f = user;
-    long scene = (long)(i / f->per_scene);
-    if (scene != f->cur) {
-        vlm_synth_free(f->s);
-        f->s = NULL, f->cur = -1;
-        vlm_synth_params p = vlm_synth_default_params();
-        p.seed = (uint64_t)f->seed + (uint64_t)scene;
-        p.seconds = (double)f->seconds;
-        p.size = (int32_t)f->size;
-        p.max_present = (int32_t)f->max_objects;
-        vlm_status st = vlm_synth_generate(&p, &f->s, err, err_size);
-        if (st) return st;
-        f->cur = scene;
-    }
-    return vlm_synth_render(f->s, (int64_t)(i % f->per_scene) * (VLM_SYNTH_TICK_HZ / 2), rgb);
+    vlm_status st = load_scene(f, (long)(i / f->per_scene), err, err_size);
+    return st ? st : vlm_synth_render_stream_frame(f->s, (int64_t)(i % f->per_scene), rgb);
 }
 
 static int parse_pos(const char *opt, const char *s, long max, long *out) {
@@ -100,22 +99,24 @@ int cmd_calibrate(int argc, char **argv) {
         return 1;
     }
     const vlm_model_hparams hp = *vlm_model_get_hparams(m);
-    frames f = {.seed = seed, .seconds = seconds, .max_objects = maxobj, .size = hp.v_image_size,
-                .per_scene = (size_t)seconds * 2, .cur = -1, .s = NULL};
+    frames f = {.p = vlm_synth_default_params(), .cur = -1, .s = NULL};
+    f.p.seed = (uint64_t)seed, f.p.seconds = (double)seconds, f.p.size = hp.v_image_size;
+    f.p.max_present = (int32_t)maxobj;
     vlm_calibrate_report rep;
     memset(&rep, 0, sizeof rep);
-    int rc = 0;
-    if (vlm_vision_calibrate(m, next_frame, &f, (size_t)scenes * f.per_scene, (int32_t)threads, out, &rep, err,
-                             sizeof err)) {
-        fprintf(stderr, "videollm calibrate: %s\n", err);
-        rc = 1;
-    } else if (!quiet) {
+    vlm_status st = load_scene(&f, 0, err, sizeof err); /* every scene has scene 0's frame count */
+    if (!st) {
+        f.per_scene = (size_t)vlm_synth_n_stream_frames(f.s);
+        st = vlm_vision_calibrate(m, next_frame, &f, (size_t)scenes * f.per_scene, (int32_t)threads, out, &rep, err,
+                                  sizeof err);
+    }
+    if (st) fprintf(stderr, "videollm calibrate: %s\n", err);
+    else if (!quiet)
         fprintf(stderr,
                 "calibrate: %zu frames of %ld scenes; per-dimension std: grid tokens %.3g..%.3g, head attention "
                 "output (after the grid's calibration) %.3g..%.3g; wrote %s\n",
                 rep.n_frames, scenes, rep.grid_std_min, rep.grid_std_max, rep.attn_std_min, rep.attn_std_max, out);
-    }
     vlm_synth_free(f.s);
     vlm_model_free(m);
-    return rc;
+    return st ? 1 : 0;
 }

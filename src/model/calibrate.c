@@ -61,17 +61,13 @@ static void on_tensor(void *user, const char *name, int32_t layer, const float *
     s->n += rows;
 }
 
-/* Run the tower of m over every frame, accumulating the rows traced as `want`. */
-static vlm_status collect(const vlm_model *m, const char *want, vlm_calibrate_frame_fn frame, void *user,
-                          size_t n_frames, int32_t n_threads, uint8_t *rgb, float *tokens, stats *s, char *err,
-                          size_t err_size) {
+/* Run the tower (vis, tracing into s) over every frame, accumulating the rows traced as `want`. */
+static vlm_status collect(vlm_vision_context *vis, stats *s, const char *want, vlm_calibrate_frame_fn frame,
+                          void *user, size_t n_frames, uint8_t *rgb, float *tokens, char *err, size_t err_size) {
     memset(s->sum, 0, (size_t)s->D * sizeof(double));
     memset(s->sq, 0, (size_t)s->D * sizeof(double));
     s->n = 0, s->want = want;
-    vlm_vision_context_params vp = vlm_vision_context_default_params();
-    vp.n_threads = n_threads, vp.cb = on_tensor, vp.cb_user_data = s;
-    vlm_vision_context *vis = NULL;
-    vlm_status st = vlm_vision_context_init(m, &vp, &vis, err, err_size);
+    vlm_status st = VLM_OK;
     for (size_t i = 0; i < n_frames && !st; i++) {
         char e2[256] = "";
         if ((st = frame(user, i, rgb, e2, sizeof e2)))
@@ -79,7 +75,6 @@ static vlm_status collect(const vlm_model *m, const char *want, vlm_calibrate_fr
         else if ((st = vlm_vision_encode_rgb(vis, rgb, tokens)))
             vlm_set_err(err, err_size, st, "calibration frame %zu: %s", i, vlm_vision_last_error(vis));
     }
-    vlm_vision_context_free(vis);
     if (!st && s->n == 0)
         st = vlm_set_err(err, err_size, VLM_ERR_UNSUPPORTED, "the tower produced no %s rows", want);
     return st;
@@ -119,6 +114,7 @@ vlm_status vlm_vision_calibrate(const vlm_model *m, vlm_calibrate_frame_fn frame
     float *tokens = malloc((size_t)m->hp.frame_num_tokens * Dz * sizeof(float));
     char *tmp_lm = vpath ? malloc(strlen(out_path) + 5) : NULL, *tmp_v = vpath ? malloc(strlen(vpath) + 5) : NULL;
     vlm_gguf_out_tensor *ts = calloc(vlm_gguf_n_tensors(m->v_file) + vlm_gguf_n_tensors(m->lm_file) + 1, sizeof *ts);
+    vlm_vision_context *vis = NULL; /* before the first goto done */
     vlm_status st = VLM_OK;
     if (!vpath || !fbuf || !dbuf || !rgb || !tokens || !tmp_lm || !tmp_v || !ts) {
         st = vlm_set_err(err, err_size, VLM_ERR_OOM, "out of memory");
@@ -135,9 +131,13 @@ vlm_status vlm_vision_calibrate(const vlm_model *m, vlm_calibrate_frame_fn frame
     memcpy(ow, m->head_out.data, Dz * Dz * sizeof(float));
     c.post_ln_w = gam, c.post_ln_b = bet, c.head_out_b = ob, c.head_down_b = db;
     c.head_out.data = ow;
+    /* one context for the three passes: it reads c's weights at every encode */
+    vlm_vision_context_params vp = vlm_vision_context_default_params();
+    vp.n_threads = n_threads, vp.cb = on_tensor, vp.cb_user_data = &s;
+    if ((st = vlm_vision_context_init(&c, &vp, &vis, err, err_size))) goto done;
 
     /* pass 1: the pooled grid */
-    if ((st = collect(&c, "v.pooled", frame, user, n_frames, n_threads, rgb, tokens, &s, err, err_size))) goto done;
+    if ((st = collect(vis, &s, "v.pooled", frame, user, n_frames, rgb, tokens, err, err_size))) goto done;
     mean_std(&s, mean, sd);
     for (int64_t d = 0; d < D; d++) {
         gam[d] = (float)(gam[d] / sd[d]);
@@ -150,7 +150,7 @@ vlm_status vlm_vision_calibrate(const vlm_model *m, vlm_calibrate_frame_fn frame
         if (scr[d] > report->grid_std_max) report->grid_std_max = scr[d];
     }
     /* pass 2: the head's attention output */
-    if ((st = collect(&c, "v.head.attn_out", frame, user, n_frames, n_threads, rgb, tokens, &s, err, err_size)))
+    if ((st = collect(vis, &s, "v.head.attn_out", frame, user, n_frames, rgb, tokens, err, err_size)))
         goto done;
     mean_std(&s, mean, sd);
     for (int64_t d = 0; d < D; d++) {
@@ -165,7 +165,7 @@ vlm_status vlm_vision_calibrate(const vlm_model *m, vlm_calibrate_frame_fn frame
         }
     }
     /* pass 3: centre the head's output */
-    if ((st = collect(&c, "v.cls", frame, user, n_frames, n_threads, rgb, tokens, &s, err, err_size))) goto done;
+    if ((st = collect(vis, &s, "v.cls", frame, user, n_frames, rgb, tokens, err, err_size))) goto done;
     mean_std(&s, mean, sd);
     for (int64_t d = 0; d < D; d++) db[d] = (float)(db[d] - mean[d]);
 
@@ -209,6 +209,7 @@ vlm_status vlm_vision_calibrate(const vlm_model *m, vlm_calibrate_frame_fn frame
 done:
     if (st && tmp_v) unlink(tmp_v);
     if (st && tmp_lm) unlink(tmp_lm);
+    vlm_vision_context_free(vis);
     free(ts), free(tmp_lm), free(tmp_v), free(tokens), free(rgb), free(dbuf), free(fbuf), free(vpath);
     return st;
 }
