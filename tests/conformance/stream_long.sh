@@ -3,8 +3,9 @@
 # 512-position cache, so that the eviction policy runs dozens of times
 # (test_session long): the KV length never exceeds the cache, eviction events
 # are emitted, silent frames and evictions allocate nothing, and VmRSS at
-# frame 1,200 is within 10% of frame 100 (per-frame time is printed and held
-# to a loose bound; VLM_STRICT_TIME=1 asks for 10%). Then `videollm stream`
+# frame 1,200 is within 10% of frame 100 (per-frame time is printed; it is
+# held to 10% only with VLM_STRICT_TIME=1, since wall time on a shared
+# machine is noise). Then `videollm stream`
 # on a short clip with a small --ctx reports kv_evict events in --json.
 set -euo pipefail
 PY=/usr/bin/python3
