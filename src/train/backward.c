@@ -58,7 +58,8 @@ struct vlm_train_context {
     float *lu;                      /* [7][T][r] LoRA intermediates of a layer */
     float *ldu;                     /* [T][r] */
     float *xin, *tmp;               /* [T][max(H, F, Nq, V-chunk)] */
-    float *attp;                    /* [nth][2][T] softmax rows */
+    float *attp;                    /* [nth][attn_scratch_floats] softmax rows, K and V transposed */
+    float *gw_t, *ga_t, *gb_t, *gprod; /* full mode's GEMM backward: transposed operands, product */
     int64_t *pos, *neg;             /* [T] */
     int32_t *lab_rows;              /* [T] */
     float *hn, *logits, *lhu;       /* [cL][H], [cL][V], [cL][r] */
@@ -148,6 +149,9 @@ vlm_status vlm_train_context_init(const vlm_model *m, vlm_trainable *t, const vl
 
 #define CHUNK_L 16 /* labelled rows per lm_head chunk */
 
+static size_t attn_scratch_floats(int64_t cap_T, int64_t Dh);
+static const vlm_wt *proj_wt(const vlm_llama_layer *ly, int k);
+
 static vlm_status ensure(vlm_train_context *c, int64_t T, int64_t n_conn_rows) {
     const vlm_model_hparams *hp = &c->m->hp;
     const int64_t H = hp->n_embd, F = hp->n_ff, Dh = hp->n_head_dim, Nq = hp->n_head * Dh, Nkv = hp->n_head_kv * Dh;
@@ -161,17 +165,26 @@ static vlm_status ensure(vlm_train_context *c, int64_t T, int64_t n_conn_rows) {
     if (D > wmax) wmax = D;
     int nth = vlm_pool_n_threads(c->pool);
     const int64_t cL = CHUNK_L;
+    int64_t nk = 0; /* the largest layer weight (full mode's transposed copy) */
+    for (int32_t il = 0; il < L && c->t->full; il++)
+        for (int k = 0; k < VLM_P_COUNT; k++) {
+            const vlm_wt *w = proj_wt(&c->ly[il], k);
+            if (w->n_out * w->n_in > nk) nk = w->n_out * w->n_in;
+        }
+    const int64_t gT = c->t->full ? cT : 0, gprod = cT * wmax > nk ? cT * wmax : nk;
     size_t sizes[] = {(size_t)((L + 1) * cT * H), (size_t)(cT * H), (size_t)(cT * H), (size_t)(cT * H),
                       (size_t)(cT * H), (size_t)(cT * H), (size_t)(cT * H),
                       (size_t)(cT * Nq), (size_t)(cT * Nq), (size_t)(cT * Nq), (size_t)(cT * Nq),
                       (size_t)(cT * Nkv), (size_t)(cT * Nkv), (size_t)(cT * Nkv), (size_t)(cT * Nkv),
                       (size_t)(cT * F), (size_t)(cT * F), (size_t)(cT * F), (size_t)(cT * F), (size_t)(cT * F),
                       (size_t)(VLM_P_COUNT * cT * R), (size_t)(cT * R), (size_t)(cT * wmax),
-                      (size_t)(cT * wmax > cL * V ? cT * wmax : cL * V), (size_t)(nth * 2 * cT),
-                      (size_t)(cL * H), (size_t)(cL * V), (size_t)(cL * R)};
+                      (size_t)(cT * wmax > cL * V ? cT * wmax : cL * V), (size_t)nth * attn_scratch_floats(cT, Dh),
+                      (size_t)(cL * H), (size_t)(cL * V), (size_t)(cL * R), (size_t)nk, (size_t)(wmax * gT),
+                      (size_t)(wmax * gT), (size_t)(gT ? gprod : 0)};
     float **ptrs[] = {&c->xs, &c->h, &c->h2, &c->xmid, &c->dx, &c->dxm, &c->dh, &c->q, &c->att, &c->dq, &c->datt,
                       &c->k, &c->v, &c->dk, &c->dv, &c->g, &c->u, &c->mm, &c->dg, &c->du, &c->lu, &c->ldu,
-                      &c->xin, &c->tmp, &c->attp, &c->hn, &c->logits, &c->lhu};
+                      &c->xin, &c->tmp, &c->attp, &c->hn, &c->logits, &c->lhu, &c->gw_t, &c->ga_t, &c->gb_t,
+                      &c->gprod};
     size_t total = 0;
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         if (!vlm_add_ok(total, (sizes[i] + 15) & ~(size_t)15, &total))
@@ -216,6 +229,10 @@ static vlm_status ensure(vlm_train_context *c, int64_t T, int64_t n_conn_rows) {
         s = vlm_matmul_scratch_size(VLM_DT_F32, cT, ks[i], nth);
         if (s > scr) scr = s;
     }
+    if (c->t->full) { /* the weight-gradient GEMM: wmax rows, cT inner */
+        s = vlm_matmul_scratch_size(VLM_DT_F32, wmax, cT, nth);
+        if (s > scr) scr = s;
+    }
     if (scr > c->scr_size) {
         free(c->ops.scratch);
         c->ops.scratch = vlm_alloc64(scr);
@@ -241,8 +258,6 @@ static inline f4 ld4(const float *p) {
 
 static inline void st4(float *p, f4 v) { memcpy(p, &v, sizeof v); }
 
-typedef double d2 __attribute__((vector_size(16)));
-
 /* y[n] += a * x[n] */
 static inline void axpy(float *restrict y, const float *restrict x, float a, int64_t n) {
     const f4 av = {a, a, a, a};
@@ -253,20 +268,6 @@ static inline void axpy(float *restrict y, const float *restrict x, float a, int
         st4(y + k + 4, y1);
     }
     for (; k < n; k++) y[k] += a * x[k];
-}
-
-/* sum a[i] b[i] in f64 with four partial sums (fixed order: deterministic). */
-static inline double dot_f64(const float *restrict a, const float *restrict b, int64_t n) {
-    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    int64_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        s0 += (double)a[i] * b[i];
-        s1 += (double)a[i + 1] * b[i + 1];
-        s2 += (double)a[i + 2] * b[i + 2];
-        s3 += (double)a[i + 3] * b[i + 3];
-    }
-    for (; i < n; i++) s0 += (double)a[i] * b[i];
-    return (s0 + s1) + (s2 + s3);
 }
 
 /* y[T][K] += x[T][N] @ W[N][K] (W of any weight type; rows dequantized in blocks). */
@@ -458,6 +459,51 @@ static vlm_status lin_fwd(vlm_train_context *c, const vlm_wt *W, const vlm_lora_
     return VLM_OK;
 }
 
+/* dst[c][r] = src[r][c] for a [rows][cols] matrix, threads split the rows of dst */
+typedef struct {
+    float *dst;
+    const float *src;
+    int64_t rows, cols;
+} tr_job;
+
+static void tr_fn(void *ctx, int ith, int nth) {
+    const tr_job *j = ctx;
+    int64_t c0, c1;
+    vlm_pool_split(j->cols, ith, nth, 16, &c0, &c1);
+    for (int64_t cb = c0; cb < c1; cb += 16) /* 16 x 16 tiles */
+        for (int64_t rb = 0; rb < j->rows; rb += 16)
+            for (int64_t cc = cb; cc < c1 && cc < cb + 16; cc++)
+                for (int64_t r = rb; r < j->rows && r < rb + 16; r++) j->dst[cc * j->rows + r] = j->src[r * j->cols + cc];
+}
+
+static void transpose(vlm_train_context *c, float *dst, const float *src, int64_t rows, int64_t cols) {
+    tr_job j = {dst, src, rows, cols};
+    if (rows * cols >= 65536) vlm_pool_run(c->pool, tr_fn, &j);
+    else tr_fn(&j, 0, 1);
+}
+
+/* Full mode with an f32 weight: the two products of a linear layer's backward
+ * as GEMMs through vlm_matmul (the runtime's packed kernels, chosen for the
+ * CPU at run time), on transposed copies:
+ *   dx[T][in] += dy[T][out] @ W[out][in]     = dy . (W^T)^T
+ *   gW[out][in] += dy^T[out][T] @ x[T][in]   = dy^T . (x^T)^T
+ * Each output element is one dot product in a fixed order whatever the thread
+ * split, so the thread count does not change the result. */
+static vlm_status lin_bwd_gemm(vlm_train_context *c, const vlm_wt *W, vlm_tparam *Wp, const float *x, const float *dy,
+                               float *dx, int64_t T) {
+    const int64_t out = W->n_out, in = W->n_in;
+    vlm_status st;
+    transpose(c, c->gw_t, W->data, out, in); /* [in][out] */
+    if ((st = mm(c, c->gprod, dy, c->gw_t, VLM_DT_F32, NULL, T, in, out))) return st;
+    for (int64_t i = 0; i < T * in; i++) dx[i] += c->gprod[i];
+    if (!Wp) return VLM_OK;
+    transpose(c, c->ga_t, dy, T, out); /* [out][T] */
+    transpose(c, c->gb_t, x, T, in);   /* [in][T] */
+    if ((st = mm(c, c->gprod, c->ga_t, c->gb_t, VLM_DT_F32, NULL, out, in, T))) return st;
+    for (int64_t i = 0; i < out * in; i++) Wp->grad[i] += c->gprod[i];
+    return VLM_OK;
+}
+
 /* Given dy[T][out]: dx[T][in] += dy W + drop'(s dy B A); gB += s dy^T u; gA += (s dy B)^T drop(x).
  * Full mode (lm NULL, Wp the trained weight): dx += dy W; gW += dy^T x. */
 static vlm_status lin_bwd(vlm_train_context *c, const vlm_wt *W, const vlm_lora_mod *lm, vlm_tparam *Wp,
@@ -465,6 +511,7 @@ static vlm_status lin_bwd(vlm_train_context *c, const vlm_wt *W, const vlm_lora_
                           const int64_t *pos) {
     vlm_status st;
     if (!lm) {
+        if (c->gprod && W->type == VLM_DT_F32) return lin_bwd_gemm(c, W, Wp, x, dy, dx, T);
         if ((st = acc_xw(c, dx, dy, W->data, W->type, T, W->n_out, W->n_in))) return st;
         if (Wp) acc_dw(c, Wp->grad, dy, x, T, W->n_out, W->n_in);
         return VLM_OK;
@@ -528,60 +575,188 @@ typedef struct {
     bool backward;
 } attn_job;
 
+/* The attention kernels below work on eight floats as two f4 (SSE registers
+ * on the baseline target, so the compiler keeps the accumulators in
+ * registers); every element is a multiply then an add, in a fixed order, so
+ * the results do not depend on the machine or the thread count. */
+static inline f4 bc4(float a) { return (f4){a, a, a, a}; }
+
+/* Query rows are taken RB at a time: each K / V row loaded serves all of
+ * them, and every sum still adds its terms in the order of the one-row
+ * loop (over i for a score, over s for an output, over t for dK and dV). */
+enum { RB = 4 }; /* the kernels below are written out for four rows */
+
+/* The per-thread attention scratch: p and dp [RB][Tp], and the group's K and
+ * V transposed, [Dh][Tp] each (Tp = the capacity rounded up to 16). */
+static int64_t attn_tp(int64_t cap_T) { return (cap_T + 15) & ~(int64_t)15; }
+static size_t attn_scratch_floats(int64_t cap_T, int64_t Dh) {
+    return (size_t)(attn_tp(cap_T) * (2 * RB + 2 * Dh));
+}
+
+/* xt[i][s] = x[s][i] for s < T, 0 for T <= s < n8: one head's rows (stride ld) */
+static void transpose_head(float *xt, int64_t Tp, const float *x, int64_t ld, int64_t T, int64_t n8, int64_t Dh) {
+    for (int64_t s = 0; s < T; s++)
+        for (int64_t i = 0; i < Dh; i++) xt[i * Tp + s] = x[s * ld + i];
+    for (int64_t i = 0; i < Dh; i++)
+        for (int64_t s = T; s < n8; s++) xt[i * Tp + s] = 0.0f;
+}
+
+/* dst[r][s] = sum_i a_r[i] bt[i][s] (i in order) for r < nr, s < n8 (a multiple of 8);
+ * a_r = a + r * lda. Rows nr..RB-1 of dst get zeros. */
+static void block_dots(float *restrict dst, int64_t Tp, const float *restrict a, int64_t lda, int nr,
+                       const float *restrict bt, int64_t n8, int64_t Dh) {
+    f4 av[RB][VLM_MODEL_MAX_HEAD_DIM];
+    for (int r = 0; r < RB; r++)
+        for (int64_t i = 0; i < Dh; i++) av[r][i] = bc4(r < nr ? a[r * lda + i] : 0.0f);
+    for (int64_t s = 0; s < n8; s += 8) {
+        f4 a00 = {0}, a01 = {0}, a10 = {0}, a11 = {0}, a20 = {0}, a21 = {0}, a30 = {0}, a31 = {0};
+        for (int64_t i = 0; i < Dh; i++) {
+            const f4 b0 = ld4(bt + i * Tp + s), b1 = ld4(bt + i * Tp + s + 4);
+            a00 += av[0][i] * b0, a01 += av[0][i] * b1;
+            a10 += av[1][i] * b0, a11 += av[1][i] * b1;
+            a20 += av[2][i] * b0, a21 += av[2][i] * b1;
+            a30 += av[3][i] * b0, a31 += av[3][i] * b1;
+        }
+        st4(dst + s, a00), st4(dst + s + 4, a01);
+        st4(dst + Tp + s, a10), st4(dst + Tp + s + 4, a11);
+        st4(dst + 2 * Tp + s, a20), st4(dst + 2 * Tp + s + 4, a21);
+        st4(dst + 3 * Tp + s, a30), st4(dst + 3 * Tp + s + 4, a31);
+    }
+}
+
+/* out_r[i] = sum_{s <= n0 - 1 + r} w[r][s] x[s][i] (s in order) for r < nr; rows of
+ * x with stride ld, out_r = out + r * ldo, w rows of stride Tp. */
+static void block_combine(float *restrict out, int64_t ldo, const float *restrict w, int64_t Tp, int nr, int64_t n0,
+                          const float *restrict x, int64_t ld, int64_t Dh) {
+    int64_t i0 = 0;
+    for (; i0 + 8 <= Dh; i0 += 8) {
+        f4 acc[RB][2] = {{{0}}};
+        for (int64_t s = 0; s < n0; s++) {
+            const f4 x0 = ld4(x + s * ld + i0), x1 = ld4(x + s * ld + i0 + 4);
+            f4 w0 = bc4(w[s]), w1 = bc4(w[Tp + s]), w2 = bc4(w[2 * Tp + s]), w3 = bc4(w[3 * Tp + s]);
+            acc[0][0] += w0 * x0, acc[0][1] += w0 * x1;
+            acc[1][0] += w1 * x0, acc[1][1] += w1 * x1;
+            acc[2][0] += w2 * x0, acc[2][1] += w2 * x1;
+            acc[3][0] += w3 * x0, acc[3][1] += w3 * x1;
+        }
+        for (int r = 1; r < nr; r++)
+            for (int64_t s = n0; s < n0 + r; s++) {
+                const f4 ws = bc4(w[r * Tp + s]);
+                acc[r][0] += ws * ld4(x + s * ld + i0), acc[r][1] += ws * ld4(x + s * ld + i0 + 4);
+            }
+        for (int r = 0; r < nr; r++) st4(out + r * ldo + i0, acc[r][0]), st4(out + r * ldo + i0 + 4, acc[r][1]);
+    }
+    for (; i0 < Dh; i0++)
+        for (int r = 0; r < nr; r++) {
+            float acc = 0;
+            for (int64_t s = 0; s < n0 + r; s++) acc += w[r * Tp + s] * x[s * ld + i0];
+            out[r * ldo + i0] = acc;
+        }
+}
+
+/* y[s][i] += w[r][s] a_r[i] over r in order, for the rows r with s <= n0 - 1 + r (r < nr);
+ * rows of y with stride ld, a_r = a + r * lda, w rows of stride Tp. */
+static void block_axpy(float *restrict y, int64_t ld, const float *restrict w, int64_t Tp, int nr, int64_t n0,
+                       const float *restrict a, int64_t lda, int64_t Dh) {
+    int64_t i0 = 0;
+    for (; i0 + 8 <= Dh; i0 += 8) {
+        f4 av[RB][2];
+        for (int r = 0; r < RB; r++)
+            for (int k = 0; k < 2; k++) av[r][k] = r < nr ? ld4(a + r * lda + i0 + 4 * k) : (f4){0};
+        if (nr == RB)
+            for (int64_t s = 0; s < n0; s++) {
+                f4 y0 = ld4(y + s * ld + i0), y1 = ld4(y + s * ld + i0 + 4);
+                f4 w0 = bc4(w[s]), w1 = bc4(w[Tp + s]), w2 = bc4(w[2 * Tp + s]), w3 = bc4(w[3 * Tp + s]);
+                y0 += w0 * av[0][0], y1 += w0 * av[0][1];
+                y0 += w1 * av[1][0], y1 += w1 * av[1][1];
+                y0 += w2 * av[2][0], y1 += w2 * av[2][1];
+                y0 += w3 * av[3][0], y1 += w3 * av[3][1];
+                st4(y + s * ld + i0, y0), st4(y + s * ld + i0 + 4, y1);
+            }
+        else
+            for (int64_t s = 0; s < n0; s++) {
+                f4 y0 = ld4(y + s * ld + i0), y1 = ld4(y + s * ld + i0 + 4);
+                for (int r = 0; r < nr; r++) {
+                    const f4 ws = bc4(w[r * Tp + s]);
+                    y0 += ws * av[r][0], y1 += ws * av[r][1];
+                }
+                st4(y + s * ld + i0, y0), st4(y + s * ld + i0 + 4, y1);
+            }
+        for (int64_t s = n0; s < n0 + nr - 1; s++) {
+            f4 y0 = ld4(y + s * ld + i0), y1 = ld4(y + s * ld + i0 + 4);
+            for (int r = (int)(s - n0) + 1; r < nr; r++) {
+                const f4 ws = bc4(w[r * Tp + s]);
+                y0 += ws * av[r][0], y1 += ws * av[r][1];
+            }
+            st4(y + s * ld + i0, y0), st4(y + s * ld + i0 + 4, y1);
+        }
+    }
+    for (; i0 < Dh; i0++)
+        for (int64_t s = 0; s < n0 + nr - 1; s++)
+            for (int r = s < n0 ? 0 : (int)(s - n0) + 1; r < nr; r++) y[s * ld + i0] += w[r * Tp + s] * a[r * lda + i0];
+}
+
+/* p[s] = softmax_s(p[s] * scale) over s <= t (in place; f64 sum in order) */
+static void softmax_row(float *p, int64_t t, float scale) {
+    float mx = -INFINITY;
+    for (int64_t s = 0; s <= t; s++) {
+        p[s] *= scale;
+        if (p[s] > mx) mx = p[s];
+    }
+    double sum = 0;
+    for (int64_t s = 0; s <= t; s++) {
+        p[s] = expf(p[s] - mx);
+        sum += p[s];
+    }
+    const double inv = 1.0 / sum;
+    for (int64_t s = 0; s <= t; s++) p[s] = (float)(p[s] * inv);
+}
+
 /* Causal GQA attention over the T gathered tokens, threads split the KV heads.
- * Forward: att = softmax(q k^T * scale) v. Backward: dq, dk, dv from datt. */
+ * Forward: att = softmax(q k^T * scale) v. Backward: dq, dk, dv from datt.
+ * Scores and dp come from the group's K / V transposed ([Dh][T]), eight key
+ * positions at a time, for RB query rows at once; every sum runs in f32 in a
+ * fixed order, so thread counts and machines agree bitwise. */
 static void attn_fn(void *ctx, int ith, int nth) {
     attn_job *j = ctx;
     vlm_train_context *c = j->c;
     const int64_t T = j->T, Dh = j->Dh, Nq = j->nh * Dh, Nkv = j->nkv * Dh, grp = j->nh / j->nkv;
-    float *p = c->attp + (size_t)ith * 2 * (size_t)c->cap_T, *dp = p + c->cap_T;
+    const int64_t Tp = attn_tp(c->cap_T), T8 = (T + 7) & ~(int64_t)7;
+    float *p = c->attp + (size_t)ith * attn_scratch_floats(c->cap_T, Dh), *dp = p + RB * Tp;
+    float *kt = dp + RB * Tp, *vt = kt + Dh * Tp;
     int64_t g0, g1;
     vlm_pool_split(j->nkv, ith, nth, 1, &g0, &g1);
-    for (int64_t g = g0; g < g1; g++)
+    for (int64_t g = g0; g < g1; g++) {
+        const float *kg = c->k + g * Dh, *vg = c->v + g * Dh;
+        float *dkg = c->dk + g * Dh, *dvg = c->dv + g * Dh;
+        transpose_head(kt, Tp, kg, Nkv, T, T8, Dh);
+        if (j->backward) transpose_head(vt, Tp, vg, Nkv, T, T8, Dh);
         for (int64_t hh = 0; hh < grp; hh++) {
-            int64_t h = g * grp + hh;
-            for (int64_t t = 0; t < T; t++) {
-                const float *qt = c->q + t * Nq + h * Dh;
-                float mx = -INFINITY;
-                for (int64_t s = 0; s <= t; s++) {
-                    double d = dot_f64(qt, c->k + s * Nkv + g * Dh, Dh);
-                    p[s] = (float)d * j->scale;
-                    if (p[s] > mx) mx = p[s];
-                }
-                double sum = 0;
-                for (int64_t s = 0; s <= t; s++) {
-                    p[s] = expf(p[s] - mx);
-                    sum += p[s];
-                }
-                for (int64_t s = 0; s <= t; s++) p[s] = (float)(p[s] / sum);
-                if (!j->backward) { /* o = p v, f64 sums over s in order, rows of v read contiguously */
-                    d2 acc[VLM_MODEL_MAX_HEAD_DIM / 2];  /* Dh is even (checked by the loader) */
-                    for (int64_t i = 0; i < Dh / 2; i++) acc[i] = (d2){0, 0};
-                    for (int64_t s = 0; s <= t; s++) {
-                        const d2 ps = {p[s], p[s]};
-                        const float *vs = c->v + s * Nkv + g * Dh;
-                        for (int64_t i = 0; i < Dh / 2; i++) acc[i] += ps * (d2){vs[2 * i], vs[2 * i + 1]};
-                    }
-                    float *o = c->att + t * Nq + h * Dh;
-                    for (int64_t i = 0; i < Dh / 2; i++) o[2 * i] = (float)acc[i][0], o[2 * i + 1] = (float)acc[i][1];
+            const int64_t h = g * grp + hh;
+            for (int64_t t0 = 0; t0 < T; t0 += RB) {
+                const int nr = T - t0 < RB ? (int)(T - t0) : RB;
+                const int64_t n8 = (t0 + nr + 7) & ~(int64_t)7; /* the last row's t + 1, rounded up to 8 */
+                const float *qt = c->q + t0 * Nq + h * Dh;
+                block_dots(p, Tp, qt, Nq, nr, kt, n8, Dh);
+                for (int r = 0; r < nr; r++) softmax_row(p + r * Tp, t0 + r, j->scale);
+                if (!j->backward) {
+                    block_combine(c->att + t0 * Nq + h * Dh, Nq, p, Tp, nr, t0 + 1, vg, Nkv, Dh);
                     continue;
                 }
-                const float *dot = c->datt + t * Nq + h * Dh;
-                double tot = 0;
-                for (int64_t s = 0; s <= t; s++) {
-                    double d = dot_f64(dot, c->v + s * Nkv + g * Dh, Dh);
-                    dp[s] = (float)d;
-                    tot += (double)p[s] * d;
-                    axpy(c->dv + s * Nkv + g * Dh, dot, p[s], Dh);
+                const float *dot = c->datt + t0 * Nq + h * Dh;
+                block_dots(dp, Tp, dot, Nq, nr, vt, n8, Dh);
+                for (int r = 0; r < nr; r++) {
+                    float *pr = p + r * Tp, *dr = dp + r * Tp;
+                    double tot = 0;
+                    for (int64_t s = 0; s <= t0 + r; s++) tot += (double)pr[s] * dr[s];
+                    for (int64_t s = 0; s <= t0 + r; s++) dr[s] = (float)(pr[s] * (dr[s] - tot)) * j->scale;
                 }
-                float *dqt = c->dq + t * Nq + h * Dh;
-                for (int64_t s = 0; s <= t; s++) {
-                    float ds = (float)(p[s] * (dp[s] - tot)) * j->scale;
-                    axpy(dqt, c->k + s * Nkv + g * Dh, ds, Dh);
-                    axpy(c->dk + s * Nkv + g * Dh, qt, ds, Dh);
-                }
+                block_axpy(dvg, Nkv, p, Tp, nr, t0 + 1, dot, Nq, Dh);
+                block_combine(c->dq + t0 * Nq + h * Dh, Nq, dp, Tp, nr, t0 + 1, kg, Nkv, Dh);
+                block_axpy(dkg, Nkv, dp, Tp, nr, t0 + 1, qt, Nq, Dh);
             }
         }
+    }
 }
 
 static double gelu_d(double z) { return 0.5 * (1.0 + erf(z / sqrt(2.0))) + z * exp(-0.5 * z * z) / sqrt(2.0 * M_PI); }
