@@ -59,7 +59,9 @@ struct vlm_train_context {
     float *ldu;                     /* [T][r] */
     float *xin, *tmp;               /* [T][max(H, F, Nq, V-chunk)] */
     float *attp;                    /* [nth][attn_scratch_floats] softmax rows, K and V transposed */
-    float *gw_t, *ga_t, *gb_t, *gprod; /* full mode's GEMM backward: transposed operands, product */
+    float *gw_t, *ga_t, *gb_t, *gprod; /* full mode's GEMM backward: W^T [g_nk], dy^T and x^T
+                                          [g_rows][cap_T], product [max(cap_T * g_rows, g_nk)] */
+    int64_t g_nk, g_rows;
     int64_t *pos, *neg;             /* [T] */
     int32_t *lab_rows;              /* [T] */
     float *hn, *logits, *lhu;       /* [cL][H], [cL][V], [cL][r] */
@@ -165,13 +167,16 @@ static vlm_status ensure(vlm_train_context *c, int64_t T, int64_t n_conn_rows) {
     if (D > wmax) wmax = D;
     int nth = vlm_pool_n_threads(c->pool);
     const int64_t cL = CHUNK_L;
-    int64_t nk = 0; /* the largest layer weight (full mode's transposed copy) */
-    for (int32_t il = 0; il < L && c->t->full; il++)
-        for (int k = 0; k < VLM_P_COUNT; k++) {
-            const vlm_wt *w = proj_wt(&c->ly[il], k);
+    /* full mode's GEMM backward: the largest weight (lm_head included) and its longest side */
+    int64_t nk = 0, gr = 0;
+    for (int32_t il = 0; il <= L && c->t->full; il++)
+        for (int k = 0; k < (il < L ? VLM_P_COUNT : 1); k++) {
+            const vlm_wt *w = il < L ? proj_wt(&c->ly[il], k) : &c->output;
             if (w->n_out * w->n_in > nk) nk = w->n_out * w->n_in;
+            if (w->n_out > gr) gr = w->n_out;
+            if (w->n_in > gr) gr = w->n_in;
         }
-    const int64_t gT = c->t->full ? cT : 0, gprod = cT * wmax > nk ? cT * wmax : nk;
+    const int64_t gprod = cT * gr > nk ? cT * gr : nk;
     size_t sizes[] = {(size_t)((L + 1) * cT * H), (size_t)(cT * H), (size_t)(cT * H), (size_t)(cT * H),
                       (size_t)(cT * H), (size_t)(cT * H), (size_t)(cT * H),
                       (size_t)(cT * Nq), (size_t)(cT * Nq), (size_t)(cT * Nq), (size_t)(cT * Nq),
@@ -179,8 +184,8 @@ static vlm_status ensure(vlm_train_context *c, int64_t T, int64_t n_conn_rows) {
                       (size_t)(cT * F), (size_t)(cT * F), (size_t)(cT * F), (size_t)(cT * F), (size_t)(cT * F),
                       (size_t)(VLM_P_COUNT * cT * R), (size_t)(cT * R), (size_t)(cT * wmax),
                       (size_t)(cT * wmax > cL * V ? cT * wmax : cL * V), (size_t)nth * attn_scratch_floats(cT, Dh),
-                      (size_t)(cL * H), (size_t)(cL * V), (size_t)(cL * R), (size_t)nk, (size_t)(wmax * gT),
-                      (size_t)(wmax * gT), (size_t)(gT ? gprod : 0)};
+                      (size_t)(cL * H), (size_t)(cL * V), (size_t)(cL * R), (size_t)nk, (size_t)(gr * cT),
+                      (size_t)(gr * cT), (size_t)(nk ? gprod : 0)};
     float **ptrs[] = {&c->xs, &c->h, &c->h2, &c->xmid, &c->dx, &c->dxm, &c->dh, &c->q, &c->att, &c->dq, &c->datt,
                       &c->k, &c->v, &c->dk, &c->dv, &c->g, &c->u, &c->mm, &c->dg, &c->du, &c->lu, &c->ldu,
                       &c->xin, &c->tmp, &c->attp, &c->hn, &c->logits, &c->lhu, &c->gw_t, &c->ga_t, &c->gb_t,
@@ -229,8 +234,10 @@ static vlm_status ensure(vlm_train_context *c, int64_t T, int64_t n_conn_rows) {
         s = vlm_matmul_scratch_size(VLM_DT_F32, cT, ks[i], nth);
         if (s > scr) scr = s;
     }
-    if (c->t->full) { /* the weight-gradient GEMM: wmax rows, cT inner */
-        s = vlm_matmul_scratch_size(VLM_DT_F32, wmax, cT, nth);
+    if (nk) { /* the GEMM backward: gr rows, cT inner (dW) and cT rows, gr inner (dx) */
+        s = vlm_matmul_scratch_size(VLM_DT_F32, gr, cT, nth);
+        if (s > scr) scr = s;
+        s = vlm_matmul_scratch_size(VLM_DT_F32, cT, gr, nth);
         if (s > scr) scr = s;
     }
     if (scr > c->scr_size) {
@@ -241,6 +248,8 @@ static vlm_status ensure(vlm_train_context *c, int64_t T, int64_t n_conn_rows) {
     }
     c->ops.scratch_size = c->scr_size;
     c->cap_T = cT;
+    c->g_nk = nk;
+    c->g_rows = gr;
     return VLM_OK;
 }
 
@@ -493,6 +502,9 @@ static vlm_status lin_bwd_gemm(vlm_train_context *c, const vlm_wt *W, vlm_tparam
                                float *dx, int64_t T) {
     const int64_t out = W->n_out, in = W->n_in;
     vlm_status st;
+    if (out * in > c->g_nk || out > c->g_rows || in > c->g_rows || T > c->cap_T)
+        return vlm_set_err(c->err, sizeof c->err, VLM_ERR_INVALID_ARG, "GEMM backward buffers too small for [%lld x %lld]",
+                           (long long)out, (long long)in);
     transpose(c, c->gw_t, W->data, out, in); /* [in][out] */
     if ((st = mm(c, c->gprod, dy, c->gw_t, VLM_DT_F32, NULL, T, in, out))) return st;
     for (int64_t i = 0; i < T * in; i++) dx[i] += c->gprod[i];
