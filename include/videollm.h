@@ -595,6 +595,35 @@ vlm_status vlm_vision_calibrate(const vlm_model *m, vlm_calibrate_frame_fn frame
                                 int32_t n_threads, const char *out_path, vlm_calibrate_report *report, char *err,
                                 size_t err_size);
 
+/* ---- designed frame-difference heads ------------------------------------- */
+typedef struct {
+    double beta;              /* the connector's constant output along LM dimension 0 */
+    double xe_median, xe_min; /* that dimension after layer 0's RMSNorm, over the sample tokens */
+    int32_t n_heads;          /* heads designed: 4 */
+    int32_t offsets[4];       /* positions back each head attends to */
+    double margin;            /* position score: (target - next best) / target, over 1,536 positions */
+    size_t n_tokens;
+} vlm_diff_heads_report;
+
+/* Give an untrained LM the comparison of each frame with the one before
+ * (docs/demo-model.md, "Seeing change"): the connector's last layer gets a
+ * constant output along hidden dimension 0 (beta: the median norm of its
+ * outputs on `tokens`, n_tokens vision tokens [n][v_n_embd] before the
+ * connector), and heads 0-3 of layer 0 attend by position alone (RoPE on
+ * that constant) to fixed offsets back, copying the normalised token through
+ * random orthonormal projections (seeded) with a sign, so that a frame's last
+ * token gains the difference of its frame's pooled token and the previous
+ * frame's, and every frame token the difference from the same token one frame
+ * earlier. Writes out_path and its vision file with layer 0's attention and
+ * mm.2 replaced; m is not modified. Needs f32 weights, n_head_kv == n_head >=
+ * 4 and 16 <= head_dim <= (n_embd - 1) / 2 (VLM_ERR_UNSUPPORTED otherwise).
+ * rep may be NULL. */
+/* The shape and type conditions alone (before the work that feeds the design). */
+vlm_status vlm_design_diff_heads_check(const vlm_model *m, char *err, size_t err_size);
+vlm_status vlm_design_diff_heads(const vlm_model *m, const float *tokens, size_t n_tokens, uint64_t seed,
+                                 int32_t n_threads, const char *out_path, vlm_diff_heads_report *rep, char *err,
+                                 size_t err_size);
+
 /* ---- frame preprocessing ------------------------------------------------- */
 /* Letterbox an RGB24 image (w x h, `stride` bytes per row) into size x size
  * RGB24 like the original's ffmpeg filter: long side -> size, the short side

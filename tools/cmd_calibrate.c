@@ -1,5 +1,7 @@
 /* cmd_calibrate.c - `videollm calibrate`: standardise a frozen vision tower on
- * frames of the synthetic world (vlm_vision_calibrate; docs/demo-model.md). */
+ * frames of the synthetic world (vlm_vision_calibrate; docs/demo-model.md),
+ * and optionally design layer 0's frame-difference heads on the calibrated
+ * tower's tokens (vlm_design_diff_heads). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,11 +12,14 @@
 
 static int usage(FILE *f) {
     fprintf(f, "usage: videollm calibrate --model M.gguf --out OUT.gguf [--seed 1] [--scenes 100] [--seconds 20]\n"
-               "                          [--max-objects 4] [--threads 2] [--quiet]\n"
+               "                          [--max-objects 4] [--threads 2] [--frame-diff-heads] [--quiet]\n"
                "  Runs the model's vision tower on the 2 fps frames (ticks 0, 5, 10, ...) of synthetic scenes\n"
                "  seed .. seed+scenes-1 and rescales its post-LN, MAP-head attention output and head bias so\n"
                "  that the frame tokens have mean 0 and std 1 per dimension over those frames. Writes OUT.gguf\n"
-               "  and OUT.vision.gguf (everything else copied). The scene size is the model's image size.\n");
+               "  and OUT.vision.gguf (everything else copied). The scene size is the model's image size.\n"
+               "  --frame-diff-heads  then design heads 0-3 of LM layer 0 to compare each frame with the one\n"
+               "                      before, and give the connector a constant output for them to key on\n"
+               "                      (fitted on the calibrated tokens of the first 10 scenes; an untrained LM)\n");
     return f == stdout ? 0 : 2;
 }
 
@@ -42,6 +47,47 @@ static vlm_status next_frame(void *user, size_t i, uint8_t *rgb, char *err, size
     return st ? st : vlm_synth_render_stream_frame(f->s, (int64_t)(i % f->per_scene), rgb);
 }
 
+/* The calibrated model's frame tokens on the first n_scenes scenes, then
+ * the designed heads written over `out`. */
+static vlm_status design_heads(frames *f, long n_scenes, uint64_t seed, int32_t threads, const char *out, int quiet,
+                               char *err, size_t err_size) {
+    vlm_model *m = NULL;
+    vlm_model_params mp = vlm_model_default_params();
+    mp.load_tokenizer = false;
+    vlm_status st = vlm_model_load(out, &mp, &m, err, err_size);
+    if (st) {
+        fprintf(stderr, "videollm calibrate: %s\n", err);
+        return st;
+    }
+    const vlm_model_hparams *hp = vlm_model_get_hparams(m);
+    const size_t n = (size_t)n_scenes * f->per_scene, K = (size_t)hp->frame_num_tokens, D = (size_t)hp->v_n_embd;
+    const size_t S = (size_t)hp->v_image_size;
+    float *tokens = malloc(n * K * D * sizeof(float));
+    uint8_t *rgb = malloc(S * S * 3);
+    vlm_vision_context *vc = NULL;
+    vlm_vision_context_params vp = vlm_vision_context_default_params();
+    vp.n_threads = threads;
+    if (!tokens || !rgb) st = VLM_ERR_OOM, snprintf(err, err_size, "out of memory");
+    else st = vlm_vision_context_init(m, &vp, &vc, err, err_size);
+    for (size_t i = 0; !st && i < n; i++)
+        if (!(st = next_frame(f, i, rgb, err, err_size)) && (st = vlm_vision_encode_rgb(vc, rgb, tokens + i * K * D)))
+            snprintf(err, err_size, "%s", vlm_vision_last_error(vc));
+    vlm_diff_heads_report rep;
+    if (!st) st = vlm_design_diff_heads(m, tokens, n * K, seed, threads, out, &rep, err, err_size);
+    if (st) fprintf(stderr, "videollm calibrate: frame-difference heads: %s\n", err);
+    else if (!quiet)
+        fprintf(stderr,
+                "calibrate: frame-difference heads on %zu tokens of %ld scenes: connector constant %.4g, after "
+                "layer 0's norm %.3g (min %.3g); heads 0-3 attend %d, %d, %d, %d tokens back (position margin "
+                "%.2f); wrote %s\n",
+                rep.n_tokens, n_scenes, rep.beta, rep.xe_median, rep.xe_min, rep.offsets[0], rep.offsets[1],
+                rep.offsets[2], rep.offsets[3], rep.margin, out);
+    vlm_vision_context_free(vc);
+    free(rgb), free(tokens);
+    vlm_model_free(m);
+    return st;
+}
+
 static int parse_pos(const char *opt, const char *s, long max, long *out) {
     char *end;
     errno = 0;
@@ -57,11 +103,12 @@ static int parse_pos(const char *opt, const char *s, long max, long *out) {
 int cmd_calibrate(int argc, char **argv) {
     const char *model = NULL, *out = NULL;
     long seed = 1, scenes = 100, seconds = 20, maxobj = 4, threads = 2;
-    int quiet = 0;
+    int quiet = 0, diff_heads = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) return usage(stdout);
         if (!strcmp(a, "--quiet")) { quiet = 1; continue; }
+        if (!strcmp(a, "--frame-diff-heads")) { diff_heads = 1; continue; }
         if (!v) { fprintf(stderr, "videollm calibrate: %s needs a value\n", a); return usage(stderr); }
         i++;
         if (!strcmp(a, "--model")) model = v;
@@ -98,6 +145,11 @@ int cmd_calibrate(int argc, char **argv) {
         vlm_model_free(m);
         return 1;
     }
+    if (diff_heads && vlm_design_diff_heads_check(m, err, sizeof err)) { /* before the work, not after it */
+        fprintf(stderr, "videollm calibrate: --frame-diff-heads: %s\n", err);
+        vlm_model_free(m);
+        return 1;
+    }
     const vlm_model_hparams hp = *vlm_model_get_hparams(m);
     frames f = {.p = vlm_synth_default_params(), .cur = -1, .s = NULL};
     f.p.seed = (uint64_t)seed, f.p.seconds = (double)seconds, f.p.size = hp.v_image_size;
@@ -116,7 +168,9 @@ int cmd_calibrate(int argc, char **argv) {
                 "calibrate: %zu frames of %ld scenes; per-dimension std: grid tokens %.3g..%.3g, head attention "
                 "output (after the grid's calibration) %.3g..%.3g; wrote %s\n",
                 rep.n_frames, scenes, rep.grid_std_min, rep.grid_std_max, rep.attn_std_min, rep.attn_std_max, out);
-    vlm_synth_free(f.s);
     vlm_model_free(m);
+    if (!st && diff_heads) st = design_heads(&f, scenes < 10 ? scenes : 10, (uint64_t)seed, (int32_t)threads, out,
+                                             quiet, err, sizeof err);
+    vlm_synth_free(f.s);
     return st ? 1 : 0;
 }

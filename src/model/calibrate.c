@@ -31,12 +31,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "core/util.h"
-#include "io/convert.h"
 #include "io/gguf.h"
-#include "io/gguf_rewrite.h"
 #include "model/model.h"
 #include "ops/quant.h"
 
@@ -107,16 +104,13 @@ vlm_status vlm_vision_calibrate(const vlm_model *m, vlm_calibrate_frame_fn frame
                            "(videollm init --type f32) and quantize afterwards", vlm_dtype_name(m->head_out.type));
     const int64_t D = m->hp.v_n_embd, S = m->hp.v_image_size;
     const size_t Dz = (size_t)D;
-    char *vpath = vlm_convert_vision_path(out_path);
     float *fbuf = malloc((5 * Dz + Dz * Dz) * sizeof(float));
     double *dbuf = malloc(4 * Dz * sizeof(double));
     uint8_t *rgb = malloc((size_t)S * (size_t)S * 3);
     float *tokens = malloc((size_t)m->hp.frame_num_tokens * Dz * sizeof(float));
-    char *tmp_lm = vpath ? malloc(strlen(out_path) + 5) : NULL, *tmp_v = vpath ? malloc(strlen(vpath) + 5) : NULL;
-    vlm_gguf_out_tensor *ts = calloc(vlm_gguf_n_tensors(m->v_file) + vlm_gguf_n_tensors(m->lm_file) + 1, sizeof *ts);
     vlm_vision_context *vis = NULL; /* before the first goto done */
     vlm_status st = VLM_OK;
-    if (!vpath || !fbuf || !dbuf || !rgb || !tokens || !tmp_lm || !tmp_v || !ts) {
+    if (!fbuf || !dbuf || !rgb || !tokens) {
         st = vlm_set_err(err, err_size, VLM_ERR_OOM, "out of memory");
         goto done;
     }
@@ -170,46 +164,13 @@ vlm_status vlm_vision_calibrate(const vlm_model *m, vlm_calibrate_frame_fn frame
     for (int64_t d = 0; d < D; d++) db[d] = (float)(db[d] - mean[d]);
 
     /* write the pair: the vision file with the five tensors replaced, the LM file pointing at it */
-    snprintf(tmp_lm, strlen(out_path) + 5, "%s.tmp", out_path);
-    snprintf(tmp_v, strlen(vpath) + 5, "%s.tmp", vpath);
-    static const char *names[5] = {"v.post_ln.weight", "v.post_ln.bias", "v.head.attn_out.weight",
-                                   "v.head.attn_out.bias", "v.head.ffn_down.bias"};
-    const float *vals[5] = {gam, bet, ow, ob, db};
-    const size_t n_v = vlm_gguf_n_tensors(m->v_file), n_lm = vlm_gguf_n_tensors(m->lm_file);
-    int found = 0;
-    for (size_t i = 0; i < n_v; i++) {
-        ts[i].src = vlm_gguf_tensor_at(m->v_file, i);
-        for (int k = 0; k < 5; k++)
-            if (!strcmp(ts[i].src->name, names[k])) {
-                if (ts[i].src->type != VLM_DT_F32) {
-                    st = vlm_set_err(err, err_size, VLM_ERR_UNSUPPORTED, "%s: %s is not f32",
-                                     vlm_gguf_path(m->v_file), names[k]);
-                    goto done;
-                }
-                ts[i].val = vals[k], ts[i].type = VLM_DT_F32, found++;
-            }
-    }
-    if (found != 5) {
-        st = vlm_set_err(err, err_size, VLM_ERR_FORMAT, "%s: expected each of the post_ln and head tensors once",
-                         vlm_gguf_path(m->v_file));
-        goto done;
-    }
-    if ((st = vlm_gguf_rewrite(tmp_v, m->v_file, ts, n_v, NULL, 0, err, err_size))) goto done;
-    for (size_t i = 0; i < n_lm; i++) ts[i].src = vlm_gguf_tensor_at(m->lm_file, i), ts[i].val = NULL;
-    const char *vb = strrchr(vpath, '/');
-    vlm_gguf_kv_override ov = {VLM_KV_VISION_FILE, true, vb ? vb + 1 : vpath, 0};
-    if ((st = vlm_gguf_rewrite(tmp_lm, m->lm_file, ts, n_lm, &ov, 1, err, err_size))) goto done;
-    if (rename(tmp_v, vpath) != 0) {
-        st = vlm_set_err(err, err_size, VLM_ERR_IO, "cannot rename %s to %s", tmp_v, vpath);
-    } else if (rename(tmp_lm, out_path) != 0) { /* never leave half a pair */
-        st = vlm_set_err(err, err_size, VLM_ERR_IO, "cannot rename %s to %s", tmp_lm, out_path);
-        unlink(vpath);
-    }
+    static const char *const names[5] = {"v.post_ln.weight", "v.post_ln.bias", "v.head.attn_out.weight",
+                                         "v.head.attn_out.bias", "v.head.ffn_down.bias"};
+    const float *const vals[5] = {gam, bet, ow, ob, db};
+    if ((st = vlm_model_rewrite_pair(m, out_path, names, vals, 5, err, err_size))) goto done;
     if (report) report->n_frames = n_frames;
 done:
-    if (st && tmp_v) unlink(tmp_v);
-    if (st && tmp_lm) unlink(tmp_lm);
     vlm_vision_context_free(vis);
-    free(ts), free(tmp_lm), free(tmp_v), free(tokens), free(rgb), free(dbuf), free(fbuf), free(vpath);
+    free(tokens), free(rgb), free(dbuf), free(fbuf);
     return st;
 }

@@ -138,6 +138,12 @@ static double normal01(rng *r) {
     return u * f;
 }
 
+void vlm_init_normal_fill(uint64_t seed, const char *name, double *out, size_t n) {
+    rng r;
+    rng_init(&r, seed, name);
+    for (size_t i = 0; i < n; i++) out[i] = normal01(&r);
+}
+
 /* ======================================================================================= */
 /* Tensor plan                                                                             */
 /* ======================================================================================= */

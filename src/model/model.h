@@ -116,6 +116,17 @@ size_t vlm_model_mm_scratch(const vlm_wt *const *ws, size_t n, int64_t T, int n_
  * evaluating the prefix. VLM_ERR_INVALID_ARG if n is outside [0, n_ctx]. */
 vlm_status vlm_lm_bench_set_kv_len(vlm_lm_context *ctx, int32_t n);
 
+/* Write out_path and its vision file (vlm_convert_vision_path) as copies of
+ * m's two files with the n f32 tensors names[k] (each in either file, exactly
+ * once) taking the values vals[k]; written to .tmp files and renamed when both
+ * are complete (src/model/rewrite.c). */
+vlm_status vlm_model_rewrite_pair(const vlm_model *m, const char *out_path, const char *const *names,
+                                  const float *const *vals, size_t n, char *err, size_t err_size);
+
+/* n standard normal draws from the stream of (seed, name) that `videollm
+ * init` uses for its tensors: the same on every machine (src/model/init.c). */
+void vlm_init_normal_fill(uint64_t seed, const char *name, double *out, size_t n);
+
 /* 64-byte aligned allocation (free with free()). NULL on overflow / OOM. */
 void *vlm_alloc64(size_t n);
 #endif

@@ -8,7 +8,10 @@
 #      std 1 per dimension and a head token of mean 0 (checked in NumPy);
 #      the same run again gives byte-identical files;
 #   3. refusals: missing options (exit 2), an output folder that does not
-#      exist and a model file that is not there (exit 1, a message, no file).
+#      exist and a model file that is not there (exit 1, a message, no file);
+#   4. --frame-diff-heads on a 4-head model: the report line, byte-identical
+#      files from two runs, the tower untouched (the same features as plain
+#      calibration), and a 2-head model refused before any work (no file).
 # Env (from tests/run.sh): VLM_BIN, VLM_TMP.
 set -euo pipefail
 PY=/usr/bin/python3
@@ -73,3 +76,26 @@ set +e
 "$B" calibrate --model "$W/m.gguf" --out "$W/z.gguf" --scenes 0 2>"$W/err"; rc=$?
 [ $rc -eq 2 ] && grep -q "scenes" "$W/err" || { echo "FAIL: --scenes 0 gave $rc"; cat "$W/err"; exit 1; }
 echo "refusals: ok"
+
+# 4. the designed frame-difference heads
+"$B" init --tokenizer "$W/tok.json" --out "$W/init4" --seed 3 --hidden 64 --layers 1 --heads 4 --kv-heads 4 --ffn 128 \
+  --v-hidden 32 --v-layers 1 --v-heads 2 --v-ffn 64 --patch 32 --image 384 --gguf "$W/m4.gguf" --type f32 --quiet
+mkdir -p "$W/r1" "$W/r2" "$W/plain"
+"$B" calibrate --model "$W/m4.gguf" --out "$W/r1/d.gguf" --seed 5 --scenes 3 --seconds 4 --frame-diff-heads 2>"$W/log"
+grep -q "^calibrate: frame-difference heads on 240 tokens of 3 scenes: .*attend 9, 20, 0, 11 tokens back" "$W/log" \
+  || { echo "FAIL: heads report line"; cat "$W/log"; exit 1; }
+"$B" calibrate --model "$W/m4.gguf" --out "$W/r2/d.gguf" --seed 5 --scenes 3 --seconds 4 --frame-diff-heads --quiet
+cmp "$W/r1/d.gguf" "$W/r2/d.gguf" && cmp "$W/r1/d.vision.gguf" "$W/r2/d.vision.gguf" \
+  || { echo "FAIL: two --frame-diff-heads runs differ"; exit 1; }
+"$B" calibrate --model "$W/m4.gguf" --out "$W/plain/d.gguf" --seed 5 --scenes 3 --seconds 4 --quiet
+"$B" synth --seed 5 --scenes 1 --seconds 4 --no-video --out "$W/fd" --model "$W/r1/d.gguf" --features 2>/dev/null
+"$B" synth --seed 5 --scenes 1 --seconds 4 --no-video --out "$W/fp" --model "$W/plain/d.gguf" --features 2>/dev/null
+cmp "$W/fd/scene_0000.safetensors" "$W/fp/scene_0000.safetensors" || { echo "FAIL: the heads changed the tower"; exit 1; }
+cmp -s "$W/r1/d.gguf" "$W/plain/d.gguf" && { echo "FAIL: LM file unchanged"; exit 1; }
+cmp -s "$W/r1/d.vision.gguf" "$W/plain/d.vision.gguf" && { echo "FAIL: connector unchanged"; exit 1; }
+echo "frame-difference heads: $(tail -n 1 "$W/log" | cut -c1-160)"
+set +e
+"$B" calibrate --model "$W/m.gguf" --out "$W/e.gguf" --scenes 1 --seconds 1 --frame-diff-heads 2>"$W/err"; rc=$?
+[ $rc -eq 1 ] && grep -q "as many KV heads" "$W/err" && [ ! -e "$W/e.gguf" ] && [ ! -e "$W/e.vision.gguf" ] \
+  || { echo "FAIL: 2-head model with --frame-diff-heads gave $rc"; cat "$W/err"; exit 1; }
+echo "refusal (2 heads): ok"

@@ -1,0 +1,240 @@
+/* test_diffheads.c - the designed frame-difference heads (vlm_design_diff_heads)
+ * through the inference runtime: on a one-layer model whose MLP is zeroed,
+ * layer 0's output minus its input is the attention output, which must be
+ * what copying the intended tokens gives (each head at its offset, with its
+ * sign), for every frame token whose targets are frame tokens. Also: the
+ * connector's constant, the report, the untouched tensors, and refusals that
+ * leave no file. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "test_fs.h"
+#include "tiny_tokenizer.h"
+#include "io/gguf.h"
+#include "model/model.h"
+#include "videollm.h"
+
+#define H 128 /* LM hidden: 4 heads of 32 */
+#define D 32  /* vision hidden */
+#define NT 10 /* tokens per frame */
+#define NS 300 /* sample tokens */
+
+static char root[256];
+
+static float frand(uint64_t *s) { /* roughly N(0, 1): sum of 4 uniforms, centred and scaled */
+    double a = 0;
+    for (int i = 0; i < 4; i++) {
+        *s = *s * 6364136223846793005ull + 1442695040888963407ull;
+        a += (double)(*s >> 11) * 0x1.0p-53;
+    }
+    return (float)((a - 2.0) * sqrt(3.0));
+}
+
+static vlm_model *load(const char *path) {
+    char e[512];
+    vlm_model *m = NULL;
+    vlm_model_params mp = vlm_model_default_params();
+    CHECK_MSG(vlm_model_load(path, &mp, &m, e, sizeof e) == VLM_OK, "%s", e);
+    return m;
+}
+
+static vlm_model *make_model(const char *tok, const char *name, int n_head_kv, vlm_weight_type type, char *gguf,
+                             size_t gsize) {
+    char d[300], e[512];
+    snprintf(d, sizeof d, "%s/%s", root, name);
+    snprintf(gguf, gsize, "%s/%s.gguf", root, name);
+    vlm_init_params p = vlm_init_default_params();
+    p.tokenizer_path = tok, p.out_dir = d, p.gguf_path = gguf, p.gguf_type = type;
+    p.n_embd = H, p.n_layer = 1, p.n_head = 4, p.n_head_kv = n_head_kv, p.n_ff = 64;
+    p.v_n_embd = D, p.v_n_layer = 1, p.v_n_head = 2, p.v_n_ff = 64, p.v_patch = 32, p.v_image = 96;
+    CHECK_MSG(vlm_init_write(&p, e, sizeof e) == VLM_OK, "%s", e);
+    return load(gguf);
+}
+
+typedef struct {
+    float *embd, *layer; /* [T][H] */
+} capture;
+
+static void on_tensor(void *user, const char *name, int32_t layer, const float *data, int64_t rows, int64_t cols) {
+    capture *c = user;
+    (void)layer;
+    if (cols != H) return;
+    if (!strcmp(name, "lm.embd")) memcpy(c->embd, data, (size_t)(rows * cols) * sizeof(float));
+    if (!strcmp(name, "lm.layer")) memcpy(c->layer, data, (size_t)(rows * cols) * sizeof(float));
+}
+
+/* n(x) = x / rms(x) * g, as layer 0's attention norm */
+static void rmsnorm(const float *x, const float *g, float eps, double *y) {
+    double s = 0;
+    for (int i = 0; i < H; i++) s += (double)x[i] * x[i];
+    double r = 1.0 / sqrt(s / H + eps);
+    for (int i = 0; i < H; i++) y[i] = x[i] * r * g[i];
+}
+
+static bool same_bytes(const vlm_model *a, const vlm_model *b, const char *name, bool vision) {
+    const vlm_gguf *fa = vision ? a->v_file : a->lm_file, *fb = vision ? b->v_file : b->lm_file;
+    const vlm_gguf_tensor *ta = vlm_gguf_find_tensor(fa, name), *tb = vlm_gguf_find_tensor(fb, name);
+    return ta && tb && ta->nbytes == tb->nbytes && !memcmp(ta->data, tb->data, ta->nbytes);
+}
+
+static void test_design(const char *tok) {
+    char g[300], out[300], flat[300], e[512];
+    vlm_model *m = make_model(tok, "base", 4, VLM_WTYPE_F32, g, sizeof g);
+    if (!m) return;
+    snprintf(out, sizeof out, "%s/d.gguf", root);
+    snprintf(flat, sizeof flat, "%s/flat.gguf", root);
+    uint64_t s = 11;
+    float *tokens = malloc((size_t)NS * D * sizeof(float));
+    for (int i = 0; i < NS * D; i++) tokens[i] = frand(&s);
+    vlm_diff_heads_report rep;
+    memset(&rep, 0, sizeof rep);
+    CHECK_MSG(vlm_design_diff_heads(m, tokens, NS, 5, 2, out, &rep, e, sizeof e) == VLM_OK, "%s", e);
+    printf("beta %.4f, x_e median %.3f (min %.3f), position margin %.3f, heads %d at offsets %d %d %d %d\n", rep.beta,
+           rep.xe_median, rep.xe_min, rep.margin, rep.n_heads, rep.offsets[0], rep.offsets[1], rep.offsets[2], rep.offsets[3]);
+    CHECK(rep.beta > 0 && rep.n_heads == 4 && rep.n_tokens == NS);
+    CHECK(rep.offsets[0] == NT - 1 && rep.offsets[1] == 2 * NT && rep.offsets[2] == 0 && rep.offsets[3] == NT + 1);
+    /* the 95th percentile token's other dimensions have norm beta / 2: x_e >= sqrt(H) 2 / sqrt(5) for 95% */
+    CHECK_MSG(rep.xe_median > sqrt(H) * 2.0 / sqrt(5.0) && rep.xe_median < sqrt(H), "x_e median %.4f", rep.xe_median);
+    CHECK_MSG(rep.margin > 0.15, "position margin %.3f", rep.margin);
+    vlm_model *d = load(out);
+    if (!d) goto out;
+    /* untouched tensors are byte-identical; the replaced ones differ */
+    CHECK(same_bytes(m, d, "token_embd.weight", false) && same_bytes(m, d, "blk.0.ffn_gate.weight", false));
+    CHECK(same_bytes(m, d, "mm.0.weight", true) && same_bytes(m, d, "v.post_ln.weight", true));
+    CHECK(!same_bytes(m, d, "blk.0.attn_q.weight", false) && !same_bytes(m, d, "mm.2.bias", true));
+    CHECK(d->mm2_b[0] == (float)rep.beta);
+    for (int c = 0; c < D; c++) CHECK(((const float *)d->mm2.data)[c] == 0.0f);
+
+    /* the same model with layer 0's MLP zeroed: layer output - input = attention output */
+    float *zeros = calloc((size_t)H * 64, sizeof(float));
+    const char *const zn[1] = {"blk.0.ffn_down.weight"};
+    const float *const zv[1] = {zeros};
+    CHECK_MSG(vlm_model_rewrite_pair(d, flat, zn, zv, 1, e, sizeof e) == VLM_OK, "%s", e);
+    free(zeros);
+    vlm_model *z = load(flat);
+    if (!z) {
+        vlm_model_free(d);
+        goto out;
+    }
+    enum { NTXT = 5, NFR = 3, T = NTXT + NFR * (NT + 1) - 1 };
+    capture cap = {malloc((size_t)T * H * sizeof(float)), malloc((size_t)T * H * sizeof(float))};
+    vlm_vision_context *vc = NULL;
+    vlm_vision_context_params vp = vlm_vision_context_default_params();
+    CHECK(vlm_vision_context_init(z, &vp, &vc, e, sizeof e) == VLM_OK);
+    float *emb = malloc((size_t)NFR * NT * H * sizeof(float));
+    CHECK(vlm_connector(vc, tokens, NFR * NT, emb) == VLM_OK); /* frame f: sample tokens f*NT.. */
+    vlm_lm_input in[T];
+    int is_frame[T], t = 0;
+    for (int i = 0; i < NTXT; i++) is_frame[t] = 0, in[t++] = (vlm_lm_input){.token = 1 + i};
+    for (int f = 0; f < NFR; f++) {
+        for (int j = 0; j < NT; j++)
+            is_frame[t] = 1, in[t++] = (vlm_lm_input){.token = -1, .embd = emb + (size_t)(f * NT + j) * H};
+        if (f < NFR - 1) is_frame[t] = 0, in[t++] = (vlm_lm_input){.token = 7}; /* the interval token */
+    }
+    CHECK(t == T);
+    vlm_lm_context_params lp = vlm_lm_context_default_params();
+    lp.n_ctx = 64, lp.cb = on_tensor, lp.cb_user_data = &cap;
+    vlm_lm_context *lc = NULL;
+    CHECK(vlm_lm_context_init(z, &lp, &lc, e, sizeof e) == VLM_OK);
+    if (lc) CHECK(vlm_lm_eval(lc, in, T, VLM_LOGITS_NONE, NULL) == VLM_OK);
+    /* frame tokens carry beta along dimension 0 */
+    for (int i = NTXT; i < NTXT + NT; i++) CHECK(fabs(cap.embd[i * H] - rep.beta) < 1e-5 * rep.beta);
+    const vlm_llama_layer *l0 = &z->layers[0];
+    const float *wv = l0->wv.data, *wo = l0->wo.data;
+    const int Dh = H / 4;
+    double worst = 0, biggest = 0;
+    int checked = 0;
+    for (int p = NTXT; p < T; p++) {
+        bool ok = is_frame[p];
+        for (int h = 0; h < 4 && ok; h++) ok = p - rep.offsets[h] >= 0 && is_frame[p - rep.offsets[h]];
+        if (!ok) continue;
+        double want[H] = {0}, nx[H], vh[64];
+        for (int h = 0; h < 4; h++) {
+            rmsnorm(cap.embd + (p - rep.offsets[h]) * H, l0->attn_norm, z->hp.rms_norm_eps, nx);
+            for (int r = 0; r < Dh; r++) {
+                vh[r] = 0;
+                for (int c = 0; c < H; c++) vh[r] += (double)wv[(h * Dh + r) * H + c] * nx[c];
+            }
+            for (int c = 0; c < H; c++)
+                for (int r = 0; r < Dh; r++) want[c] += (double)wo[c * 4 * Dh + h * Dh + r] * vh[r];
+        }
+        for (int c = 0; c < H; c++) {
+            double got = (double)cap.layer[p * H + c] - cap.embd[p * H + c];
+            worst = fmax(worst, fabs(got - want[c]));
+            biggest = fmax(biggest, fabs(want[c]));
+        }
+        checked++;
+    }
+    printf("attention output vs copying the intended tokens at %d frame positions: max |diff| %.3g, max |want| %.3g\n",
+           checked, worst, biggest);
+    /* frame 3 but its token 8 (9 back is the interval token), and frame 2's last token */
+    CHECK(checked == NT);
+    CHECK_MSG(biggest > 1.0 && worst < 0.02 * biggest, "diff %.3g of %.3g", worst, biggest);
+    vlm_lm_context_free(lc);
+    vlm_vision_context_free(vc);
+    free(emb), free(cap.embd), free(cap.layer);
+    vlm_model_free(z);
+    vlm_model_free(d);
+out:
+    free(tokens);
+    vlm_model_free(m);
+}
+
+static void expect_refusal(const vlm_model *m, const char *msg) {
+    char e[512] = "", out[300], dir[300];
+    snprintf(dir, sizeof dir, "%s/refused", root);
+    mkdir(dir, 0777);
+    snprintf(out, sizeof out, "%.280s/x.gguf", dir);
+    float tokens[4 * D] = {0};
+    for (int i = 0; i < 4 * D; i++) tokens[i] = (float)(i % 7) - 3.0f;
+    vlm_status st = vlm_design_diff_heads(m, tokens, 4, 1, 1, out, NULL, e, sizeof e);
+    CHECK_MSG(st == VLM_ERR_UNSUPPORTED || st == VLM_ERR_INVALID_ARG, "status %d", (int)st);
+    CHECK_MSG(strstr(e, msg) != NULL, "message '%s' (expected '%s')", e, msg);
+    CHECK(count_entries(dir) == 0);
+    printf("refused: %s\n", e);
+}
+
+static void test_refusals(const char *tok) {
+    char g[300];
+    vlm_model *m = make_model(tok, "gqa", 2, VLM_WTYPE_F32, g, sizeof g);
+    if (m) expect_refusal(m, "as many KV heads");
+    vlm_model_free(m);
+    m = make_model(tok, "q8", 4, VLM_WTYPE_Q8_0, g, sizeof g);
+    if (m) expect_refusal(m, "must be f32");
+    vlm_model_free(m);
+    snprintf(g, sizeof g, "%s/base.gguf", root); /* from test_design: supported, but one sample token */
+    m = load(g);
+    if (m) {
+        char e[256] = "", out[300], dir[300];
+        snprintf(dir, sizeof dir, "%s/refused", root);
+        snprintf(out, sizeof out, "%.280s/y.gguf", dir);
+        float one[D] = {0};
+        CHECK(vlm_design_diff_heads_check(m, e, sizeof e) == VLM_OK);
+        CHECK(vlm_design_diff_heads(m, one, 1, 1, 1, out, NULL, e, sizeof e) == VLM_ERR_INVALID_ARG);
+        CHECK_MSG(strstr(e, "at least 2") != NULL, "%s", e);
+        CHECK(count_entries(dir) == 0);
+    }
+    vlm_model_free(m);
+}
+
+int main(void) {
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    snprintf(root, sizeof root, "/tmp/vlm_test_diffheads_%ld", (long)getpid());
+    rm_rf(root);
+    CHECK(mkdir(root, 0777) == 0);
+    char tok[300];
+    snprintf(tok, sizeof tok, "%s/tokenizer.json", root);
+    static const char *const sp[] = {"<|begin_of_text|>", "<|end_of_text|>", "<|eot_id|>", NULL};
+    write_tokenizer(tok, sp);
+    test_design(tok);
+    test_refusals(tok);
+    if (!check_failures_) rm_rf(root);
+    else fprintf(stderr, "kept %s for inspection\n", root);
+    return check_done("test_diffheads");
+}
