@@ -9,7 +9,8 @@
 #   2. a byte-level BPE tokenizer trained on them (`videollm tokenizer-train`);
 #   3. a freshly initialised model (`videollm init`, seeded): SigLIP-style tower
 #      at 384 px (frozen: see docs/demo-model.md), connector, Llama-style LM;
-#      its tower calibrated on the first CAL_SCENES training scenes (`videollm calibrate`);
+#      its tower calibrated on the first CAL_SCENES training scenes (`videollm calibrate`),
+#      with layer 0's frame-difference heads designed when DIFF_HEADS=1;
 #   4. frame features of the training scenes (the calibrated tower) and 200 held-out
 #      scenes written as real 2 fps videos (seeds HELDOUT_SEED...);
 #   5. `videollm train --full` in chunks of EVAL_EVERY steps, each followed by
@@ -23,7 +24,7 @@
 # Settings (environment, defaults in brackets): SEED [1] TRAIN [800] SECONDS_PER_SCENE [20]
 #   HELDOUT [200] HELDOUT_SEED [1000000] VOCAB [512] HIDDEN [256] LAYERS [4] HEADS [4]
 #   FFN [768] V_HIDDEN [128] V_LAYERS [2] V_HEADS [2] V_FFN [512] PATCH [32] V_BASIS [2]
-#   V_RES [0.1] CAL_SCENES [100] EPOCHS [2] LR [1e-3] WARMUP [0.03] ACCUM [2] EVAL_EVERY [200] CURVE_SCENES [40] THREADS [2]
+#   V_RES [0.1] CAL_SCENES [100] DIFF_HEADS [1] EPOCHS [2] LR [1e-3] WARMUP [0.03] ACCUM [2] EVAL_EVERY [200] CURVE_SCENES [40] THREADS [2]
 #   BASELINE_K [6] INSTALL [0] REUSE_DATA [0] (keep WORK_DIR's data) RESUME [0] (also continue
 #   WORK_DIR's training from its checkpoint, keeping the curve so far)
 set -euo pipefail
@@ -36,7 +37,7 @@ SEED="${SEED:-1}" TRAIN="${TRAIN:-800}" SECS="${SECONDS_PER_SCENE:-20}" HELDOUT=
 HELDOUT_SEED="${HELDOUT_SEED:-1000000}" VOCAB="${VOCAB:-512}"
 HIDDEN="${HIDDEN:-256}" LAYERS="${LAYERS:-4}" HEADS="${HEADS:-4}" FFN="${FFN:-768}"
 V_HIDDEN="${V_HIDDEN:-128}" V_LAYERS="${V_LAYERS:-2}" V_HEADS="${V_HEADS:-2}" V_FFN="${V_FFN:-512}" PATCH="${PATCH:-32}"
-V_BASIS="${V_BASIS:-2}" V_RES="${V_RES:-0.1}" CAL_SCENES="${CAL_SCENES:-100}"
+V_BASIS="${V_BASIS:-2}" V_RES="${V_RES:-0.1}" CAL_SCENES="${CAL_SCENES:-100}" DIFF_HEADS="${DIFF_HEADS:-1}"
 EPOCHS="${EPOCHS:-2}" LR="${LR:-1e-3}" WARMUP="${WARMUP:-0.03}" ACCUM="${ACCUM:-2}" EVAL_EVERY="${EVAL_EVERY:-200}"
 CURVE_SCENES="${CURVE_SCENES:-40}" THREADS="${THREADS:-2}" BASELINE_K="${BASELINE_K:-6}" INSTALL="${INSTALL:-0}"
 REUSE_DATA="${REUSE_DATA:-0}" RESUME="${RESUME:-0}"
@@ -65,10 +66,13 @@ say "tokenizer: $(tail -n 1 "$W/tokenizer.log")"
   --v-ffn "$V_FFN" --patch "$PATCH" --image 384 --v-patch-basis "$V_BASIS" --v-residual-scale "$V_RES" --gguf "$W/init.gguf" --type f32 2>"$W/init.log"
 say "initial model: $(du -h "$W/init.gguf" | cut -f1) + $(du -h "$W/init.vision.gguf" | cut -f1)"
 
-# 3b. calibrate the frozen tower on the first CAL_SCENES training scenes (frame tokens standardised)
+# 3b. calibrate the frozen tower on the first CAL_SCENES training scenes (frame tokens standardised),
+#     and with DIFF_HEADS=1 design layer 0's frame-difference heads
+CAL_ARGS=()
+[ "$DIFF_HEADS" = 1 ] && CAL_ARGS=(--frame-diff-heads)
 "$BIN" calibrate --model "$W/init.gguf" --out "$W/base.gguf" --seed "$SEED" --scenes "$CAL_SCENES" --seconds "$SECS" \
-  --threads "$THREADS" 2>"$W/calibrate.log"
-say "$(tail -n 1 "$W/calibrate.log")"
+  --threads "$THREADS" "${CAL_ARGS[@]}" 2>"$W/calibrate.log"
+while read -r line; do say "$line"; done < "$W/calibrate.log"
 
 # 4. features of the training scenes; held-out scenes as 2 fps videos with features
 "$BIN" synth --seed "$SEED" --scenes "$TRAIN" --seconds "$SECS" --no-video --out "$W/train" \
@@ -182,7 +186,7 @@ PY
   echo "## Recipe"
   echo
   echo "SEED=$SEED TRAIN=$TRAIN SECONDS_PER_SCENE=$SECS VOCAB=$VOCAB HIDDEN=$HIDDEN LAYERS=$LAYERS HEADS=$HEADS FFN=$FFN"
-  echo "V_HIDDEN=$V_HIDDEN V_LAYERS=$V_LAYERS V_HEADS=$V_HEADS V_FFN=$V_FFN PATCH=$PATCH V_BASIS=$V_BASIS V_RES=$V_RES CAL_SCENES=$CAL_SCENES"
+  echo "V_HIDDEN=$V_HIDDEN V_LAYERS=$V_LAYERS V_HEADS=$V_HEADS V_FFN=$V_FFN PATCH=$PATCH V_BASIS=$V_BASIS V_RES=$V_RES CAL_SCENES=$CAL_SCENES DIFF_HEADS=$DIFF_HEADS"
   echo "EPOCHS=$EPOCHS LR=$LR WARMUP=$WARMUP ACCUM=$ACCUM THREADS=$THREADS; $(($(date +%s) - t0)) s in all."
 } > "$W/REPORT.md"
 cat "$W/REPORT.md"
