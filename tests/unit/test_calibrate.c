@@ -333,16 +333,12 @@ static void test_refusals(const char *tok) {
 }
 
 int main(void) {
-    snprintf(root, sizeof root, "/tmp/vlm_test_calibrate_%ld", (long)getpid());
-    rm_rf(root);
-    CHECK(mkdir(root, 0777) == 0);
+    test_root_make(root, sizeof root, "calibrate");
     char tok[300];
     snprintf(tok, sizeof tok, "%s/tokenizer.json", root);
-    static const char *const sp[] = {"<|begin_of_text|>", "<|end_of_text|>", "<|eot_id|>", NULL};
-    write_tokenizer(tok, sp);
+    write_llama3_tokenizer(tok);
     test_calibrate(tok);
     test_refusals(tok);
-    if (!check_failures_) rm_rf(root);
-    else fprintf(stderr, "kept %s for inspection\n", root);
+    test_root_finish(root);
     return check_done("test_calibrate");
 }

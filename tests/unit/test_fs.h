@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "check.h"
 
@@ -24,5 +26,17 @@ static inline int count_entries(const char *dir) {
         if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
     closedir(d);
     return n;
+}
+/* A fresh folder /tmp/vlm_test_NAME_PID for a test's files (a CHECK fails if it cannot be made). */
+static inline void test_root_make(char *root, size_t n, const char *name) {
+    snprintf(root, n, "/tmp/vlm_test_%s_%ld", name, (long)getpid());
+    rm_rf(root);
+    CHECK(mkdir(root, 0777) == 0);
+}
+
+/* Remove the folder when every check passed, else keep it and say where. */
+static inline void test_root_finish(const char *root) {
+    if (!check_failures_) rm_rf(root);
+    else fprintf(stderr, "kept %s for inspection\n", root);
 }
 #endif

@@ -539,9 +539,7 @@ static void test_refusals(const char *tok, const char *tok_no_eot, const char *t
 }
 
 int main(void) {
-    snprintf(root, sizeof root, "/tmp/vlm_test_init_%ld", (long)getpid());
-    rm_rf(root);
-    CHECK(mkdir(root, 0777) == 0);
+    test_root_make(root, sizeof root, "init");
     char tok[300], tok_no_eot[300], tok_plain_eot[300];
     snprintf(tok, sizeof tok, "%s/tokenizer.json", root);
     snprintf(tok_no_eot, sizeof tok_no_eot, "%s/tok_no_eot.json", root);
@@ -558,7 +556,6 @@ int main(void) {
     test_statistics(tok);
     test_smooth_patch(tok);
     test_refusals(tok, tok_no_eot, tok_plain_eot);
-    if (!check_failures_) rm_rf(root);
-    else fprintf(stderr, "kept %s for inspection\n", root);
+    test_root_finish(root);
     return check_done("test_init");
 }

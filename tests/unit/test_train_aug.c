@@ -40,12 +40,6 @@ static char dir[600];
 
 /* ---- fixtures ------------------------------------------------------------------------------------ */
 
-/* A byte-level BPE without merges (one token per byte) and the Llama-3 special tokens. */
-static void write_llama3_tokenizer(const char *path) {
-    static const char *const sp[] = {"<|begin_of_text|>", "<|end_of_text|>", "<|eot_id|>", NULL};
-    write_tokenizer(path, sp);
-}
-
 /* Features [NFRAMES][TPF][VD], a fixed pseudo-random pattern in [-1, 1). */
 static float *make_features(void) {
     float *f = malloc(sizeof(float) * NFRAMES * TPF * VD);

@@ -49,4 +49,9 @@ static void write_tokenizer(const char *path, const char *const *specials) {
     json_decref(doc);
 }
 
+/* One token per byte plus the Llama-3 special tokens. */
+static inline void write_llama3_tokenizer(const char *path) {
+    static const char *const sp[] = {"<|begin_of_text|>", "<|end_of_text|>", "<|eot_id|>", NULL};
+    write_tokenizer(path, sp);
+}
 #endif
