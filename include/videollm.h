@@ -399,11 +399,6 @@ bool vlm_video_is_live(const vlm_video *v);
  * breaks mid-way reports the error after the frames read so far). */
 vlm_status vlm_video_read(vlm_video *v, uint8_t *rgb, int64_t *index, double *time);
 
-/* Letterbox one RGB24 image (w x h, stride bytes per row) to res x res with
- * the same scaler settings as the video path (FFmpeg bicubic). */
-vlm_status vlm_letterbox_rgb(const uint8_t *rgb, int w, int h, int stride, int res, uint8_t *out, char *err,
-                             size_t err_size);
-
 /* ------------------------------------------------------------------------- */
 /* Model runtime: SigLIP vision tower, connector, Llama-3 LM with KV cache.    */
 /* ------------------------------------------------------------------------- */

@@ -441,29 +441,3 @@ vlm_status vlm_video_read(vlm_video *v, uint8_t *rgb, int64_t *index, double *ti
         }
     }
 }
-
-vlm_status vlm_letterbox_rgb(const uint8_t *rgb, int w, int h, int stride, int res, uint8_t *out, char *err,
-                             size_t n) {
-    if (!rgb || !out || w <= 0 || h <= 0 || w > 16384 || h > 16384 || stride < w * 3 || res < 16 || res > 4096)
-        return vlm_set_err(err, n, VLM_ERR_INVALID_ARG, "letterbox: bad image geometry %dx%d (stride %d) or size %d", w, h,
-                           stride, res);
-    pthread_once(&av_once, av_init_once);
-    letterbox lb = {0};
-    AVFrame *f = av_frame_alloc(), *tmp = av_frame_alloc();
-    vlm_status st = VLM_ERR_OOM;
-    if (f && tmp) {
-        f->width = w;
-        f->height = h;
-        f->format = AV_PIX_FMT_RGB24;
-        f->data[0] = (uint8_t *)rgb;
-        f->linesize[0] = stride;
-        st = letterbox_run(&lb, f, tmp, res, out, err, n);
-        f->data[0] = NULL;
-    } else {
-        vlm_set_err(err, n, VLM_ERR_OOM, "out of memory");
-    }
-    av_frame_free(&f);
-    av_frame_free(&tmp);
-    letterbox_free(&lb);
-    return st;
-}
