@@ -80,13 +80,13 @@ static bool orthonormal_rows(double *v, int64_t n, int64_t H, uint64_t seed) {
  * d < DH_SPAN, which must exceed the spread of x_e between keys. Returns the
  * margin; *gap gets the absolute one, S_o(o) - the next best, at w. */
 static double pair_weights(const double *theta, const int64_t *offsets, uint64_t seed, double *w, double *gap,
-                           double *table /* [DH_HEADS][DH_SPAN][DH_PAIRS] */) {
+                           double *table /* [DH_HEADS][DH_SPAN][DH_PAIRS] */, double *draws /* [DH_TRIALS][DH_PAIRS] */) {
     for (int h = 0; h < DH_HEADS; h++)
         for (int d = 0; d < DH_SPAN; d++)
             for (int i = 0; i < DH_PAIRS; i++)
                 table[((size_t)h * DH_SPAN + (size_t)d) * DH_PAIRS + (size_t)i] =
                     cos((double)(d - offsets[h]) * theta[i]);
-    double draws[DH_TRIALS * DH_PAIRS], best = -1.0, best_gap = 0;
+    double best = -1.0, best_gap = 0;
     vlm_init_normal_fill(seed, "diff_heads.pairs", draws, DH_TRIALS * DH_PAIRS);
     for (int t = 0; t < DH_TRIALS; t++) {
         double c[DH_PAIRS], mx = 0;
@@ -165,8 +165,9 @@ vlm_status vlm_design_diff_heads(const vlm_model *m, const float *tokens, size_t
     const size_t p_size = (size_t)(2 * Dh * H) > (size_t)DH_HEADS * DH_SPAN * DH_PAIRS ? (size_t)(2 * Dh * H)
                                                                                      : (size_t)DH_HEADS * DH_SPAN * DH_PAIRS;
     double *P = malloc(p_size * sizeof(double)); /* the pair-weight table, then the projections */
+    double *draws = malloc((size_t)DH_TRIALS * DH_PAIRS * sizeof(double));
     vlm_vision_context *vc = NULL;
-    if (!q || !k || !v || !o || !w2 || !b2 || !out || !norms || !P) {
+    if (!q || !k || !v || !o || !w2 || !b2 || !out || !norms || !P || !draws) {
         st = vlm_set_err(err, err_size, VLM_ERR_OOM, "out of memory");
         goto done;
     }
@@ -224,7 +225,7 @@ vlm_status vlm_design_diff_heads(const vlm_model *m, const float *tokens, size_t
     /* 2. query / key on dimension 0, scaled for DH_MARGIN logits over the neighbours */
     double theta[DH_PAIRS], w[DH_PAIRS], gap;
     for (int i = 0; i < DH_PAIRS; i++) theta[i] = pow(hp->rope_theta, -2.0 * i / (double)Dh);
-    const double rel = pair_weights(theta, offsets, seed, w, &gap, P);
+    const double rel = pair_weights(theta, offsets, seed, w, &gap, P, draws);
     const double u = sqrt(DH_MARGIN * sqrt((double)Dh) / gap) / xe;
     if (!orthonormal_rows(P, 2 * Dh, H, seed)) {
         st = vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "diff_heads: degenerate projection");
@@ -259,6 +260,6 @@ vlm_status vlm_design_diff_heads(const vlm_model *m, const float *tokens, size_t
     }
 done:
     vlm_vision_context_free(vc);
-    free(q), free(k), free(v), free(o), free(w2), free(b2), free(out), free(norms), free(P);
+    free(q), free(k), free(v), free(o), free(w2), free(b2), free(out), free(norms), free(P), free(draws);
     return st;
 }
