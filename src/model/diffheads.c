@@ -46,6 +46,12 @@ enum { DH_PAIRS = 8, DH_HEADS = 4, DH_SPAN = 1536, DH_TRIALS = 3000 };
 #define DH_MARGIN 12.0    /* logits between the target position and the next best (at the median x_e) */
 #define DH_BETA_SCALE 2.0 /* beta = this times the 95th percentile of the norms of the connector's other outputs */
 
+/* Dimension 0 of a frame token after layer 0's RMSNorm (weight g0 there) when its
+ * other dimensions have norm c: beta |g0| / rms(beta, the rest). */
+static double x_e(double beta, double g0, double c, int64_t H) {
+    return beta * fabs(g0) / sqrt((beta * beta + c * c) / (double)H);
+}
+
 static int cmp_f64(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
@@ -199,22 +205,16 @@ vlm_status vlm_design_diff_heads(const vlm_model *m, const float *tokens, size_t
             norms[r0 + r] = sqrt(s);
         }
     }
-    double *sorted = P; /* scratch until P is drawn */
-    size_t nsort = n_tokens < p_size ? n_tokens : p_size;
-    memcpy(sorted, norms, nsort * sizeof(double));
-    qsort(sorted, nsort, sizeof(double), cmp_f64);
-    const double beta = DH_BETA_SCALE * sorted[(nsort * 95) / 100];
+    /* norms ascending: beta from their 95th percentile; x_e falls as the norm grows, so its
+     * median and minimum are those of the median and largest norms */
+    qsort(norms, n_tokens, sizeof(double), cmp_f64);
+    const double beta = DH_BETA_SCALE * norms[(n_tokens * 95) / 100];
     if (!(beta > 0)) {
         st = vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "diff_heads: the connector's outputs are all zero");
         goto done;
     }
-    /* x_e = beta g_0 / rms(out with dimension 0 = beta), per token */
     const double g0 = l0->attn_norm[0];
-    for (size_t r = 0; r < n_tokens; r++)
-        norms[r] = beta * fabs(g0) / sqrt((beta * beta + norms[r] * norms[r]) / (double)H);
-    memcpy(sorted, norms, nsort * sizeof(double));
-    qsort(sorted, nsort, sizeof(double), cmp_f64);
-    const double xe = sorted[nsort / 2], xe_min = sorted[0];
+    const double xe = x_e(beta, g0, norms[n_tokens - 1 - n_tokens / 2], H), xe_min = x_e(beta, g0, norms[n_tokens - 1], H);
     if (!(xe > 0)) {
         st = vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "diff_heads: layer 0's norm weight is 0 at dimension 0");
         goto done;
