@@ -1391,6 +1391,20 @@ typedef struct {
     size_t sentences, false_sentences;     /* parsed sentences by their action   */
 } vlm_narr_action_counts;
 
+/* What a reply gets right about an event when it names the event's action at
+ * the right time: for every event, the earliest parsed sentence in its window
+ * with the event's action (matched to another event or not) is compared field
+ * by field with the event. A diagnostic beside the matching: it shows which
+ * part of a fact (the subject's colour or shape, the size, the detail) a
+ * model misses. */
+typedef struct {
+    size_t events;               /* events with such a sentence                       */
+    size_t colour, shape;        /* ... whose sentence names the subject's colour / shape */
+    size_t size_events, size;    /* appears: events with such a sentence, right sizes  */
+    size_t detail_events, detail; /* moves / turns: direction / new colour right       */
+    size_t other_events, other;  /* collides: the other object (colour and shape) right */
+} vlm_narr_field_counts;
+
 typedef struct {
     size_t n_events;       /* ground-truth events                                    */
     size_t n_narrated;     /* matched by a sentence within the window               */
@@ -1401,6 +1415,7 @@ typedef struct {
     size_t n_false;        /* parsed sentences matched to no event                   */
     double latency_sum;    /* sum of (reply time - event time) over narrated events  */
     vlm_narr_action_counts by_action[VLM_NARR_N_ACTIONS];
+    vlm_narr_field_counts fields;
 } vlm_narr_counts;
 
 typedef enum { VLM_NARR_MISSED = 0, VLM_NARR_NARRATED = 1, VLM_NARR_WRONG_DETAIL = 2 } vlm_narr_outcome;
@@ -1410,7 +1425,8 @@ typedef enum { VLM_NARR_MISSED = 0, VLM_NARR_NARRATED = 1, VLM_NARR_WRONG_DETAIL
  * order on ties) and each takes the earliest unused matching sentence in its
  * window (maximal for windows of one length); a sentence matches at most one
  * event. Then each event left takes, the same way, an unused sentence in its
- * window with its action and subject: wrong detail. outcome (NULL or
+ * window with its action and subject: wrong detail. out->fields compares each
+ * event with the earliest sentence of its action in its window. outcome (NULL or
  * [n_events]) gets each event's outcome. window >= 0 (seconds); times must be
  * finite. Counts are added to nothing: *out is overwritten. */
 vlm_status vlm_narr_score(const vlm_narr_event *events, size_t n_events, const vlm_narr_reply *replies,

@@ -167,6 +167,12 @@ print("Events narrated within 1 s by action (model): " + ", ".join(
 o = score("model")["overall"]
 print(f"Model replies: {o['replies']} replies, {o['sentences']} sentences, {o['unparsable']} unparsable, "
       f"{o['false']} narrating no event, {o['wrong_detail']} events with the right object and action but a wrong detail.")
+f = o["fields"]
+def frac(a, b):
+    return f"{a}/{b} = {pct(a / b if b else None)}"
+print(f"Where a reply in the window names the event's action ({f['events']} events), it names the right colour "
+      f"{frac(f['colour'], f['events'])}, shape {frac(f['shape'], f['events'])}, size {frac(f['size'], f['size_events'])}"
+      f" (appears), direction or new colour {frac(f['detail'], f['detail_events'])} (moves, turns).")
 PY
 {
   echo "# Default model: held-out report"

@@ -130,6 +130,18 @@ static json_t *counts_json(const vlm_narr_counts *c) {
         json_object_set_new(by, ACTION_NAMES[a], ja);
     }
     json_object_set_new(o, "by_action", by);
+    const vlm_narr_field_counts *f = &c->fields;
+    json_t *jf = json_object();
+    json_object_set_new(jf, "events", json_integer((json_int_t)f->events));
+    json_object_set_new(jf, "colour", json_integer((json_int_t)f->colour));
+    json_object_set_new(jf, "shape", json_integer((json_int_t)f->shape));
+    json_object_set_new(jf, "size_events", json_integer((json_int_t)f->size_events));
+    json_object_set_new(jf, "size", json_integer((json_int_t)f->size));
+    json_object_set_new(jf, "detail_events", json_integer((json_int_t)f->detail_events));
+    json_object_set_new(jf, "detail", json_integer((json_int_t)f->detail));
+    json_object_set_new(jf, "other_events", json_integer((json_int_t)f->other_events));
+    json_object_set_new(jf, "other", json_integer((json_int_t)f->other));
+    json_object_set_new(o, "fields", jf);
     return o;
 }
 
@@ -155,6 +167,18 @@ static void counts_text(const char *name, const vlm_narr_counts *c, bool actions
         print_pct(x->narrated, x->events);
         printf("), %zu wrong detail; %zu sentences, %zu false\n", x->wrong_detail, x->sentences, x->false_sentences);
     }
+    const vlm_narr_field_counts *f = &c->fields;
+    printf("  fields, where a sentence in the window names the event's action (%zu events): colour ", f->events);
+    print_pct(f->colour, f->events);
+    printf(", shape ");
+    print_pct(f->shape, f->events);
+    printf(", size ");
+    print_pct(f->size, f->size_events);
+    printf(", direction or new colour ");
+    print_pct(f->detail, f->detail_events);
+    printf(", other object ");
+    print_pct(f->other, f->other_events);
+    printf("\n");
 }
 
 int cmd_score(int argc, char **argv) {

@@ -268,6 +268,23 @@ vlm_status vlm_narr_score(const vlm_narr_event *events, size_t n_events, const v
                 break;
             }
         }
+    /* field by field: each event against the earliest sentence of its action in its window */
+    vlm_narr_field_counts *fc = &out->fields;
+    for (size_t j = 0; j < n_events; j++) {
+        const vlm_narr_fact *e = &events[j].fact;
+        double lo = events[j].time - TIME_EPS, hi = events[j].time + window + TIME_EPS;
+        const vlm_narr_fact *s = NULL;
+        for (size_t i = lower_bound(ss, n_sent, lo); i < n_sent && ss[i].time <= hi && !s; i++)
+            if (ss[i].parsed && ss[i].fact.action == e->action) s = &ss[i].fact;
+        if (!s) continue;
+        fc->events++;
+        fc->colour += s->colour == e->colour;
+        fc->shape += s->shape == e->shape;
+        if (e->size >= 0) fc->size_events++, fc->size += s->size == e->size;
+        if (e->detail >= 0) fc->detail_events++, fc->detail += s->detail == e->detail;
+        if (e->other_colour >= 0 || e->other_shape >= 0)
+            fc->other_events++, fc->other += s->other_colour == e->other_colour && s->other_shape == e->other_shape;
+    }
     for (size_t i = 0; i < n_sent; i++)
         if (ss[i].parsed && ss[i].state != S_MATCHED) {
             out->n_false++;
@@ -297,6 +314,12 @@ void vlm_narr_counts_add(vlm_narr_counts *sum, const vlm_narr_counts *c) {
         sum->by_action[a].sentences += c->by_action[a].sentences;
         sum->by_action[a].false_sentences += c->by_action[a].false_sentences;
     }
+    vlm_narr_field_counts *f = &sum->fields;
+    const vlm_narr_field_counts *g = &c->fields;
+    f->events += g->events, f->colour += g->colour, f->shape += g->shape;
+    f->size_events += g->size_events, f->size += g->size;
+    f->detail_events += g->detail_events, f->detail += g->detail;
+    f->other_events += g->other_events, f->other += g->other;
 }
 
 /* ---------------------------------------------------------------------- */

@@ -59,7 +59,27 @@ def reference(events, replies, window=1.0):
             if s[2] is None and s[1] is not None and s[1][:3] == f[:3] and t - 1e-6 <= s[0] <= t + window + 1e-6:
                 s[2] = "detail"; out["wrong_detail"] += 1; break
     out["false"] = sum(1 for s in sent if s[1] is not None and s[2] != "hit")
+    # fields: each event against the earliest sentence of its action in its window
+    for t, f in events:
+        s = next((s[1] for s in sent if s[1] is not None and s[1][0] == f[0] and
+                  t - 1e-6 <= s[0] <= t + window + 1e-6), None)
+        if s is None: continue
+        out["f_events"] += 1; out["f_colour"] += s[1] == f[1]; out["f_shape"] += s[2] == f[2]
+        if f[0] == "appears": out["f_size_events"] += 1; out["f_size"] += s[3] == f[3]
+        if f[0] in ("moves", "turns"): out["f_detail_events"] += 1; out["f_detail"] += s[3] == f[3]
+        if f[0] == "collides": out["f_other_events"] += 1; out["f_other"] += s[3:5] == f[3:5]
     return out
+COLOURS, SHAPES = C.split("|"), S.split("|")
+SWAP = {"small": "large", "large": "small", "left": "up", "right": "down", "up": "right", "down": "left"}
+def garble(text, k):
+    """the event's sentence with some words changed, by rules on the event index k"""
+    out = []
+    for i, w in enumerate(text.rstrip(".").split()):
+        if w in COLOURS and (k + i) % 3 == 0: w = COLOURS[(COLOURS.index(w) + 1) % 6]
+        elif w in SHAPES and (k + i) % 4 == 1: w = SHAPES[(SHAPES.index(w) + 1) % 3]
+        elif w in SWAP and k % 2 == 0: w = SWAP[w]
+        out.append(w)
+    return " ".join(out) + "." 
 def write_stream(path, replies):
     with open(path, "w") as f:
         for t, text in replies:
@@ -67,7 +87,7 @@ def write_stream(path, replies):
             f.write(json.dumps({"event": "response", "time": t, "text": text, "token_ids": [1]}) + "\n")
 d = T + "/d"
 train = [json.loads(l) for l in open(d + "/train.jsonl")]
-cases = {"ceil": {}, "shift": {}, "train": {}, "silent": {}, "every1": {}}
+cases = {"ceil": {}, "shift": {}, "train": {}, "silent": {}, "every1": {}, "garbled": {}}
 # the most frequent assistant text made only of grammar sentences (ties: first seen)
 cnt = collections.Counter(); order = []
 for s in train:
@@ -76,7 +96,7 @@ for s in train:
             if m["content"] not in cnt: order.append(m["content"])
             cnt[m["content"]] += 1
 text = max(order, key=lambda x: (cnt[x], -order.index(x)))
-for name in ["ceil", "shift", "train"]: os.makedirs("%s/%s" % (T, name), exist_ok=True)
+for name in ["ceil", "shift", "train", "garbled"]: os.makedirs("%s/%s" % (T, name), exist_ok=True)
 for i, path in enumerate(sorted(glob.glob(d + "/scene_*.events.json"))):
     doc = json.load(open(path)); stem = os.path.basename(path)[:-len(".events.json")]
     events = [(e["tick"] / 10, parse(e["text"])) for e in doc["events"]]
@@ -85,15 +105,17 @@ for i, path in enumerate(sorted(glob.glob(d + "/scene_*.events.json"))):
     for e in doc["events"]: byframe.setdefault((e["tick"] * 2 + 9) // 10, []).append(e["text"])
     ceil = [(fr / 2, " ".join(ts)) for fr, ts in byframe.items()]
     shift = [(t + 1.5, x) for t, x in ceil]
+    garbled = [(fr / 2, " ".join(garble(x, 7 * i + j) for j, x in enumerate(ts))) for fr, ts in byframe.items()]
     s0, cum, trep = train[i]["frames"][0], 0, []
     for m in train[i]["conversation"]:
         if m["role"] == "stream": cum += m["num_frames"]
         if m["role"] == "assistant": trep.append(((s0 + cum - 1) / 2, m["content"]))
     nfr = int(math.floor(doc["seconds"] * 2 + 1e-9))
     every1 = [(r / 2, text) for r in range(nfr)]
-    for name, reps in [("ceil", ceil), ("shift", shift), ("train", trep)]:
+    for name, reps in [("ceil", ceil), ("shift", shift), ("train", trep), ("garbled", garbled)]:
         shutil.copy(path, "%s/%s/" % (T, name)); write_stream("%s/%s/%s.stream.jsonl" % (T, name, stem), reps)
-    for name, reps in [("ceil", ceil), ("shift", shift), ("train", trep), ("silent", []), ("every1", every1)]:
+    for name, reps in [("ceil", ceil), ("shift", shift), ("train", trep), ("silent", []), ("every1", every1),
+                       ("garbled", garbled)]:
         c = reference(events, reps)
         for k, v in c.items(): cases[name][k] = cases[name].get(k, 0) + v
         for a, _ in GRAMMAR:
@@ -105,6 +127,7 @@ PY
 "$VLM_BIN" score --dir "$T/ceil" --json > "$T/ceil.json"
 "$VLM_BIN" score --dir "$T/shift" --json > "$T/shift.json"
 "$VLM_BIN" score --dir "$T/train" --json > "$T/train.json"
+"$VLM_BIN" score --dir "$T/garbled" --json > "$T/garbled.json"
 "$VLM_BIN" score --dir "$T/d" --baseline silent --json > "$T/silent.json"
 "$VLM_BIN" score --dir "$T/d" --baseline every:1 --text-from "$T/d/train.jsonl" --json > "$T/every1.json"
 "$VLM_BIN" score --dir "$T/ceil" > "$T/ceil.txt"   # the table form runs too
@@ -122,11 +145,17 @@ for name, want in exp["cases"].items():
         assert o["by_action"][a]["events"] == want["events_" + a], (name, a)
     assert sum(s["events"] for s in got["scenes"]) == o["events"] and len(got["scenes"]) == 3
     assert o["missed"] == o["events"] - o["narrated"] - o["wrong_detail"]
+    for k in ["events", "colour", "shape", "size_events", "size", "detail_events", "detail", "other_events", "other"]:
+        assert o["fields"][k] == want.get("f_" + k, 0), (name, "fields", k, o["fields"][k], want.get("f_" + k, 0))
     print("%-7s events %d narrated %d (%s%%) wrong detail %d sentences %d false %d" % (
         name, o["events"], o["narrated"], o["narrated_pct"], o["wrong_detail"], o["sentences"], o["false"]))
 ceil = json.load(open(T + "/ceil.json"))["overall"]
 assert ceil["narrated_pct"] == 100.0 and ceil["false"] == 0 and ceil["unparsable"] == 0 and ceil["mean_latency"] <= 0.5
 assert json.load(open(T + "/train.json"))["overall"]["narrated_pct"] == 100.0
+g = json.load(open(T + "/garbled.json"))["overall"]["fields"]
+assert 0 < g["colour"] < g["events"] and 0 < g["shape"] < g["events"] and 0 < g["size"] < g["size_events"], g
+assert 0 < g["detail"] < g["detail_events"], g
+print("garbled fields:", json.dumps(g))
 sh = json.load(open(T + "/shift.json"))["overall"]
 assert sh["narrated"] == 0 and sh["false"] == sh["sentences"] > 0
 si = json.load(open(T + "/silent.json"))

@@ -172,6 +172,25 @@ static void test_scene(void) {
                   "action %d: %zu %zu %zu %zu %zu", a, x->events, x->narrated, x->wrong_detail, x->sentences,
                   x->false_sentences);
     }
+    /* fields: each event against the earliest sentence of its action in its window (used or not):
+     * E0, E1, E2, E3, E4, E6, E8, E10, E11 have one (E5: none in [8, 9]; E7: r6 too late; E9: r8 is
+     * another action). Subjects all right; sizes E0 right, E6 wrong; details E1, E2, E10, E11 right,
+     * E8 wrong; E4's earliest collides sentence names the blue circle, not the white triangle. */
+    const vlm_narr_field_counts *fc = &c.fields;
+    CHECK_MSG(fc->events == 9 && fc->colour == 9 && fc->shape == 9 && fc->size_events == 2 && fc->size == 1 &&
+                  fc->detail_events == 5 && fc->detail == 4 && fc->other_events == 2 && fc->other == 1,
+              "fields %zu %zu %zu %zu %zu %zu %zu %zu %zu", fc->events, fc->colour, fc->shape, fc->size_events,
+              fc->size, fc->detail_events, fc->detail, fc->other_events, fc->other);
+    /* a wrong subject counts against colour and shape only where the action is the event's */
+    vlm_narr_event mv[2] = {{0.0, F("The red square moves left.")}, {5.0, F("A large white circle appears.")}};
+    vlm_narr_reply wrong[3] = {R(0.5, "The blue circle moves left."), R(0.6, "The red square turns blue."),
+                               R(5.0, "A large white triangle appears.")};
+    vlm_narr_counts c3;
+    CHECK(vlm_narr_score(mv, 2, wrong, 3, 1.0, &c3, NULL, err, sizeof err) == VLM_OK);
+    CHECK_MSG(c3.fields.events == 2 && c3.fields.colour == 1 && c3.fields.shape == 0 && c3.fields.detail_events == 1 &&
+                  c3.fields.detail == 1 && c3.fields.size_events == 1 && c3.fields.size == 1,
+              "fields %zu %zu %zu %zu %zu", c3.fields.events, c3.fields.colour, c3.fields.shape,
+              c3.fields.detail, c3.fields.size);
     /* replies given out of time order give the same counts (sorted inside) */
     vlm_narr_reply rev[11];
     for (int i = 0; i < 11; i++) rev[i] = rep[10 - i];
@@ -195,6 +214,7 @@ static void test_scene(void) {
     vlm_narr_counts_add(&sum, &c);
     vlm_narr_counts_add(&sum, &c);
     CHECK(sum.n_events == 24 && sum.n_narrated == 12 && sum.by_action[1].sentences == 8 && near(sum.latency_sum, 4.8));
+    CHECK(sum.fields.events == 18 && sum.fields.detail == 8 && sum.fields.other_events == 4 && sum.fields.size == 2);
     /* nothing at all; bad arguments */
     CHECK(vlm_narr_score(NULL, 0, NULL, 0, 1.0, &c2, NULL, err, sizeof err) == VLM_OK && c2.n_events == 0);
     CHECK(vlm_narr_score(ev, 12, rep, 11, NAN, &c2, NULL, err, sizeof err) == VLM_ERR_INVALID_ARG);
