@@ -598,7 +598,19 @@ typedef struct {
     int32_t offsets[4];       /* positions back each head attends to */
     double margin;            /* position score: (target - next best) / target, over 1,536 positions */
     size_t n_tokens;
+    /* with reply_head: */
+    int32_t reply_offset;     /* positions back head 0 of layer 1 attends to (0: not designed) */
+    double reply_margin;      /* its position score margin, as above                          */
+    double gamma;             /* the text tokens' constant along hidden dimension 1            */
 } vlm_diff_heads_report;
+
+typedef struct {
+    uint64_t seed;      /* projections and pair-weight draws (default 1)                   */
+    int32_t n_threads;  /* default 2                                                       */
+    bool reply_head;    /* also route each frame's change to the first reply token (below) */
+} vlm_diff_heads_params;
+
+vlm_diff_heads_params vlm_diff_heads_default_params(void);
 
 /* Give an untrained LM the comparison of each frame with the one before
  * (docs/demo-model.md, "Seeing change"): the connector's last layer gets a
@@ -612,12 +624,21 @@ typedef struct {
  * earlier. Writes out_path and its vision file with layer 0's attention and
  * mm.2 replaced; m is not modified. Needs f32 weights, n_head_kv == n_head >=
  * 4 and 16 <= head_dim <= (n_embd - 1) / 2 (VLM_ERR_UNSUPPORTED otherwise).
+ * With p->reply_head, every text token also gets a constant along hidden
+ * dimension 1 (gamma, in the token embedding; frame tokens get 0 there), and
+ * head 0 of layer 1 attends by position alone (query on dimension 1, key on
+ * dimension 0) to the token reply_offset positions back, where reply_offset
+ * is 1 + the tokens of "]\nAssistant:": from a reply's first token, the last
+ * token of the frame it answers. It copies that token's frame-difference
+ * subspace into a subspace of its own, so that the reply starts with what
+ * changed. Needs a tokenizer, 2 layers and 3 head dims within n_embd - 2.
  * rep may be NULL. */
 /* The shape and type conditions alone (before the work that feeds the design). */
-vlm_status vlm_design_diff_heads_check(const vlm_model *m, char *err, size_t err_size);
-vlm_status vlm_design_diff_heads(const vlm_model *m, const float *tokens, size_t n_tokens, uint64_t seed,
-                                 int32_t n_threads, const char *out_path, vlm_diff_heads_report *rep, char *err,
-                                 size_t err_size);
+vlm_status vlm_design_diff_heads_check(const vlm_model *m, const vlm_diff_heads_params *p, char *err,
+                                       size_t err_size);
+vlm_status vlm_design_diff_heads(const vlm_model *m, const float *tokens, size_t n_tokens,
+                                 const vlm_diff_heads_params *p, const char *out_path, vlm_diff_heads_report *rep,
+                                 char *err, size_t err_size);
 
 /* ---- frame preprocessing ------------------------------------------------- */
 /* Letterbox an RGB24 image (w x h, `stride` bytes per row) into size x size

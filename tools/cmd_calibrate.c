@@ -12,14 +12,17 @@
 
 static int usage(FILE *f) {
     fprintf(f, "usage: videollm calibrate --model M.gguf --out OUT.gguf [--seed 1] [--scenes 100] [--seconds 20]\n"
-               "                          [--max-objects 4] [--threads 2] [--frame-diff-heads] [--quiet]\n"
+               "                          [--max-objects 4] [--threads 2] [--frame-diff-heads [--reply-head]]\n"
+               "                          [--quiet]\n"
                "  Runs the model's vision tower on the 2 fps frames (ticks 0, 5, 10, ...) of synthetic scenes\n"
                "  seed .. seed+scenes-1 and rescales its post-LN, MAP-head attention output and head bias so\n"
                "  that the frame tokens have mean 0 and std 1 per dimension over those frames. Writes OUT.gguf\n"
                "  and OUT.vision.gguf (everything else copied). The scene size is the model's image size.\n"
                "  --frame-diff-heads  then design heads 0-3 of LM layer 0 to compare each frame with the one\n"
                "                      before, and give the connector a constant output for them to key on\n"
-               "                      (fitted on the calibrated tokens of the first 10 scenes; an untrained LM)\n");
+               "                      (fitted on the calibrated tokens of the first 10 scenes; an untrained LM)\n"
+               "  --reply-head        with --frame-diff-heads: also design head 0 of layer 1 to copy the change\n"
+               "                      seen at a frame's last token to the first token of a reply to it\n");
     return f == stdout ? 0 : 2;
 }
 
@@ -49,11 +52,12 @@ static vlm_status next_frame(void *user, size_t i, uint8_t *rgb, char *err, size
 
 /* The calibrated model's frame tokens on the first n_scenes scenes, then
  * the designed heads written over `out`. */
-static vlm_status design_heads(frames *f, long n_scenes, uint64_t seed, int32_t threads, const char *out, int quiet,
+static vlm_status design_heads(frames *f, long n_scenes, const vlm_diff_heads_params *dp, const char *out, int quiet,
                                char *err, size_t err_size) {
     vlm_model *m = NULL;
     vlm_model_params mp = vlm_model_default_params();
-    mp.load_tokenizer = false;
+    mp.load_tokenizer = dp->reply_head;
+    const int32_t threads = dp->n_threads;
     vlm_status st = vlm_model_load(out, &mp, &m, err, err_size);
     if (st) {
         fprintf(stderr, "videollm calibrate: %s\n", err);
@@ -73,7 +77,7 @@ static vlm_status design_heads(frames *f, long n_scenes, uint64_t seed, int32_t 
         if (!(st = next_frame(f, i, rgb, err, err_size)) && (st = vlm_vision_encode_rgb(vc, rgb, tokens + i * K * D)))
             snprintf(err, err_size, "%s", vlm_vision_last_error(vc));
     vlm_diff_heads_report rep;
-    if (!st) st = vlm_design_diff_heads(m, tokens, n * K, seed, threads, out, &rep, err, err_size);
+    if (!st) st = vlm_design_diff_heads(m, tokens, n * K, dp, out, &rep, err, err_size);
     if (st) fprintf(stderr, "videollm calibrate: frame-difference heads: %s\n", err);
     else if (!quiet)
         fprintf(stderr,
@@ -82,6 +86,11 @@ static vlm_status design_heads(frames *f, long n_scenes, uint64_t seed, int32_t 
                 "%.2f); wrote %s\n",
                 rep.n_tokens, n_scenes, rep.beta, rep.xe_median, rep.xe_min, rep.offsets[0], rep.offsets[1],
                 rep.offsets[2], rep.offsets[3], rep.margin, out);
+    if (!st && !quiet && dp->reply_head)
+        fprintf(stderr,
+                "calibrate: reply head: text tokens' constant %.4g; head 0 of layer 1 attends %d tokens back "
+                "(position margin %.2f)\n",
+                rep.gamma, rep.reply_offset, rep.reply_margin);
     vlm_vision_context_free(vc);
     free(rgb), free(tokens);
     vlm_model_free(m);
@@ -103,12 +112,13 @@ static int parse_pos(const char *opt, const char *s, long max, long *out) {
 int cmd_calibrate(int argc, char **argv) {
     const char *model = NULL, *out = NULL;
     long seed = 1, scenes = 100, seconds = 20, maxobj = 4, threads = 2;
-    int quiet = 0, diff_heads = 0;
+    int quiet = 0, diff_heads = 0, reply_head = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) return usage(stdout);
         if (!strcmp(a, "--quiet")) { quiet = 1; continue; }
         if (!strcmp(a, "--frame-diff-heads")) { diff_heads = 1; continue; }
+        if (!strcmp(a, "--reply-head")) { reply_head = 1; continue; }
         if (!v) { fprintf(stderr, "videollm calibrate: %s needs a value\n", a); return usage(stderr); }
         i++;
         if (!strcmp(a, "--model")) model = v;
@@ -121,6 +131,12 @@ int cmd_calibrate(int argc, char **argv) {
         else { fprintf(stderr, "videollm calibrate: unknown option %s\n", a); return usage(stderr); }
     }
     if (!model || !out) { fprintf(stderr, "videollm calibrate: --model and --out are required\n"); return usage(stderr); }
+    if (reply_head && !diff_heads) {
+        fprintf(stderr, "videollm calibrate: --reply-head goes with --frame-diff-heads\n");
+        return usage(stderr);
+    }
+    vlm_diff_heads_params dp = vlm_diff_heads_default_params();
+    dp.seed = (uint64_t)seed, dp.n_threads = (int32_t)threads, dp.reply_head = reply_head;
     { /* fail before the work, not after it: the output folder must exist */
         char dir[4096];
         snprintf(dir, sizeof dir, "%s", out);
@@ -138,14 +154,14 @@ int cmd_calibrate(int argc, char **argv) {
     char err[1024];
     vlm_model *m = NULL;
     vlm_model_params mp = vlm_model_default_params();
-    mp.load_tokenizer = false;
+    mp.load_tokenizer = reply_head;
     if (vlm_model_load(model, &mp, &m, err, sizeof err)) { fprintf(stderr, "videollm calibrate: %s\n", err); return 1; }
     if (!vlm_model_has_vision(m)) {
         fprintf(stderr, "videollm calibrate: %s has no vision tower\n", model);
         vlm_model_free(m);
         return 1;
     }
-    if (diff_heads && vlm_design_diff_heads_check(m, err, sizeof err)) { /* before the work, not after it */
+    if (diff_heads && vlm_design_diff_heads_check(m, &dp, err, sizeof err)) { /* before the work, not after it */
         fprintf(stderr, "videollm calibrate: --frame-diff-heads: %s\n", err);
         vlm_model_free(m);
         return 1;
@@ -169,8 +185,7 @@ int cmd_calibrate(int argc, char **argv) {
                 "output (after the grid's calibration) %.3g..%.3g; wrote %s\n",
                 rep.n_frames, scenes, rep.grid_std_min, rep.grid_std_max, rep.attn_std_min, rep.attn_std_max, out);
     vlm_model_free(m);
-    if (!st && diff_heads) st = design_heads(&f, scenes < 10 ? scenes : 10, (uint64_t)seed, (int32_t)threads, out,
-                                             quiet, err, sizeof err);
+    if (!st && diff_heads) st = design_heads(&f, scenes < 10 ? scenes : 10, &dp, out, quiet, err, sizeof err);
     vlm_synth_free(f.s);
     return st ? 1 : 0;
 }

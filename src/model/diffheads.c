@@ -42,9 +42,10 @@
 #include "core/util.h"
 #include "model/model.h"
 
-enum { DH_PAIRS = 8, DH_HEADS = 4, DH_SPAN = 1536, DH_TRIALS = 3000 };
+enum { DH_PAIRS = 8, DH_HEADS = 4, DH_SPAN = 1536, DH_TRIALS = 3000, DH_REPLY_PAIRS = 8 };
 #define DH_MARGIN 12.0    /* logits between the target position and the next best (at the median x_e) */
 #define DH_BETA_SCALE 2.0 /* beta = this times the 95th percentile of the norms of the connector's other outputs */
+#define DH_BETA_SCALE_REPLY 4.0 /* ... with the reply head, whose keys (after layer 0) must vary less */
 
 /* Dimension 0 of a frame token after layer 0's RMSNorm (weight g0 there) when its
  * other dimensions have norm c: beta |g0| / rms(beta, the rest). */
@@ -57,13 +58,13 @@ static int cmp_f64(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-/* Orthonormal rows: n vectors of length H with element 0 zero, from seeded
- * normals by modified Gram-Schmidt (in double). */
-static bool orthonormal_rows(double *v, int64_t n, int64_t H, uint64_t seed) {
+/* Orthonormal rows: n vectors of length H with elements 0..zeros-1 zero, from
+ * seeded normals by modified Gram-Schmidt (in double). */
+static bool orthonormal_rows(double *v, int64_t n, int64_t H, int zeros, uint64_t seed) {
     vlm_init_normal_fill(seed, "diff_heads.proj", v, (size_t)(n * H));
     for (int64_t r = 0; r < n; r++) {
         double *a = v + r * H;
-        a[0] = 0.0;
+        for (int z = 0; z < zeros; z++) a[z] = 0.0;
         for (int64_t q = 0; q < r; q++) {
             const double *b = v + q * H;
             double d = 0;
@@ -85,28 +86,29 @@ static bool orthonormal_rows(double *v, int64_t n, int64_t H, uint64_t seed) {
  * margin (S_o(o) - max_{d != o} S_o(d)) / S_o(o) over the four offsets and
  * d < DH_SPAN, which must exceed the spread of x_e between keys. Returns the
  * margin; *gap gets the absolute one, S_o(o) - the next best, at w. */
-static double pair_weights(const double *theta, const int64_t *offsets, uint64_t seed, double *w, double *gap,
-                           double *table /* [DH_HEADS][DH_SPAN][DH_PAIRS] */, double *draws /* [DH_TRIALS][DH_PAIRS] */) {
-    for (int h = 0; h < DH_HEADS; h++)
+static double pair_weights(const double *theta, int np, const int64_t *offsets, int n_off, uint64_t seed, double *w,
+                           double *gap, double *table /* [n_off][DH_SPAN][np] */,
+                           double *draws /* [DH_TRIALS][np] */) {
+    for (int h = 0; h < n_off; h++)
         for (int d = 0; d < DH_SPAN; d++)
-            for (int i = 0; i < DH_PAIRS; i++)
-                table[((size_t)h * DH_SPAN + (size_t)d) * DH_PAIRS + (size_t)i] =
+            for (int i = 0; i < np; i++)
+                table[((size_t)h * DH_SPAN + (size_t)d) * np + (size_t)i] =
                     cos((double)(d - offsets[h]) * theta[i]);
     double best = -1.0, best_gap = 0;
-    vlm_init_normal_fill(seed, "diff_heads.pairs", draws, DH_TRIALS * DH_PAIRS);
+    vlm_init_normal_fill(seed, "diff_heads.pairs", draws, DH_TRIALS * np);
     for (int t = 0; t < DH_TRIALS; t++) {
-        double c[DH_PAIRS], mx = 0;
-        for (int i = 0; i < DH_PAIRS; i++) c[i] = t ? draws[t * DH_PAIRS + i] * draws[t * DH_PAIRS + i] : 1.0;
-        for (int i = 0; i < DH_PAIRS; i++) mx = c[i] > mx ? c[i] : mx;
+        double c[DH_REPLY_PAIRS], mx = 0;
+        for (int i = 0; i < np; i++) c[i] = t ? draws[t * np + i] * draws[t * np + i] : 1.0;
+        for (int i = 0; i < np; i++) mx = c[i] > mx ? c[i] : mx;
         if (!(mx > 0)) continue;
-        for (int i = 0; i < DH_PAIRS; i++) c[i] /= mx;
+        for (int i = 0; i < np; i++) c[i] /= mx;
         double worst = 1e300, worst_gap = 0;
-        for (int h = 0; h < DH_HEADS; h++) {
+        for (int h = 0; h < n_off; h++) {
             double top = 0, second = -1e300;
             for (int d = 0; d < DH_SPAN; d++) {
-                const double *row = table + ((size_t)h * DH_SPAN + (size_t)d) * DH_PAIRS;
+                const double *row = table + ((size_t)h * DH_SPAN + (size_t)d) * np;
                 double sc = 0;
-                for (int i = 0; i < DH_PAIRS; i++) sc += c[i] * row[i];
+                for (int i = 0; i < np; i++) sc += c[i] * row[i];
                 if (d == offsets[h]) top = sc;
                 else if (sc > second) second = sc;
             }
@@ -114,15 +116,33 @@ static double pair_weights(const double *theta, const int64_t *offsets, uint64_t
         }
         if (worst > best) {
             best = worst, best_gap = worst_gap;
-            memcpy(w, c, sizeof c);
+            memcpy(w, c, (size_t)np * sizeof *c);
         }
     }
     *gap = best_gap;
     return best;
 }
 
-vlm_status vlm_design_diff_heads_check(const vlm_model *m, char *err, size_t err_size) {
-    if (!m) return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "diff_heads: NULL model");
+vlm_diff_heads_params vlm_diff_heads_default_params(void) {
+    return (vlm_diff_heads_params){.seed = 1, .n_threads = 2, .reply_head = false};
+}
+
+/* Tokens of the template text between a frame's last token and a reply's first
+ * ("]\nAssistant:"), plus one: the reply head's offset. -1 without a tokenizer. */
+static int64_t reply_offset(const vlm_model *m) {
+    const vlm_tokenizer *tok = vlm_model_tokenizer(m);
+    if (!tok) return -1;
+    vlm_tokens t = {0};
+    static const char gap[] = "]\nAssistant:";
+    if (vlm_tokenizer_encode(tok, gap, sizeof gap - 1, &t)) return -1;
+    int64_t n = (int64_t)t.n + 1;
+    vlm_tokens_free(&t);
+    return n;
+}
+
+vlm_status vlm_design_diff_heads_check(const vlm_model *m, const vlm_diff_heads_params *p, char *err,
+                                       size_t err_size) {
+    if (!m || !p) return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "diff_heads: NULL argument");
     const vlm_model_hparams *hp = &m->hp;
     const int64_t H = hp->n_embd, Dh = hp->n_head_dim;
     if (!m->v_file)
@@ -142,38 +162,75 @@ vlm_status vlm_design_diff_heads_check(const vlm_model *m, char *err, size_t err
             return vlm_set_err(err, err_size, VLM_ERR_UNSUPPORTED,
                                "diff_heads: layer 0 and the connector must be f32 (found %s); design an f32 model "
                                "and quantize afterwards", vlm_dtype_name(need[i]->type));
+    if (!p->reply_head) return VLM_OK;
+    if (hp->n_layer < 2)
+        return vlm_set_err(err, err_size, VLM_ERR_UNSUPPORTED, "diff_heads: the reply head needs 2 layers (has %d)",
+                           hp->n_layer);
+    if (3 * Dh > H - 2)
+        return vlm_set_err(err, err_size, VLM_ERR_UNSUPPORTED,
+                           "diff_heads: the reply head needs three head dims (%lld) within n_embd - 2 = %lld",
+                           (long long)(3 * Dh), (long long)(H - 2));
+    const vlm_llama_layer *l1 = &m->layers[1];
+    const vlm_wt *need1[] = {&l1->wq, &l1->wk, &l1->wv, &l1->wo, &m->tok_embd};
+    for (size_t i = 0; i < sizeof need1 / sizeof need1[0]; i++)
+        if (need1[i]->type != VLM_DT_F32)
+            return vlm_set_err(err, err_size, VLM_ERR_UNSUPPORTED,
+                               "diff_heads: layer 1 and the token embedding must be f32 for the reply head "
+                               "(found %s)", vlm_dtype_name(need1[i]->type));
+    const int64_t o = reply_offset(m);
+    if (o < 2 || o >= DH_SPAN)
+        return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG,
+                           "diff_heads: the reply head needs the model's tokenizer (to count \"]\\nAssistant:\")");
     return VLM_OK;
 }
 
-vlm_status vlm_design_diff_heads(const vlm_model *m, const float *tokens, size_t n_tokens, uint64_t seed,
-                                 int32_t n_threads, const char *out_path, vlm_diff_heads_report *rep, char *err,
-                                 size_t err_size) {
-    if (!m || !tokens || !out_path)
+/* Median of the norms (sorted in place). */
+static double median(double *x, size_t n) {
+    qsort(x, n, sizeof *x, cmp_f64);
+    return x[n / 2];
+}
+
+vlm_status vlm_design_diff_heads(const vlm_model *m, const float *tokens, size_t n_tokens,
+                                 const vlm_diff_heads_params *p, const char *out_path, vlm_diff_heads_report *rep,
+                                 char *err, size_t err_size) {
+    if (!m || !tokens || !out_path || !p)
         return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "diff_heads: NULL argument");
-    vlm_status st = vlm_design_diff_heads_check(m, err, err_size);
+    vlm_status st = vlm_design_diff_heads_check(m, p, err, err_size);
     if (st) return st;
     if (n_tokens < 2)
         return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "diff_heads: %zu sample tokens (at least 2)", n_tokens);
+    const uint64_t seed = p->seed;
+    const bool reply = p->reply_head;
     const vlm_model_hparams *hp = &m->hp;
     const int64_t H = hp->n_embd, Dh = hp->n_head_dim, Nq = hp->n_head * Dh, Nkv = hp->n_head_kv * Dh;
-    const vlm_llama_layer *l0 = &m->layers[0];
+    const int64_t V = hp->n_vocab;
+    const vlm_llama_layer *l0 = &m->layers[0], *l1 = reply ? &m->layers[1] : NULL;
     const int32_t K = hp->frame_num_tokens;
     const int64_t offsets[DH_HEADS] = {K - 1, 2 * (int64_t)K, 0, K + 1};
     const double signs[DH_HEADS] = {1, -1, 1, -1};
     const int subspace[DH_HEADS] = {0, 0, 1, 1};
+    const int n_sub = reply ? 3 : 2, zeros = reply ? 2 : 1;
 
     const size_t Hz = (size_t)H;
     float *q = malloc((size_t)(Nq * H) * sizeof(float)), *k = malloc((size_t)(Nkv * H) * sizeof(float));
     float *v = malloc((size_t)(Nkv * H) * sizeof(float)), *o = malloc((size_t)(H * Nq) * sizeof(float));
     float *w2 = malloc(Hz * Hz * sizeof(float)), *b2 = malloc(Hz * sizeof(float));
-    float *out = malloc(Hz * 64 * sizeof(float));
-    double *norms = malloc(n_tokens * sizeof(double));
-    const size_t p_size = (size_t)(2 * Dh * H) > (size_t)DH_HEADS * DH_SPAN * DH_PAIRS ? (size_t)(2 * Dh * H)
-                                                                                     : (size_t)DH_HEADS * DH_SPAN * DH_PAIRS;
+    float *out = malloc(Hz * 64 * sizeof(float)), *tout = reply ? malloc(n_tokens * Hz * sizeof(float)) : NULL;
+    double *norms = malloc((n_tokens > (size_t)V ? n_tokens : (size_t)V) * sizeof(double));
+    const size_t p_size = (size_t)(n_sub * Dh * H) > (size_t)DH_HEADS * DH_SPAN * DH_PAIRS
+                              ? (size_t)(n_sub * Dh * H)
+                              : (size_t)DH_HEADS * DH_SPAN * DH_PAIRS;
     double *P = malloc(p_size * sizeof(double)); /* the pair-weight table, then the projections */
-    double *draws = malloc((size_t)DH_TRIALS * DH_PAIRS * sizeof(double));
+    double *draws = malloc((size_t)DH_TRIALS * DH_REPLY_PAIRS * sizeof(double));
+    float *q1 = NULL, *k1 = NULL, *v1 = NULL, *o1 = NULL, *emb = NULL;
+    if (reply) {
+        q1 = malloc((size_t)(Nq * H) * sizeof(float)), k1 = malloc((size_t)(Nkv * H) * sizeof(float));
+        v1 = malloc((size_t)(Nkv * H) * sizeof(float)), o1 = malloc((size_t)(H * Nq) * sizeof(float));
+        emb = malloc((size_t)(V * H) * sizeof(float));
+    }
     vlm_vision_context *vc = NULL;
-    if (!q || !k || !v || !o || !w2 || !b2 || !out || !norms || !P || !draws) {
+    if (!q || !k || !v || !o || !w2 || !b2 || !out || !norms || !P || !draws ||
+        (reply && (!tout || !q1 || !k1 || !v1 || !o1 || !emb))) {
         st = vlm_set_err(err, err_size, VLM_ERR_OOM, "out of memory");
         goto done;
     }
@@ -183,10 +240,18 @@ vlm_status vlm_design_diff_heads(const vlm_model *m, const float *tokens, size_t
     memcpy(o, l0->wo.data, (size_t)(H * Nq) * sizeof(float));
     memcpy(w2, m->mm2.data, Hz * Hz * sizeof(float));
     memcpy(b2, m->mm2_b, Hz * sizeof(float));
+    if (reply) {
+        memcpy(q1, l1->wq.data, (size_t)(Nq * H) * sizeof(float));
+        memcpy(k1, l1->wk.data, (size_t)(Nkv * H) * sizeof(float));
+        memcpy(v1, l1->wv.data, (size_t)(Nkv * H) * sizeof(float));
+        memcpy(o1, l1->wo.data, (size_t)(H * Nq) * sizeof(float));
+        memcpy(emb, m->tok_embd.data, (size_t)(V * H) * sizeof(float));
+    }
 
-    /* 1. the connector's outputs on the sample tokens: the norm without dimension 0 */
+    /* 1. the connector's outputs on the sample tokens: the norm without dimension 0
+     *    (and 1, which the reply head reserves) */
     vlm_vision_context_params vp = vlm_vision_context_default_params();
-    vp.n_threads = n_threads;
+    vp.n_threads = p->n_threads;
     if ((st = vlm_vision_context_init(m, &vp, &vc, err, err_size))) goto done;
     for (size_t r0 = 0; r0 < n_tokens; r0 += 64) {
         size_t nr = n_tokens - r0 < 64 ? n_tokens - r0 : 64;
@@ -196,38 +261,47 @@ vlm_status vlm_design_diff_heads(const vlm_model *m, const float *tokens, size_t
         }
         for (size_t r = 0; r < nr; r++) {
             double s = 0;
-            for (int64_t d = 1; d < H; d++) s += (double)out[r * Hz + (size_t)d] * out[r * Hz + (size_t)d];
+            for (int64_t d = zeros; d < H; d++) s += (double)out[r * Hz + (size_t)d] * out[r * Hz + (size_t)d];
             if (!isfinite(s)) {
                 st = vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "diff_heads: sample token %zu is not finite",
                                  r0 + r);
                 goto done;
             }
             norms[r0 + r] = sqrt(s);
+            if (reply) memcpy(tout + (r0 + r) * Hz, out + r * Hz, Hz * sizeof(float));
         }
     }
     /* norms ascending: beta from their 95th percentile; x_e falls as the norm grows, so its
      * median and minimum are those of the median and largest norms */
     qsort(norms, n_tokens, sizeof(double), cmp_f64);
-    const double beta = DH_BETA_SCALE * norms[(n_tokens * 95) / 100];
+    const double beta = (reply ? DH_BETA_SCALE_REPLY : DH_BETA_SCALE) * norms[(n_tokens * 95) / 100];
     if (!(beta > 0)) {
         st = vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "diff_heads: the connector's outputs are all zero");
         goto done;
     }
+    const double c_med = norms[n_tokens - 1 - n_tokens / 2];
     const double g0 = l0->attn_norm[0];
-    const double xe = x_e(beta, g0, norms[n_tokens - 1 - n_tokens / 2], H), xe_min = x_e(beta, g0, norms[n_tokens - 1], H);
+    const double xe = x_e(beta, g0, c_med, H), xe_min = x_e(beta, g0, norms[n_tokens - 1], H);
     if (!(xe > 0)) {
         st = vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "diff_heads: layer 0's norm weight is 0 at dimension 0");
         goto done;
     }
     for (int64_t c = 0; c < H; c++) w2[c] = 0.0f; /* row 0 */
     b2[0] = (float)(g0 < 0 ? -beta : beta);
+    if (reply) { /* row 1: frame tokens are 0 along the text tokens' constant */
+        for (int64_t c = 0; c < H; c++) w2[Hz + (size_t)c] = 0.0f;
+        b2[1] = 0.0f;
+    }
 
     /* 2. query / key on dimension 0, scaled for DH_MARGIN logits over the neighbours */
-    double theta[DH_PAIRS], w[DH_PAIRS], gap;
-    for (int i = 0; i < DH_PAIRS; i++) theta[i] = pow(hp->rope_theta, -2.0 * i / (double)Dh);
-    const double rel = pair_weights(theta, offsets, seed, w, &gap, P, draws);
+    double theta[DH_REPLY_PAIRS], w[DH_PAIRS], gap;
+    for (int i = 0; i < DH_REPLY_PAIRS; i++) theta[i] = pow(hp->rope_theta, -2.0 * i / (double)Dh);
+    const double rel = pair_weights(theta, DH_PAIRS, offsets, DH_HEADS, seed, w, &gap, P, draws);
     const double u = sqrt(DH_MARGIN * sqrt((double)Dh) / gap) / xe;
-    if (!orthonormal_rows(P, 2 * Dh, H, seed)) {
+    double wr[DH_REPLY_PAIRS], gap_r = 0, rel_r = 0;
+    const int64_t off_r = reply ? reply_offset(m) : 0;
+    if (reply) rel_r = pair_weights(theta, DH_REPLY_PAIRS, &off_r, 1, seed, wr, &gap_r, P, draws);
+    if (!orthonormal_rows(P, n_sub * Dh, H, zeros, seed)) {
         st = vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "diff_heads: degenerate projection");
         goto done;
     }
@@ -241,25 +315,89 @@ vlm_status vlm_design_diff_heads(const vlm_model *m, const float *tokens, size_t
             kh[(size_t)(2 * i) * Hz] = (float)(ui * cos(a));
             kh[(size_t)(2 * i + 1) * Hz] = (float)(ui * sin(a));
         }
-        /* 3. values: P rows; output columns: sign * P^T (into dimensions 1..H-1) */
+        /* 3. values: P rows; output columns: sign * P^T (into dimensions 1..H-1); with the reply
+         *    head scaled by beta / x_e, back to the connector's units, so that the differences stay
+         *    small beside beta and layer 1's keys on dimension 0 stay as even as layer 0's */
         const double *Ph = P + (size_t)(subspace[h] * Dh) * Hz;
+        const double sgn = signs[h] * (reply ? beta / xe : 1.0);
         for (int64_t d = 0; d < Dh; d++)
             for (int64_t c = 0; c < H; c++) {
                 vh[(size_t)d * Hz + (size_t)c] = (float)Ph[(size_t)d * Hz + (size_t)c];
-                o[(size_t)c * (size_t)Nq + (size_t)(h * Dh + d)] = (float)(signs[h] * Ph[(size_t)d * Hz + (size_t)c]);
+                o[(size_t)c * (size_t)Nq + (size_t)(h * Dh + d)] = (float)(sgn * Ph[(size_t)d * Hz + (size_t)c]);
             }
     }
-    static const char *const names[6] = {"blk.0.attn_q.weight", "blk.0.attn_k.weight", "blk.0.attn_v.weight",
-                                         "blk.0.attn_output.weight", "mm.2.weight", "mm.2.bias"};
-    const float *const vals[6] = {q, k, v, o, w2, b2};
-    if ((st = vlm_model_rewrite_pair(m, out_path, names, vals, 6, err, err_size))) goto done;
+    double gamma = 0;
+    if (reply) {
+        /* 4. text tokens: gamma along dimension 1, from the 95th percentile of the embedding norms */
+        for (int64_t t = 0; t < V; t++) {
+            double s = 0;
+            for (int64_t d = 0; d < H; d++)
+                if (d != 1) s += (double)emb[t * H + d] * emb[t * H + d];
+            norms[t] = sqrt(s);
+        }
+        qsort(norms, (size_t)V, sizeof(double), cmp_f64);
+        gamma = DH_BETA_SCALE * norms[((size_t)V * 95) / 100];
+        const double e_med = norms[(size_t)V - 1 - (size_t)V / 2];
+        const double g1q = l1->attn_norm[1], g1k = l1->attn_norm[0];
+        if (!(gamma > 0) || !(fabs(g1q) > 0) || !(fabs(g1k) > 0)) {
+            st = vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG,
+                             "diff_heads: the token embedding or layer 1's norm weight is 0 where the reply head reads");
+            goto done;
+        }
+        for (int64_t t = 0; t < V; t++) emb[t * H + 1] = (float)(g1q < 0 ? -gamma : gamma);
+        /* 5. head 0 of layer 1: query on dimension 1 (text), key on dimension 0 (frames), the
+         *    score's scale from the median text query and frame key after layer 1's norm */
+        const double xq = x_e(gamma, g1q, e_med, H), xk = x_e(beta, g1k, c_med, H);
+        const double ur = sqrt(DH_MARGIN * sqrt((double)Dh) / (gap_r * xq * xk));
+        memset(q1, 0, (size_t)(Dh * H) * sizeof(float));
+        memset(k1, 0, (size_t)(Dh * H) * sizeof(float));
+        for (int i = 0; i < DH_REPLY_PAIRS; i++) {
+            const double a = (double)off_r * theta[i], ui = ur * sqrt(wr[i]);
+            q1[(size_t)(2 * i) * Hz + 1] = (float)ui;
+            k1[(size_t)(2 * i) * Hz] = (float)(ui * cos(a));
+            k1[(size_t)(2 * i + 1) * Hz] = (float)(ui * sin(a));
+        }
+        /* 6. value: the pooled-difference subspace P; output: s P''^T, s so that the median copy
+         *    of a frame token (normalised by layer 1's norm) has the norm gamma */
+        const double *P0 = P, *P2 = P + (size_t)(2 * Dh) * Hz;
+        for (size_t r = 0; r < n_tokens; r++) {
+            float *x = tout + r * Hz;
+            x[0] = (float)b2[0], x[1] = 0.0f;
+            double ss = 0;
+            for (int64_t d = 0; d < H; d++) ss += (double)x[d] * x[d];
+            const double inv = 1.0 / sqrt(ss / (double)H + (double)hp->rms_norm_eps);
+            double pn = 0;
+            for (int64_t d = 0; d < Dh; d++) {
+                double a = 0;
+                for (int64_t c = 0; c < H; c++) a += P0[(size_t)d * Hz + (size_t)c] * x[c] * inv * l1->attn_norm[c];
+                pn += a * a;
+            }
+            norms[r] = sqrt(pn);
+        }
+        const double pmed = median(norms, n_tokens);
+        const double sc = pmed > 0 ? gamma / pmed : 1.0;
+        for (int64_t d = 0; d < Dh; d++)
+            for (int64_t c = 0; c < H; c++) {
+                v1[(size_t)d * Hz + (size_t)c] = (float)P0[(size_t)d * Hz + (size_t)c];
+                o1[(size_t)c * (size_t)Nq + (size_t)d] = (float)(sc * P2[(size_t)d * Hz + (size_t)c]);
+            }
+    }
+    static const char *const names[11] = {"blk.0.attn_q.weight", "blk.0.attn_k.weight", "blk.0.attn_v.weight",
+                                          "blk.0.attn_output.weight", "mm.2.weight", "mm.2.bias",
+                                          "blk.1.attn_q.weight", "blk.1.attn_k.weight", "blk.1.attn_v.weight",
+                                          "blk.1.attn_output.weight", "token_embd.weight"};
+    const float *const vals[11] = {q, k, v, o, w2, b2, q1, k1, v1, o1, emb};
+    if ((st = vlm_model_rewrite_pair(m, out_path, names, vals, reply ? 11 : 6, err, err_size))) goto done;
     if (rep) {
+        memset(rep, 0, sizeof *rep);
         rep->beta = beta, rep->xe_median = xe, rep->xe_min = xe_min;
         rep->n_heads = DH_HEADS, rep->n_tokens = n_tokens, rep->margin = rel;
         for (int h = 0; h < DH_HEADS; h++) rep->offsets[h] = (int32_t)offsets[h];
+        if (reply) rep->reply_offset = (int32_t)off_r, rep->reply_margin = rel_r, rep->gamma = gamma;
     }
 done:
     vlm_vision_context_free(vc);
     free(q), free(k), free(v), free(o), free(w2), free(b2), free(out), free(norms), free(P), free(draws);
+    free(tout), free(q1), free(k1), free(v1), free(o1), free(emb);
     return st;
 }

@@ -11,7 +11,10 @@
 #      exist and a model file that is not there (exit 1, a message, no file);
 #   4. --frame-diff-heads on a 4-head model: the report line, byte-identical
 #      files from two runs, the tower untouched (the same features as plain
-#      calibration), and a 2-head model refused before any work (no file).
+#      calibration), and a 2-head model refused before any work (no file);
+#   5. --reply-head on a 2-layer model: its report line, byte-identical
+#      reruns, the tower untouched; refused alone (exit 2) and on a one-layer
+#      model (exit 1, no file).
 # Env (from tests/run.sh): VLM_BIN, VLM_TMP.
 set -euo pipefail
 PY=/usr/bin/python3
@@ -99,3 +102,26 @@ set +e
 [ $rc -eq 1 ] && grep -q "as many KV heads" "$W/err" && [ ! -e "$W/e.gguf" ] && [ ! -e "$W/e.vision.gguf" ] \
   || { echo "FAIL: 2-head model with --frame-diff-heads gave $rc"; cat "$W/err"; exit 1; }
 echo "refusal (2 heads): ok"
+
+# 5. the reply head
+"$B" init --tokenizer "$W/tok.json" --out "$W/init42" --seed 3 --hidden 64 --layers 2 --heads 4 --kv-heads 4 --ffn 128 \
+  --v-hidden 32 --v-layers 1 --v-heads 2 --v-ffn 64 --patch 32 --image 384 --gguf "$W/m42.gguf" --type f32 --quiet
+mkdir -p "$W/q1" "$W/q2"
+"$B" calibrate --model "$W/m42.gguf" --out "$W/q1/d.gguf" --seed 5 --scenes 3 --seconds 4 --frame-diff-heads --reply-head \
+  2>"$W/log"
+grep -q "^calibrate: reply head: text tokens' constant [0-9.e+-]*; head 0 of layer 1 attends [0-9]* tokens back" "$W/log" \
+  || { echo "FAIL: reply head report line"; cat "$W/log"; exit 1; }
+"$B" calibrate --model "$W/m42.gguf" --out "$W/q2/d.gguf" --seed 5 --scenes 3 --seconds 4 --frame-diff-heads --reply-head \
+  --quiet
+cmp "$W/q1/d.gguf" "$W/q2/d.gguf" && cmp "$W/q1/d.vision.gguf" "$W/q2/d.vision.gguf" \
+  || { echo "FAIL: two --reply-head runs differ"; exit 1; }
+"$B" synth --seed 5 --scenes 1 --seconds 4 --no-video --out "$W/fq" --model "$W/q1/d.gguf" --features 2>/dev/null
+cmp "$W/fq/scene_0000.safetensors" "$W/fp/scene_0000.safetensors" || { echo "FAIL: the reply head changed the tower"; exit 1; }
+echo "reply head: $(tail -n 1 "$W/log" | cut -c1-160)"
+"$B" calibrate --model "$W/m42.gguf" --out "$W/e.gguf" --scenes 1 --seconds 1 --reply-head 2>"$W/err"; rc=$?
+[ $rc -eq 2 ] && grep -q "goes with --frame-diff-heads" "$W/err" && [ ! -e "$W/e.gguf" ] \
+  || { echo "FAIL: --reply-head alone gave $rc"; cat "$W/err"; exit 1; }
+"$B" calibrate --model "$W/m4.gguf" --out "$W/e.gguf" --scenes 1 --seconds 1 --frame-diff-heads --reply-head 2>"$W/err"; rc=$?
+[ $rc -eq 1 ] && grep -q "needs 2 layers" "$W/err" && [ ! -e "$W/e.gguf" ] && [ ! -e "$W/e.vision.gguf" ] \
+  || { echo "FAIL: one-layer model with --reply-head gave $rc"; cat "$W/err"; exit 1; }
+echo "refusals (reply head): ok"

@@ -44,29 +44,35 @@ static vlm_model *load(const char *path) {
     return m;
 }
 
-static vlm_model *make_model(const char *tok, const char *name, int n_head_kv, vlm_weight_type type, char *gguf,
-                             size_t gsize) {
+static vlm_model *make_model_l(const char *tok, const char *name, int n_layer, int n_head_kv, vlm_weight_type type,
+                               char *gguf, size_t gsize) {
     char d[300], e[512];
     snprintf(d, sizeof d, "%s/%s", root, name);
     snprintf(gguf, gsize, "%s/%s.gguf", root, name);
     vlm_init_params p = vlm_init_default_params();
     p.tokenizer_path = tok, p.out_dir = d, p.gguf_path = gguf, p.gguf_type = type;
-    p.n_embd = H, p.n_layer = 1, p.n_head = 4, p.n_head_kv = n_head_kv, p.n_ff = 64;
+    p.n_embd = H, p.n_layer = n_layer, p.n_head = 4, p.n_head_kv = n_head_kv, p.n_ff = 64;
     p.v_n_embd = D, p.v_n_layer = 1, p.v_n_head = 2, p.v_n_ff = 64, p.v_patch = 32, p.v_image = 96;
     CHECK_MSG(vlm_init_write(&p, e, sizeof e) == VLM_OK, "%s", e);
     return load(gguf);
 }
 
+static vlm_model *make_model(const char *tok, const char *name, int n_head_kv, vlm_weight_type type, char *gguf,
+                             size_t gsize) {
+    return make_model_l(tok, name, 1, n_head_kv, type, gguf, gsize);
+}
+
 typedef struct {
-    float *embd, *layer; /* [T][H] */
+    float *embd, *layer, *layer1; /* [T][H]: input, layer 0's output, layer 1's (if any) */
 } capture;
 
 static void on_tensor(void *user, const char *name, int32_t layer, const float *data, int64_t rows, int64_t cols) {
     capture *c = user;
-    (void)layer;
     if (cols != H) return;
     if (!strcmp(name, "lm.embd")) memcpy(c->embd, data, (size_t)(rows * cols) * sizeof(float));
-    if (!strcmp(name, "lm.layer")) memcpy(c->layer, data, (size_t)(rows * cols) * sizeof(float));
+    if (!strcmp(name, "lm.layer") && layer == 0) memcpy(c->layer, data, (size_t)(rows * cols) * sizeof(float));
+    if (!strcmp(name, "lm.layer") && layer == 1 && c->layer1)
+        memcpy(c->layer1, data, (size_t)(rows * cols) * sizeof(float));
 }
 
 /* n(x) = x / rms(x) * g, as layer 0's attention norm */
@@ -94,7 +100,10 @@ static void test_design(const char *tok) {
     for (int i = 0; i < NS * D; i++) tokens[i] = frand(&s);
     vlm_diff_heads_report rep;
     memset(&rep, 0, sizeof rep);
-    CHECK_MSG(vlm_design_diff_heads(m, tokens, NS, 5, 2, out, &rep, e, sizeof e) == VLM_OK, "%s", e);
+    vlm_diff_heads_params dp = vlm_diff_heads_default_params();
+    dp.seed = 5;
+    CHECK_MSG(vlm_design_diff_heads(m, tokens, NS, &dp, out, &rep, e, sizeof e) == VLM_OK, "%s", e);
+    CHECK(rep.reply_offset == 0 && rep.gamma == 0);
     printf("beta %.4f, x_e median %.3f (min %.3f), position margin %.3f, heads %d at offsets %d %d %d %d\n", rep.beta,
            rep.xe_median, rep.xe_min, rep.margin, rep.n_heads, rep.offsets[0], rep.offsets[1], rep.offsets[2], rep.offsets[3]);
     CHECK(rep.beta > 0 && rep.n_heads == 4 && rep.n_tokens == NS);
@@ -123,7 +132,7 @@ static void test_design(const char *tok) {
         goto out;
     }
     enum { NTXT = 5, NFR = 3, T = NTXT + NFR * (NT + 1) - 1 };
-    capture cap = {malloc((size_t)T * H * sizeof(float)), malloc((size_t)T * H * sizeof(float))};
+    capture cap = {malloc((size_t)T * H * sizeof(float)), malloc((size_t)T * H * sizeof(float)), NULL};
     vlm_vision_context *vc = NULL;
     vlm_vision_context_params vp = vlm_vision_context_default_params();
     CHECK(vlm_vision_context_init(z, &vp, &vc, e, sizeof e) == VLM_OK);
@@ -186,14 +195,115 @@ out:
     vlm_model_free(m);
 }
 
-static void expect_refusal(const vlm_model *m, const char *msg) {
+/* The reply head: on a two-layer model with both MLPs and layer 1's heads 1-3
+ * zeroed, layer 1's output minus its input at a reply's first token (reply_offset
+ * after a frame's last token) must be head 0's copy of that frame token. */
+static void test_reply(const char *tok) {
+    char g[300], out[300], flat[300], e[512];
+    vlm_model *m = make_model_l(tok, "two", 2, 4, VLM_WTYPE_F32, g, sizeof g);
+    if (!m) return;
+    snprintf(out, sizeof out, "%s/r.gguf", root);
+    snprintf(flat, sizeof flat, "%s/rflat.gguf", root);
+    uint64_t s = 23;
+    float *tokens = malloc((size_t)NS * D * sizeof(float));
+    for (int i = 0; i < NS * D; i++) tokens[i] = frand(&s);
+    vlm_diff_heads_report rep;
+    vlm_diff_heads_params dp = vlm_diff_heads_default_params();
+    dp.seed = 3, dp.reply_head = true;
+    CHECK_MSG(vlm_design_diff_heads(m, tokens, NS, &dp, out, &rep, e, sizeof e) == VLM_OK, "%s", e);
+    vlm_tokens gap = {0};
+    CHECK(vlm_tokenizer_encode(vlm_model_tokenizer(m), "]\nAssistant:", 12, &gap) == VLM_OK);
+    printf("reply head: gamma %.4f, offset %d (the gap is %zu tokens), position margin %.3f\n", rep.gamma,
+           rep.reply_offset, gap.n, rep.reply_margin);
+    CHECK(rep.reply_offset == (int32_t)gap.n + 1 && rep.gamma > 0 && rep.reply_margin > 0.15);
+    vlm_tokens_free(&gap);
+    vlm_model *d = load(out);
+    if (!d) goto out;
+    const int64_t V = d->hp.n_vocab;
+    for (int64_t t = 0; t < V; t++) CHECK(((const float *)d->tok_embd.data)[t * H + 1] == (float)rep.gamma);
+    for (int c = 0; c < D; c++) CHECK(((const float *)d->mm2.data)[D + c] == 0.0f);
+    CHECK(d->mm2_b[1] == 0.0f && d->mm2_b[0] == (float)rep.beta);
+    CHECK(same_bytes(m, d, "blk.1.ffn_gate.weight", false) && same_bytes(m, d, "output_norm.weight", false));
+    CHECK(!same_bytes(m, d, "blk.1.attn_q.weight", false) && !same_bytes(m, d, "blk.0.attn_v.weight", false));
+    /* zero both MLPs and heads 1-3 of layer 1 (their output columns) */
+    const int Dh = H / 4;
+    float *zeros = calloc((size_t)H * 64, sizeof(float));
+    float *wo1 = malloc((size_t)H * H * sizeof(float));
+    memcpy(wo1, d->layers[1].wo.data, (size_t)H * H * sizeof(float));
+    for (int c = 0; c < H; c++)
+        for (int j = Dh; j < H; j++) wo1[c * H + j] = 0.0f;
+    const char *const zn[3] = {"blk.0.ffn_down.weight", "blk.1.ffn_down.weight", "blk.1.attn_output.weight"};
+    const float *const zv[3] = {zeros, zeros, wo1};
+    CHECK_MSG(vlm_model_rewrite_pair(d, flat, zn, zv, 3, e, sizeof e) == VLM_OK, "%s", e);
+    free(zeros), free(wo1);
+    vlm_model *z = load(flat);
+    if (!z) {
+        vlm_model_free(d);
+        goto out;
+    }
+    const int off = rep.reply_offset;
+    enum { NTXT = 5, NFR = 3 };
+    const int T = NTXT + NFR * (NT + 1) - 1 + off + 3;
+    capture cap = {malloc((size_t)T * H * sizeof(float)), malloc((size_t)T * H * sizeof(float)),
+                   malloc((size_t)T * H * sizeof(float))};
+    vlm_vision_context *vc = NULL;
+    vlm_vision_context_params vp = vlm_vision_context_default_params();
+    CHECK(vlm_vision_context_init(z, &vp, &vc, e, sizeof e) == VLM_OK);
+    float *emb = malloc((size_t)NFR * NT * H * sizeof(float));
+    CHECK(vlm_connector(vc, tokens, NFR * NT, emb) == VLM_OK);
+    vlm_lm_input *in = malloc((size_t)T * sizeof *in);
+    int t = 0;
+    for (int i = 0; i < NTXT; i++) in[t++] = (vlm_lm_input){.token = 1 + i};
+    for (int f = 0; f < NFR; f++) {
+        for (int j = 0; j < NT; j++) in[t++] = (vlm_lm_input){.token = -1, .embd = emb + (size_t)(f * NT + j) * H};
+        if (f < NFR - 1) in[t++] = (vlm_lm_input){.token = 7};
+    }
+    const int last = t - 1; /* the last frame's last token */
+    while (t < T) in[t] = (vlm_lm_input){.token = 10 + t % 20}, t++;
+    vlm_lm_context_params lp = vlm_lm_context_default_params();
+    lp.n_ctx = 128, lp.cb = on_tensor, lp.cb_user_data = &cap;
+    vlm_lm_context *lc = NULL;
+    CHECK(vlm_lm_context_init(z, &lp, &lc, e, sizeof e) == VLM_OK);
+    if (lc) CHECK(vlm_lm_eval(lc, in, (size_t)T, VLM_LOGITS_NONE, NULL) == VLM_OK);
+    /* text tokens carry gamma along dimension 1, frame tokens 0 */
+    CHECK(fabs(cap.embd[0 * H + 1] - rep.gamma) < 1e-6 * rep.gamma && cap.embd[last * H + 1] == 0.0f);
+    const vlm_llama_layer *l1 = &z->layers[1];
+    double nx[H], vh[64], want[H] = {0}, worst = 0, biggest = 0;
+    rmsnorm(cap.layer + last * H, l1->attn_norm, z->hp.rms_norm_eps, nx);
+    for (int r = 0; r < Dh; r++) {
+        vh[r] = 0;
+        for (int c = 0; c < H; c++) vh[r] += (double)((const float *)l1->wv.data)[r * H + c] * nx[c];
+    }
+    for (int c = 0; c < H; c++)
+        for (int r = 0; r < Dh; r++) want[c] += (double)((const float *)l1->wo.data)[c * H + r] * vh[r];
+    const int p = last + off;
+    for (int c = 0; c < H; c++) {
+        double got = (double)cap.layer1[p * H + c] - cap.layer[p * H + c];
+        worst = fmax(worst, fabs(got - want[c]));
+        biggest = fmax(biggest, fabs(want[c]));
+    }
+    printf("reply head at the reply's first token: max |diff| %.3g, max |want| %.3g\n", worst, biggest);
+    CHECK_MSG(biggest > 0.1 * rep.gamma && worst < 0.02 * biggest, "diff %.3g of %.3g", worst, biggest);
+    vlm_lm_context_free(lc);
+    vlm_vision_context_free(vc);
+    free(emb), free(in), free(cap.embd), free(cap.layer), free(cap.layer1);
+    vlm_model_free(z);
+    vlm_model_free(d);
+out:
+    free(tokens);
+    vlm_model_free(m);
+}
+
+static void expect_refusal(const vlm_model *m, bool reply, const char *msg) {
     char e[512] = "", out[300], dir[300];
     snprintf(dir, sizeof dir, "%s/refused", root);
     mkdir(dir, 0777);
     snprintf(out, sizeof out, "%.280s/x.gguf", dir);
     float tokens[4 * D] = {0};
     for (int i = 0; i < 4 * D; i++) tokens[i] = (float)(i % 7) - 3.0f;
-    vlm_status st = vlm_design_diff_heads(m, tokens, 4, 1, 1, out, NULL, e, sizeof e);
+    vlm_diff_heads_params dp = vlm_diff_heads_default_params();
+    dp.reply_head = reply;
+    vlm_status st = vlm_design_diff_heads(m, tokens, 4, &dp, out, NULL, e, sizeof e);
     CHECK_MSG(st == VLM_ERR_UNSUPPORTED || st == VLM_ERR_INVALID_ARG, "status %d", (int)st);
     CHECK_MSG(strstr(e, msg) != NULL, "message '%s' (expected '%s')", e, msg);
     CHECK(count_entries(dir) == 0);
@@ -203,10 +313,10 @@ static void expect_refusal(const vlm_model *m, const char *msg) {
 static void test_refusals(const char *tok) {
     char g[300];
     vlm_model *m = make_model(tok, "gqa", 2, VLM_WTYPE_F32, g, sizeof g);
-    if (m) expect_refusal(m, "as many KV heads");
+    if (m) expect_refusal(m, false, "as many KV heads");
     vlm_model_free(m);
     m = make_model(tok, "q8", 4, VLM_WTYPE_Q8_0, g, sizeof g);
-    if (m) expect_refusal(m, "must be f32");
+    if (m) expect_refusal(m, false, "must be f32");
     vlm_model_free(m);
     snprintf(g, sizeof g, "%s/base.gguf", root); /* from test_design: supported, but one sample token */
     m = load(g);
@@ -215,11 +325,20 @@ static void test_refusals(const char *tok) {
         snprintf(dir, sizeof dir, "%s/refused", root);
         snprintf(out, sizeof out, "%.280s/y.gguf", dir);
         float one[D] = {0};
-        CHECK(vlm_design_diff_heads_check(m, e, sizeof e) == VLM_OK);
-        CHECK(vlm_design_diff_heads(m, one, 1, 1, 1, out, NULL, e, sizeof e) == VLM_ERR_INVALID_ARG);
+        vlm_diff_heads_params dp = vlm_diff_heads_default_params();
+        CHECK(vlm_design_diff_heads_check(m, &dp, e, sizeof e) == VLM_OK);
+        CHECK(vlm_design_diff_heads(m, one, 1, &dp, out, NULL, e, sizeof e) == VLM_ERR_INVALID_ARG);
         CHECK_MSG(strstr(e, "at least 2") != NULL, "%s", e);
         CHECK(count_entries(dir) == 0);
+        expect_refusal(m, true, "needs 2 layers"); /* one layer: no layer 1 for the reply head */
     }
+    vlm_model_free(m);
+    snprintf(g, sizeof g, "%s/two.gguf", root); /* from test_reply: two layers, but no tokenizer loaded */
+    vlm_model_params mp = vlm_model_default_params();
+    mp.load_tokenizer = false;
+    char e2[512];
+    if (vlm_model_load(g, &mp, &m, e2, sizeof e2) == VLM_OK) expect_refusal(m, true, "needs the model's tokenizer");
+    else CHECK_MSG(0, "%s", e2);
     vlm_model_free(m);
 }
 
@@ -230,6 +349,7 @@ int main(void) {
     snprintf(tok, sizeof tok, "%s/tokenizer.json", root);
     write_llama3_tokenizer(tok);
     test_design(tok);
+    test_reply(tok);
     test_refusals(tok);
     test_root_finish(root);
     return check_done("test_diffheads");
