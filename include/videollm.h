@@ -1155,6 +1155,26 @@ vlm_status vlm_eval_file(const vlm_model *m, const char *data_path, const vlm_ev
                          vlm_eval_sample_fn on_sample, void *user_data, vlm_eval_summary *out, char *err,
                          size_t err_size);
 
+/* Hidden states, for looking inside a model: every sample of a data file (the
+ * vlm_eval_file format) is run once, teacher-forced, through the LM, and fn gets
+ * the input embeddings and every layer's output at every position. */
+typedef struct {
+    size_t line, index;     /* 1-based line of the data file; 0-based sample        */
+    size_t n_tokens;
+    const int32_t *ids;     /* [n_tokens] input ids (<v> at frame positions)        */
+    const int32_t *argmax;  /* [n_tokens] the model's most likely next token        */
+    int32_t n_states;       /* n_layer + 1: the input embeddings, then each layer   */
+    int32_t n_embd;
+    const float *hidden;    /* [n_states][n_tokens][n_embd]                         */
+} vlm_hidden_sample;
+
+/* A non-zero status stops the run and is returned. */
+typedef vlm_status (*vlm_hidden_fn)(void *user_data, const vlm_hidden_sample *s);
+
+/* The first max_samples samples (0: all) of data_path; errors as vlm_eval_file. */
+vlm_status vlm_eval_hidden_file(const vlm_model *m, const char *data_path, size_t max_samples, int32_t n_threads,
+                                vlm_hidden_fn fn, void *user_data, char *err, size_t err_size);
+
 /* ------------------------------------------------------------------------- */
 /* Synthetic world: procedural scenes, their videos and narration data       */
 /* (docs/synth.md).                                                           */

@@ -21,6 +21,7 @@ int cmd_synth(int, char **);                    /* tools/cmd_synth.c */
 int cmd_encode(int, char **);                   /* tools/cmd_encode.c */
 int cmd_prepare(int, char **);                  /* tools/cmd_prepare.c */
 int cmd_calibrate(int, char **);                /* tools/cmd_calibrate.c */
+int cmd_hidden(int, char **);                   /* tools/cmd_hidden.c */
 /* The embedded default model: $VLM_MODEL if set, else models/default/videollm-demo.gguf
  * beside the program's folder (build/../models/...). */
 const char *cli_default_model(void);

@@ -19,6 +19,7 @@ static const struct {
     {"convert", cmd_convert, "Hugging Face Llama + SigLIP + PEFT folders -> the GGUF model pair"},
     {"init", cmd_init, "a freshly initialised, seeded model in the Hugging Face layouts (and GGUF)"},
     {"calibrate", cmd_calibrate, "standardise a frozen vision tower's frame tokens on synthetic frames"},
+    {"hidden", cmd_hidden, "a model's hidden states on a data file, for probes"},
     {"eval", cmd_eval, "streaming metrics (LM-PPL, LM-Correctness, TimeDiff, Fluency) on a data file"},
     {"train", cmd_train, "train LoRA + connector with the LIVE objective on JSONL samples with frame features"},
     {"synth", cmd_synth, "procedural clips (video + events) and narration training data"},

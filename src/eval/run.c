@@ -399,6 +399,107 @@ static vlm_status run_model(const eval_env *e, void *ctx, size_t line, sample_bu
     return run_sample(e, mr->p, mr->vis, line, s, res, err, err_size);
 }
 
+/* ---- hidden states ------------------------------------------------------------ */
+typedef struct {
+    vlm_vision_context *vis;
+    int32_t n_threads;
+    size_t max, done;
+    vlm_hidden_fn fn;
+    void *user;
+    bool stopped;      /* max reached: not an error */
+    vlm_status fn_st;  /* fn's own status */
+    float *hidden;     /* [L + 1][n][H] of the sample being run */
+    size_t n, *filled; /* rows written per state */
+    int32_t n_states;
+    int64_t H;
+    bool overflow;
+} hidden_run;
+
+static void hidden_cb(void *ud, const char *name, int32_t layer, const float *data, int64_t rows, int64_t cols) {
+    hidden_run *h = ud;
+    int32_t slot = !strcmp(name, "lm.embd") ? 0 : !strcmp(name, "lm.layer") ? layer + 1 : -1;
+    if (slot < 0 || slot >= h->n_states || cols != h->H || rows < 0) return;
+    if (h->filled[slot] + (size_t)rows > h->n) {
+        h->overflow = true;
+        return;
+    }
+    memcpy(h->hidden + ((size_t)slot * h->n + h->filled[slot]) * (size_t)h->H, data,
+           (size_t)rows * (size_t)cols * sizeof(float));
+    h->filled[slot] += (size_t)rows;
+}
+
+static vlm_status run_hidden(const eval_env *e, void *ctx, size_t line, sample_buf *s, vlm_eval_result *res,
+                             char *err, size_t err_size) {
+    hidden_run *h = ctx;
+    (void)res;
+    if (h->max && h->done >= h->max) {
+        h->stopped = true;
+        return VLM_ERR_ABORTED;
+    }
+    const vlm_model_hparams *hp = e->hp;
+    const size_t n = s->toks.n, nrows = (size_t)s->n_frames * (size_t)e->nft, V = (size_t)hp->n_vocab;
+    const int32_t S = hp->n_layer + 1;
+    size_t bytes, hbytes;
+    if (n > INT32_MAX / 2)
+        return vlm_set_err(err, err_size, VLM_ERR_CTX_FULL, "line %zu: %zu positions are too many", line, n);
+    if (!vlm_mul_ok(nrows, (size_t)hp->n_embd * sizeof(float), &bytes) || !(s->embd = malloc(bytes)))
+        return vlm_set_err(err, err_size, VLM_ERR_OOM, "line %zu: out of memory for the frame embeddings", line);
+    vlm_status st = vlm_connector(h->vis, s->features, nrows, s->embd);
+    if (st) return vlm_set_err(err, err_size, st, "line %zu: connector: %s", line, vlm_vision_last_error(h->vis));
+    size_t vi = 0;
+    for (size_t i = 0; i < n; i++) {
+        int32_t id = s->toks.ids[i];
+        if (id == e->v_id) s->in[i] = (vlm_lm_input){.token = id, .embd = s->embd + vi++ * (size_t)hp->n_embd};
+        else s->in[i] = (vlm_lm_input){.token = id, .embd = NULL};
+    }
+    const size_t chunk = 64;
+    float *logits = NULL;
+    int32_t *argmax = malloc(n * sizeof *argmax);
+    h->filled = calloc((size_t)S, sizeof *h->filled);
+    h->hidden = NULL, h->n = n, h->n_states = S, h->H = hp->n_embd, h->overflow = false;
+    if (!argmax || !h->filled || !vlm_mul_ok(chunk, V * sizeof(float), &bytes) || !(logits = malloc(bytes)) ||
+        !vlm_mul_ok((size_t)S * n, (size_t)hp->n_embd * sizeof(float), &hbytes) || !(h->hidden = malloc(hbytes)))
+        st = vlm_set_err(err, err_size, VLM_ERR_OOM, "line %zu: out of memory for the hidden states of %zu positions",
+                         line, n);
+    vlm_lm_context *lm = NULL;
+    char e2[512];
+    if (!st) {
+        vlm_lm_context_params cp = vlm_lm_context_default_params();
+        cp.n_ctx = (int32_t)n, cp.n_batch = (int32_t)chunk, cp.n_threads = h->n_threads > 0 ? h->n_threads : 2;
+        cp.cb = hidden_cb, cp.cb_user_data = h;
+        if ((st = vlm_lm_context_init(e->m, &cp, &lm, e2, sizeof e2)))
+            vlm_set_err(err, err_size, st, "line %zu: LM context of %zu positions: %s", line, n, e2);
+    }
+    for (size_t p0 = 0; !st && p0 < n; p0 += chunk) {
+        size_t c = n - p0 < chunk ? n - p0 : chunk;
+        if ((st = vlm_lm_eval(lm, s->in + p0, c, VLM_LOGITS_ALL, logits))) {
+            vlm_set_err(err, err_size, st, "line %zu: forward at position %zu: %s", line, p0, vlm_lm_last_error(lm));
+            break;
+        }
+        for (size_t i = 0; i < c; i++) {
+            const float *l = logits + i * V;
+            size_t b = 0;
+            for (size_t v = 1; v < V; v++) b = l[v] > l[b] ? v : b;
+            argmax[p0 + i] = (int32_t)b;
+        }
+    }
+    for (int32_t k = 0; !st && k < S; k++)
+        if (h->overflow || h->filled[k] != n)
+            st = vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "line %zu: state %d: %zu of %zu positions observed",
+                             line, (int)k, h->filled[k], n);
+    if (!st) {
+        vlm_hidden_sample hs = {.line = line, .index = h->done, .n_tokens = n, .ids = s->toks.ids, .argmax = argmax,
+                                .n_states = S, .n_embd = hp->n_embd, .hidden = h->hidden};
+        if ((h->fn_st = h->fn(h->user, &hs))) st = vlm_set_err(err, err_size, h->fn_st, "line %zu: stopped (%s)", line,
+                                                               vlm_status_str(h->fn_st));
+        else h->done++;
+    }
+    vlm_lm_context_free(lm);
+    free(logits), free(argmax), free(h->filled), free(h->hidden);
+    h->filled = NULL, h->hidden = NULL;
+    return st;
+}
+
 /* Every non-blank line of the data file: prepare, run, report, average. */
 static vlm_status eval_lines(const eval_env *e, const char *data_path, run_fn run, void *ctx,
                              vlm_eval_sample_fn on_sample, void *user_data, vlm_eval_summary *out, char *err,
@@ -451,15 +552,8 @@ static vlm_status eval_lines(const eval_env *e, const char *data_path, run_fn ru
     return VLM_OK;
 }
 
-vlm_status vlm_eval_file(const vlm_model *m, const char *data_path, const vlm_eval_params *p,
-                         vlm_eval_sample_fn on_sample, void *user_data, vlm_eval_summary *out, char *err,
-                         size_t err_size) {
-    if (out) memset(out, 0, sizeof *out);
-    if (!m || !data_path || !out) return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "vlm_eval_file: NULL argument");
-    vlm_eval_params dp = vlm_eval_default_params();
-    if (!p) p = &dp;
-    if (!isfinite(p->threshold) || p->threshold < 0.0f || p->threshold > 1.0f)
-        return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "threshold %g outside [0, 1]", (double)p->threshold);
+/* The model's side of the environment: tokenizer, ids and template settings. */
+static vlm_status model_env(const vlm_model *m, eval_env *out, char *err, size_t err_size) {
     eval_env e = {.m = m, .hp = vlm_model_get_hparams(m), .tok = vlm_model_tokenizer(m)};
     if (!e.tok) return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "the model has no tokenizer");
     if (!vlm_model_has_vision(m))
@@ -477,6 +571,22 @@ vlm_status vlm_eval_file(const vlm_model *m, const char *data_path, const vlm_ev
     e.tp.eos_token = eos_tok;
     const char *bos = vlm_tokenizer_id_to_token(e.tok, vlm_tokenizer_token_to_id(e.tok, "<|begin_of_text|>"));
     if (bos) e.tp.bos_token = bos;
+    *out = e;
+    return VLM_OK;
+}
+
+vlm_status vlm_eval_file(const vlm_model *m, const char *data_path, const vlm_eval_params *p,
+                         vlm_eval_sample_fn on_sample, void *user_data, vlm_eval_summary *out, char *err,
+                         size_t err_size) {
+    if (out) memset(out, 0, sizeof *out);
+    if (!m || !data_path || !out) return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "vlm_eval_file: NULL argument");
+    vlm_eval_params dp = vlm_eval_default_params();
+    if (!p) p = &dp;
+    if (!isfinite(p->threshold) || p->threshold < 0.0f || p->threshold > 1.0f)
+        return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "threshold %g outside [0, 1]", (double)p->threshold);
+    eval_env e;
+    vlm_status st0 = model_env(m, &e, err, err_size);
+    if (st0) return st0;
 
     char dir[4096];
     if (data_dir(data_path, dir, sizeof dir))
@@ -491,6 +601,31 @@ vlm_status vlm_eval_file(const vlm_model *m, const char *data_path, const vlm_ev
     model_run mr = {.p = p, .vis = vis};
     st = eval_lines(&e, data_path, run_model, &mr, on_sample, user_data, out, err, err_size);
     vlm_vision_context_free(vis);
+    return st;
+}
+
+vlm_status vlm_eval_hidden_file(const vlm_model *m, const char *data_path, size_t max_samples, int32_t n_threads,
+                                vlm_hidden_fn fn, void *user_data, char *err, size_t err_size) {
+    if (!m || !data_path || !fn)
+        return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "vlm_eval_hidden_file: NULL argument");
+    eval_env e;
+    vlm_status st = model_env(m, &e, err, err_size);
+    if (st) return st;
+    char dir[4096];
+    if (data_dir(data_path, dir, sizeof dir))
+        return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "the data path is too long");
+    e.dir = dir;
+    vlm_vision_context_params vp = vlm_vision_context_default_params();
+    vp.n_threads = n_threads > 0 ? n_threads : 2;
+    hidden_run h = {.n_threads = n_threads, .max = max_samples, .fn = fn, .user = user_data};
+    char e2[512];
+    if ((st = vlm_vision_context_init(m, &vp, &h.vis, e2, sizeof e2)))
+        return vlm_set_err(err, err_size, st, "vision context: %s", e2);
+    vlm_eval_summary sum;
+    memset(&sum, 0, sizeof sum);
+    st = eval_lines(&e, data_path, run_hidden, &h, NULL, NULL, &sum, err, err_size);
+    vlm_vision_context_free(h.vis);
+    if (st == VLM_ERR_ABORTED && h.stopped) st = VLM_OK;
     return st;
 }
 
