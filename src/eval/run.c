@@ -552,8 +552,10 @@ static vlm_status eval_lines(const eval_env *e, const char *data_path, run_fn ru
     return VLM_OK;
 }
 
-/* The model's side of the environment: tokenizer, ids and template settings. */
-static vlm_status model_env(const vlm_model *m, eval_env *out, char *err, size_t err_size) {
+/* The model's side of the environment (tokenizer, ids, template settings), the
+ * data file's folder (in dir) and a vision context for the connector. */
+static vlm_status model_env(const vlm_model *m, const char *data_path, char *dir, size_t dir_size, int32_t n_threads,
+                            eval_env *out, vlm_vision_context **vis, char *err, size_t err_size) {
     eval_env e = {.m = m, .hp = vlm_model_get_hparams(m), .tok = vlm_model_tokenizer(m)};
     if (!e.tok) return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "the model has no tokenizer");
     if (!vlm_model_has_vision(m))
@@ -571,6 +573,14 @@ static vlm_status model_env(const vlm_model *m, eval_env *out, char *err, size_t
     e.tp.eos_token = eos_tok;
     const char *bos = vlm_tokenizer_id_to_token(e.tok, vlm_tokenizer_token_to_id(e.tok, "<|begin_of_text|>"));
     if (bos) e.tp.bos_token = bos;
+    if (data_dir(data_path, dir, dir_size))
+        return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "the data path is too long");
+    e.dir = dir;
+    vlm_vision_context_params vp = vlm_vision_context_default_params();
+    vp.n_threads = n_threads > 0 ? n_threads : 2;
+    char e2[512];
+    vlm_status st = vlm_vision_context_init(m, &vp, vis, e2, sizeof e2);
+    if (st) return vlm_set_err(err, err_size, st, "vision context: %s", e2);
     *out = e;
     return VLM_OK;
 }
@@ -585,19 +595,10 @@ vlm_status vlm_eval_file(const vlm_model *m, const char *data_path, const vlm_ev
     if (!isfinite(p->threshold) || p->threshold < 0.0f || p->threshold > 1.0f)
         return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "threshold %g outside [0, 1]", (double)p->threshold);
     eval_env e;
-    vlm_status st0 = model_env(m, &e, err, err_size);
-    if (st0) return st0;
-
     char dir[4096];
-    if (data_dir(data_path, dir, sizeof dir))
-        return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "the data path is too long");
-    e.dir = dir;
-    vlm_vision_context_params vp = vlm_vision_context_default_params();
-    vp.n_threads = p->n_threads > 0 ? p->n_threads : 2;
     vlm_vision_context *vis = NULL;
-    char e2[512];
-    vlm_status st = vlm_vision_context_init(m, &vp, &vis, e2, sizeof e2);
-    if (st) return vlm_set_err(err, err_size, st, "vision context: %s", e2);
+    vlm_status st = model_env(m, data_path, dir, sizeof dir, p->n_threads, &e, &vis, err, err_size);
+    if (st) return st;
     model_run mr = {.p = p, .vis = vis};
     st = eval_lines(&e, data_path, run_model, &mr, on_sample, user_data, out, err, err_size);
     vlm_vision_context_free(vis);
@@ -609,18 +610,10 @@ vlm_status vlm_eval_hidden_file(const vlm_model *m, const char *data_path, size_
     if (!m || !data_path || !fn)
         return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "vlm_eval_hidden_file: NULL argument");
     eval_env e;
-    vlm_status st = model_env(m, &e, err, err_size);
-    if (st) return st;
     char dir[4096];
-    if (data_dir(data_path, dir, sizeof dir))
-        return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "the data path is too long");
-    e.dir = dir;
-    vlm_vision_context_params vp = vlm_vision_context_default_params();
-    vp.n_threads = n_threads > 0 ? n_threads : 2;
     hidden_run h = {.n_threads = n_threads, .max = max_samples, .fn = fn, .user = user_data};
-    char e2[512];
-    if ((st = vlm_vision_context_init(m, &vp, &h.vis, e2, sizeof e2)))
-        return vlm_set_err(err, err_size, st, "vision context: %s", e2);
+    vlm_status st = model_env(m, data_path, dir, sizeof dir, n_threads, &e, &h.vis, err, err_size);
+    if (st) return st;
     vlm_eval_summary sum;
     memset(&sum, 0, sizeof sum);
     st = eval_lines(&e, data_path, run_hidden, &h, NULL, NULL, &sum, err, err_size);
