@@ -36,6 +36,13 @@ static float frand(uint64_t *s) { /* roughly N(0, 1): sum of 4 uniforms, centred
     return (float)((a - 2.0) * sqrt(3.0));
 }
 
+/* NS sample vision tokens [NS][D], seeded */
+static float *sample_tokens(uint64_t s) {
+    float *t = malloc((size_t)NS * D * sizeof(float));
+    for (int i = 0; t && i < NS * D; i++) t[i] = frand(&s);
+    return t;
+}
+
 static vlm_model *load(const char *path) {
     char e[512];
     vlm_model *m = NULL;
@@ -95,9 +102,7 @@ static void test_design(const char *tok) {
     if (!m) return;
     snprintf(out, sizeof out, "%s/d.gguf", root);
     snprintf(flat, sizeof flat, "%s/flat.gguf", root);
-    uint64_t s = 11;
-    float *tokens = malloc((size_t)NS * D * sizeof(float));
-    for (int i = 0; i < NS * D; i++) tokens[i] = frand(&s);
+    float *tokens = sample_tokens(11);
     vlm_diff_heads_report rep;
     memset(&rep, 0, sizeof rep);
     vlm_diff_heads_params dp = vlm_diff_heads_default_params();
@@ -204,9 +209,7 @@ static void test_reply(const char *tok) {
     if (!m) return;
     snprintf(out, sizeof out, "%s/r.gguf", root);
     snprintf(flat, sizeof flat, "%s/rflat.gguf", root);
-    uint64_t s = 23;
-    float *tokens = malloc((size_t)NS * D * sizeof(float));
-    for (int i = 0; i < NS * D; i++) tokens[i] = frand(&s);
+    float *tokens = sample_tokens(23);
     vlm_diff_heads_report rep;
     vlm_diff_heads_params dp = vlm_diff_heads_default_params();
     dp.seed = 3, dp.reply_head = true;
