@@ -25,6 +25,9 @@ int cmd_hidden(int, char **);                   /* tools/cmd_hidden.c */
 /* The embedded default model: $VLM_MODEL if set, else models/default/videollm-demo.gguf
  * beside the program's folder (build/../models/...). */
 const char *cli_default_model(void);
+/* Parse an integer in [1, max] given to option opt of `videollm cmd`. Returns 1
+ * on success; otherwise prints why and returns 0. */
+int cli_parse_count(const char *cmd, const char *opt, const char *s, long max, long *out);
 /* Parse "WxH" (each side 1..16384). Returns 1 on success. */
 int cli_parse_size(const char *s, int *w, int *h);
 

@@ -2,7 +2,6 @@
  * frames of the synthetic world (vlm_vision_calibrate; docs/demo-model.md),
  * and optionally design layer 0's frame-difference heads on the calibrated
  * tower's tokens (vlm_design_diff_heads). */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,18 +96,6 @@ static vlm_status design_heads(frames *f, long n_scenes, const vlm_diff_heads_pa
     return st;
 }
 
-static int parse_pos(const char *opt, const char *s, long max, long *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < 1 || v > max) {
-        fprintf(stderr, "videollm calibrate: %s needs an integer in [1, %ld], not '%s'\n", opt, max, s);
-        return 0;
-    }
-    *out = v;
-    return 1;
-}
-
 int cmd_calibrate(int argc, char **argv) {
     const char *model = NULL, *out = NULL;
     long seed = 1, scenes = 100, seconds = 20, maxobj = 4, threads = 2;
@@ -123,11 +110,11 @@ int cmd_calibrate(int argc, char **argv) {
         i++;
         if (!strcmp(a, "--model")) model = v;
         else if (!strcmp(a, "--out")) out = v;
-        else if (!strcmp(a, "--seed")) { if (!parse_pos(a, v, 1L << 30, &seed)) return 2; }
-        else if (!strcmp(a, "--scenes")) { if (!parse_pos(a, v, 100000, &scenes)) return 2; }
-        else if (!strcmp(a, "--seconds")) { if (!parse_pos(a, v, 3600, &seconds)) return 2; }
-        else if (!strcmp(a, "--max-objects")) { if (!parse_pos(a, v, 64, &maxobj)) return 2; }
-        else if (!strcmp(a, "--threads")) { if (!parse_pos(a, v, 256, &threads)) return 2; }
+        else if (!strcmp(a, "--seed")) { if (!cli_parse_count("calibrate", a, v, 1L << 30, &seed)) return 2; }
+        else if (!strcmp(a, "--scenes")) { if (!cli_parse_count("calibrate", a, v, 100000, &scenes)) return 2; }
+        else if (!strcmp(a, "--seconds")) { if (!cli_parse_count("calibrate", a, v, 3600, &seconds)) return 2; }
+        else if (!strcmp(a, "--max-objects")) { if (!cli_parse_count("calibrate", a, v, 64, &maxobj)) return 2; }
+        else if (!strcmp(a, "--threads")) { if (!cli_parse_count("calibrate", a, v, 256, &threads)) return 2; }
         else { fprintf(stderr, "videollm calibrate: unknown option %s\n", a); return usage(stderr); }
     }
     if (!model || !out) { fprintf(stderr, "videollm calibrate: --model and --out are required\n"); return usage(stderr); }

@@ -39,18 +39,6 @@ static vlm_status write_sample(void *ud, const vlm_hidden_sample *s) {
     return VLM_OK;
 }
 
-static int parse_count(const char *opt, const char *s, long max, long *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < 1 || v > max) {
-        fprintf(stderr, "videollm hidden: %s needs an integer in [1, %ld], not '%s'\n", opt, max, s);
-        return 0;
-    }
-    *out = v;
-    return 1;
-}
-
 int cmd_hidden(int argc, char **argv) {
     const char *model = NULL, *data = NULL, *out = NULL;
     long samples = 0, threads = 2;
@@ -62,8 +50,8 @@ int cmd_hidden(int argc, char **argv) {
         if (!strcmp(a, "--model")) model = v;
         else if (!strcmp(a, "--data")) data = v;
         else if (!strcmp(a, "--out")) out = v;
-        else if (!strcmp(a, "--samples")) { if (!parse_count(a, v, 1L << 30, &samples)) return 2; }
-        else if (!strcmp(a, "--threads")) { if (!parse_count(a, v, 256, &threads)) return 2; }
+        else if (!strcmp(a, "--samples")) { if (!cli_parse_count("hidden", a, v, 1L << 30, &samples)) return 2; }
+        else if (!strcmp(a, "--threads")) { if (!cli_parse_count("hidden", a, v, 256, &threads)) return 2; }
         else { fprintf(stderr, "videollm hidden: unknown option %s\n", a); return usage(stderr); }
     }
     if (!data || !out) { fprintf(stderr, "videollm hidden: --data and --out are required\n"); return usage(stderr); }

@@ -1,4 +1,5 @@
 /* videollm.c - the command-line program: dispatches to subcommands. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +64,18 @@ char *cli_read_input(const char *path, size_t *len) {
     FILE *in = freopen(path, "rb", stdin);
     if (!in) { perror(path); return NULL; }
     return cli_read_input(NULL, len);
+}
+
+int cli_parse_count(const char *cmd, const char *opt, const char *s, long max, long *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < 1 || v > max) {
+        fprintf(stderr, "videollm %s: %s needs an integer in [1, %ld], not '%s'\n", cmd, opt, max, s);
+        return 0;
+    }
+    *out = v;
+    return 1;
 }
 
 const char *cli_default_model(void) {

@@ -300,25 +300,37 @@ static vlm_status prepare(const eval_env *e, const char *line_text, size_t len, 
 }
 
 /* Connector, one forward over the sample, metrics. */
-static vlm_status run_sample(const eval_env *e, const vlm_eval_params *p, vlm_vision_context *vis, size_t line,
-                             sample_buf *s, vlm_eval_result *res, char *err, size_t err_size) {
+/* The LM inputs of a sample: the connector on its frame features (s->embd), then
+ * s->in with each <v> taking the next frame-token embedding. */
+static vlm_status sample_inputs(const eval_env *e, vlm_vision_context *vis, size_t line, sample_buf *s, char *err,
+                                size_t err_size) {
     const vlm_model_hparams *hp = e->hp;
-    size_t n = s->toks.n, nrows = (size_t)s->n_frames * (size_t)e->nft, bytes;
-    if (!vlm_mul_ok(nrows, (size_t)hp->n_embd * sizeof(float), &bytes) || !(s->embd = malloc(bytes)) ||
-        !(s->p_frame = calloc((size_t)s->n_frames, sizeof *s->p_frame)))
+    size_t nrows = (size_t)s->n_frames * (size_t)e->nft, bytes;
+    if (!vlm_mul_ok(nrows, (size_t)hp->n_embd * sizeof(float), &bytes) || !(s->embd = malloc(bytes)))
         return vlm_set_err(err, err_size, VLM_ERR_OOM, "line %zu: out of memory for the frame embeddings", line);
     vlm_status st = vlm_connector(vis, s->features, nrows, s->embd); /* [nrows][v_n_embd] -> [nrows][n_embd] */
     if (st) return vlm_set_err(err, err_size, st, "line %zu: connector: %s", line, vlm_vision_last_error(vis));
-    for (size_t i = 0; i < n; i++)
-        if (s->labels[i] != IGNORE_INDEX && (s->labels[i] < 0 || s->labels[i] >= hp->n_vocab))
-            return vlm_set_err(err, err_size, VLM_ERR_FORMAT, "line %zu: label %d at position %zu is outside the "
-                               "model's %d logits", line, (int)s->labels[i], i, (int)hp->n_vocab);
     size_t vi = 0;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < s->toks.n; i++) {
         int32_t id = s->toks.ids[i];
         if (id == e->v_id) s->in[i] = (vlm_lm_input){.token = id, .embd = s->embd + vi++ * (size_t)hp->n_embd};
         else s->in[i] = (vlm_lm_input){.token = id, .embd = NULL};
     }
+    return VLM_OK;
+}
+
+static vlm_status run_sample(const eval_env *e, const vlm_eval_params *p, vlm_vision_context *vis, size_t line,
+                             sample_buf *s, vlm_eval_result *res, char *err, size_t err_size) {
+    const vlm_model_hparams *hp = e->hp;
+    size_t n = s->toks.n, bytes;
+    if (!(s->p_frame = calloc((size_t)s->n_frames, sizeof *s->p_frame)))
+        return vlm_set_err(err, err_size, VLM_ERR_OOM, "line %zu: out of memory for the frame embeddings", line);
+    for (size_t i = 0; i < n; i++)
+        if (s->labels[i] != IGNORE_INDEX && (s->labels[i] < 0 || s->labels[i] >= hp->n_vocab))
+            return vlm_set_err(err, err_size, VLM_ERR_FORMAT, "line %zu: label %d at position %zu is outside the "
+                               "model's %d logits", line, (int)s->labels[i], i, (int)hp->n_vocab);
+    vlm_status st = sample_inputs(e, vis, line, s, err, err_size);
+    if (st) return st;
     int32_t interval = vlm_model_frame_interval_id(e->m);
     int32_t decision = interval >= 0 ? interval : e->eos_id;
     int64_t k_max = max_lookahead(s->toks.ids, n, e->v_id, e->eos_id, e->nft);
@@ -407,7 +419,6 @@ typedef struct {
     vlm_hidden_fn fn;
     void *user;
     bool stopped;      /* max reached: not an error */
-    vlm_status fn_st;  /* fn's own status */
     float *hidden;     /* [L + 1][n][H] of the sample being run */
     size_t n, *filled; /* rows written per state */
     int32_t n_states;
@@ -437,21 +448,13 @@ static vlm_status run_hidden(const eval_env *e, void *ctx, size_t line, sample_b
         return VLM_ERR_ABORTED;
     }
     const vlm_model_hparams *hp = e->hp;
-    const size_t n = s->toks.n, nrows = (size_t)s->n_frames * (size_t)e->nft, V = (size_t)hp->n_vocab;
+    const size_t n = s->toks.n, V = (size_t)hp->n_vocab;
     const int32_t S = hp->n_layer + 1;
     size_t bytes, hbytes;
     if (n > INT32_MAX / 2)
         return vlm_set_err(err, err_size, VLM_ERR_CTX_FULL, "line %zu: %zu positions are too many", line, n);
-    if (!vlm_mul_ok(nrows, (size_t)hp->n_embd * sizeof(float), &bytes) || !(s->embd = malloc(bytes)))
-        return vlm_set_err(err, err_size, VLM_ERR_OOM, "line %zu: out of memory for the frame embeddings", line);
-    vlm_status st = vlm_connector(h->vis, s->features, nrows, s->embd);
-    if (st) return vlm_set_err(err, err_size, st, "line %zu: connector: %s", line, vlm_vision_last_error(h->vis));
-    size_t vi = 0;
-    for (size_t i = 0; i < n; i++) {
-        int32_t id = s->toks.ids[i];
-        if (id == e->v_id) s->in[i] = (vlm_lm_input){.token = id, .embd = s->embd + vi++ * (size_t)hp->n_embd};
-        else s->in[i] = (vlm_lm_input){.token = id, .embd = NULL};
-    }
+    vlm_status st = sample_inputs(e, h->vis, line, s, err, err_size);
+    if (st) return st;
     const size_t chunk = 64;
     float *logits = NULL;
     int32_t *argmax = malloc(n * sizeof *argmax);
@@ -476,11 +479,10 @@ static vlm_status run_hidden(const eval_env *e, void *ctx, size_t line, sample_b
             vlm_set_err(err, err_size, st, "line %zu: forward at position %zu: %s", line, p0, vlm_lm_last_error(lm));
             break;
         }
-        for (size_t i = 0; i < c; i++) {
-            const float *l = logits + i * V;
-            size_t b = 0;
-            for (size_t v = 1; v < V; v++) b = l[v] > l[b] ? v : b;
-            argmax[p0 + i] = (int32_t)b;
+        for (size_t i = 0; i < c; i++) { /* the metrics' argmax: the first of equal maxima */
+            vlm_eval_pos ps;
+            vlm_eval_summarize(logits + i * V, hp->n_vocab, -1, -1, &ps);
+            argmax[p0 + i] = ps.argmax;
         }
     }
     for (int32_t k = 0; !st && k < S; k++)
@@ -490,8 +492,8 @@ static vlm_status run_hidden(const eval_env *e, void *ctx, size_t line, sample_b
     if (!st) {
         vlm_hidden_sample hs = {.line = line, .index = h->done, .n_tokens = n, .ids = s->toks.ids, .argmax = argmax,
                                 .n_states = S, .n_embd = hp->n_embd, .hidden = h->hidden};
-        if ((h->fn_st = h->fn(h->user, &hs))) st = vlm_set_err(err, err_size, h->fn_st, "line %zu: stopped (%s)", line,
-                                                               vlm_status_str(h->fn_st));
+        vlm_status fst = h->fn(h->user, &hs);
+        if (fst) st = vlm_set_err(err, err_size, fst, "line %zu: stopped (%s)", line, vlm_status_str(fst));
         else h->done++;
     }
     vlm_lm_context_free(lm);

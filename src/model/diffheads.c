@@ -123,6 +123,29 @@ static double pair_weights(const double *theta, int np, const int64_t *offsets, 
     return best;
 }
 
+/* One head [Dh][H] of query and key weights that attends by position alone:
+ * in RoPE pair i (GGUF rows 2i, 2i+1) the query reads dimension qdim as
+ * (u w_i^1/2, 0) and the key dimension 0 as u w_i^1/2 (cos o theta_i,
+ * sin o theta_i), so the score peaks o positions back. */
+static void position_head(float *qh, float *kh, int64_t Dh, int64_t H, int64_t qdim, int64_t o, const double *theta,
+                          const double *w, int np, double u) {
+    memset(qh, 0, (size_t)(Dh * H) * sizeof(float));
+    memset(kh, 0, (size_t)(Dh * H) * sizeof(float));
+    for (int i = 0; i < np; i++) {
+        const double a = (double)o * theta[i], ui = u * sqrt(w[i]);
+        qh[(size_t)(2 * i * H + qdim)] = (float)ui;
+        kh[(size_t)(2 * i * H)] = (float)(ui * cos(a));
+        kh[(size_t)((2 * i + 1) * H)] = (float)(ui * sin(a));
+    }
+}
+
+/* The first of n weights that is not f32, or NULL. */
+static const vlm_wt *first_not_f32(const vlm_wt *const *w, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (w[i]->type != VLM_DT_F32) return w[i];
+    return NULL;
+}
+
 vlm_diff_heads_params vlm_diff_heads_default_params(void) {
     return (vlm_diff_heads_params){.seed = 1, .n_threads = 2, .reply_head = false};
 }
@@ -156,12 +179,12 @@ vlm_status vlm_design_diff_heads_check(const vlm_model *m, const vlm_diff_heads_
                            "diff_heads: head dim %lld must be >= %d and two heads must fit in n_embd - 1 = %lld",
                            (long long)Dh, 2 * DH_PAIRS, (long long)(H - 1));
     const vlm_llama_layer *l0 = &m->layers[0];
-    const vlm_wt *need[] = {&l0->wq, &l0->wk, &l0->wv, &l0->wo, &m->mm2};
-    for (size_t i = 0; i < sizeof need / sizeof need[0]; i++)
-        if (need[i]->type != VLM_DT_F32)
-            return vlm_set_err(err, err_size, VLM_ERR_UNSUPPORTED,
-                               "diff_heads: layer 0 and the connector must be f32 (found %s); design an f32 model "
-                               "and quantize afterwards", vlm_dtype_name(need[i]->type));
+    const vlm_wt *const need[] = {&l0->wq, &l0->wk, &l0->wv, &l0->wo, &m->mm2};
+    const vlm_wt *bad = first_not_f32(need, sizeof need / sizeof need[0]);
+    if (bad)
+        return vlm_set_err(err, err_size, VLM_ERR_UNSUPPORTED,
+                           "diff_heads: layer 0 and the connector must be f32 (found %s); design an f32 model "
+                           "and quantize afterwards", vlm_dtype_name(bad->type));
     if (!p->reply_head) return VLM_OK;
     if (hp->n_layer < 2)
         return vlm_set_err(err, err_size, VLM_ERR_UNSUPPORTED, "diff_heads: the reply head needs 2 layers (has %d)",
@@ -171,12 +194,11 @@ vlm_status vlm_design_diff_heads_check(const vlm_model *m, const vlm_diff_heads_
                            "diff_heads: the reply head needs three head dims (%lld) within n_embd - 2 = %lld",
                            (long long)(3 * Dh), (long long)(H - 2));
     const vlm_llama_layer *l1 = &m->layers[1];
-    const vlm_wt *need1[] = {&l1->wq, &l1->wk, &l1->wv, &l1->wo, &m->tok_embd};
-    for (size_t i = 0; i < sizeof need1 / sizeof need1[0]; i++)
-        if (need1[i]->type != VLM_DT_F32)
-            return vlm_set_err(err, err_size, VLM_ERR_UNSUPPORTED,
-                               "diff_heads: layer 1 and the token embedding must be f32 for the reply head "
-                               "(found %s)", vlm_dtype_name(need1[i]->type));
+    const vlm_wt *const need1[] = {&l1->wq, &l1->wk, &l1->wv, &l1->wo, &m->tok_embd};
+    if ((bad = first_not_f32(need1, sizeof need1 / sizeof need1[0])))
+        return vlm_set_err(err, err_size, VLM_ERR_UNSUPPORTED,
+                           "diff_heads: layer 1 and the token embedding must be f32 for the reply head "
+                           "(found %s)", vlm_dtype_name(bad->type));
     const int64_t o = reply_offset(m);
     if (o < 2 || o >= DH_SPAN)
         return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG,
@@ -307,14 +329,7 @@ vlm_status vlm_design_diff_heads(const vlm_model *m, const float *tokens, size_t
     }
     for (int h = 0; h < DH_HEADS; h++) {
         float *qh = q + (size_t)(h * Dh) * Hz, *kh = k + (size_t)(h * Dh) * Hz, *vh = v + (size_t)(h * Dh) * Hz;
-        memset(qh, 0, (size_t)(Dh * H) * sizeof(float));
-        memset(kh, 0, (size_t)(Dh * H) * sizeof(float));
-        for (int i = 0; i < DH_PAIRS; i++) { /* GGUF rows 2i, 2i+1: the i-th RoPE pair */
-            const double a = (double)offsets[h] * theta[i], ui = u * sqrt(w[i]);
-            qh[(size_t)(2 * i) * Hz] = (float)ui;
-            kh[(size_t)(2 * i) * Hz] = (float)(ui * cos(a));
-            kh[(size_t)(2 * i + 1) * Hz] = (float)(ui * sin(a));
-        }
+        position_head(qh, kh, Dh, H, 0, offsets[h], theta, w, DH_PAIRS, u);
         /* 3. values: P rows; output columns: sign * P^T (into dimensions 1..H-1); with the reply
          *    head scaled by beta / x_e, back to the connector's units, so that the differences stay
          *    small beside beta and layer 1's keys on dimension 0 stay as even as layer 0's */
@@ -349,14 +364,7 @@ vlm_status vlm_design_diff_heads(const vlm_model *m, const float *tokens, size_t
          *    score's scale from the median text query and frame key after layer 1's norm */
         const double xq = x_e(gamma, g1q, e_med, H), xk = x_e(beta, g1k, c_med, H);
         const double ur = sqrt(DH_MARGIN * sqrt((double)Dh) / (gap_r * xq * xk));
-        memset(q1, 0, (size_t)(Dh * H) * sizeof(float));
-        memset(k1, 0, (size_t)(Dh * H) * sizeof(float));
-        for (int i = 0; i < DH_REPLY_PAIRS; i++) {
-            const double a = (double)off_r * theta[i], ui = ur * sqrt(wr[i]);
-            q1[(size_t)(2 * i) * Hz + 1] = (float)ui;
-            k1[(size_t)(2 * i) * Hz] = (float)(ui * cos(a));
-            k1[(size_t)(2 * i + 1) * Hz] = (float)(ui * sin(a));
-        }
+        position_head(q1, k1, Dh, H, 1, off_r, theta, wr, DH_REPLY_PAIRS, ur);
         /* 6. value: the pooled-difference subspace P; output: s P''^T, s so that the median copy
          *    of a frame token (normalised by layer 1's norm) has the norm gamma */
         const double *P0 = P, *P2 = P + (size_t)(2 * Dh) * Hz;
