@@ -590,6 +590,47 @@ vlm_status vlm_vision_calibrate(const vlm_model *m, vlm_calibrate_frame_fn frame
                                 int32_t n_threads, const char *out_path, vlm_calibrate_report *report, char *err,
                                 size_t err_size);
 
+/* ---- a designed tower for a flat-colour world ---------------------------- */
+/* What the tower is built to see: flat objects of a few known colours on a
+ * plain background, with a few known areas (docs/model-format.md, "The
+ * designed tower"). */
+#define VLM_DESIGN_MAX_COLOURS 8
+#define VLM_DESIGN_MAX_AREAS 8
+typedef struct {
+    uint8_t background[3];
+    int32_t n_colours;                           /* 1..VLM_DESIGN_MAX_COLOURS */
+    uint8_t colours[VLM_DESIGN_MAX_COLOURS][3];
+    int32_t n_areas;                             /* 1..VLM_DESIGN_MAX_AREAS, distinct, in pixels */
+    double areas[VLM_DESIGN_MAX_AREAS];
+} vlm_tower_design_params;
+
+typedef struct {
+    size_t n_frames;
+    int32_t n_live;        /* grid-token dimensions that vary over the frames */
+    int32_t dims_used;     /* residual dimensions the construction uses */
+    double area_err_max;   /* largest |area the tower measures - pixels counted| of one colour
+                              in one frame, in pixels (a check of the construction) */
+    double area_margin;    /* a quarter of the smallest gap between two known areas (or
+                              between no object and the smallest area), pixels:
+                              the head's area bins are right while area_err_max stays below */
+    /* where the features are (first dimension; colour k at +k): grid and head tokens carry
+     * the area of each colour and its column / row moments, standardised; the head token
+     * also the bins, colour k's bin for the b-th smallest area at dim_bins + k * n_areas + b */
+    int32_t dim_area, dim_moment_x, dim_moment_y, dim_bins;
+    int32_t dim_mass;      /* the 12 per-quadrant colour masses (grid and head tokens) */
+} vlm_tower_design_report;
+
+/* Write every weight of a live1+ tower (>= 2 layers, even patch size, f32)
+ * by construction: per patch the area of each palette colour and its
+ * column / row moments, standardised on n_frames sample frames; the head
+ * token adds, per colour, which of the known areas that colour covers.
+ * Writes out_path and its vision file, LM tensors copied; m is not
+ * modified. VLM_ERR_UNSUPPORTED when the tower is too narrow for the
+ * construction (the message says how wide it must be). report may be NULL. */
+vlm_status vlm_vision_design(const vlm_model *m, const vlm_tower_design_params *p, vlm_calibrate_frame_fn frame,
+                             void *user_data, size_t n_frames, int32_t n_threads, const char *out_path,
+                             vlm_tower_design_report *report, char *err, size_t err_size);
+
 /* ---- designed frame-difference heads ------------------------------------- */
 typedef struct {
     double beta;              /* the connector's constant output along LM dimension 0 */
@@ -1247,6 +1288,9 @@ vlm_status vlm_synth_render(const vlm_synth_scene *s, int64_t tick, uint8_t *rgb
 const char *vlm_synth_colour_name(int32_t colour); /* "red", ...; "?" out of range */
 const char *vlm_synth_shape_name(int32_t shape);   /* "square", ... */
 void vlm_synth_colour_rgb(int32_t colour, uint8_t rgb[3]); /* the background for an unknown colour */
+/* Pixels an object of this shape and size covers (away from the frame edge:
+ * the same wherever its centre is); 0 for an unknown shape. */
+int64_t vlm_synth_shape_area(int32_t shape, bool large);
 /* The sentence of event i ("A small red square appears.", "The red square
  * moves left.", "The red square turns blue.", "The red square collides with
  * the blue circle.", "The red square disappears."). */

@@ -12,11 +12,15 @@
 static int usage(FILE *f) {
     fprintf(f, "usage: videollm calibrate --model M.gguf --out OUT.gguf [--seed 1] [--scenes 100] [--seconds 20]\n"
                "                          [--max-objects 4] [--threads 2] [--frame-diff-heads [--reply-head]]\n"
-               "                          [--quiet]\n"
+               "                          [--design-tower] [--quiet]\n"
                "  Runs the model's vision tower on the 2 fps frames (ticks 0, 5, 10, ...) of synthetic scenes\n"
                "  seed .. seed+scenes-1 and rescales its post-LN, MAP-head attention output and head bias so\n"
                "  that the frame tokens have mean 0 and std 1 per dimension over those frames. Writes OUT.gguf\n"
                "  and OUT.vision.gguf (everything else copied). The scene size is the model's image size.\n"
+               "  --design-tower      instead, write every tower weight by construction for the synthetic\n"
+               "                      world (per patch: the area of each palette colour and its column/row\n"
+               "                      moments; the head token adds which known object area each colour\n"
+               "                      covers), standardised on the same frames (docs/model-format.md)\n"
                "  --frame-diff-heads  then design heads 0-3 of LM layer 0 to compare each frame with the one\n"
                "                      before, and give the connector a constant output for them to key on\n"
                "                      (fitted on the calibrated tokens of the first 10 scenes; an untrained LM)\n"
@@ -96,16 +100,39 @@ static vlm_status design_heads(frames *f, long n_scenes, const vlm_diff_heads_pa
     return st;
 }
 
+/* The designed tower (vlm_vision_design) for the synthetic world: its palette,
+ * background and the six object areas. */
+static vlm_status design_tower(const vlm_model *m, frames *f, size_t n_frames, int32_t threads, const char *out,
+                               int quiet, long scenes, char *err, size_t err_size) {
+    vlm_tower_design_params p = {.n_colours = VLM_SYNTH_N_COLOURS, .n_areas = 0};
+    vlm_synth_colour_rgb(-1, p.background);
+    for (int k = 0; k < VLM_SYNTH_N_COLOURS; k++) vlm_synth_colour_rgb(k, p.colours[k]);
+    for (int s = 0; s < VLM_SYNTH_N_SHAPES; s++)
+        for (int large = 0; large < 2; large++) p.areas[p.n_areas++] = (double)vlm_synth_shape_area(s, large);
+    vlm_tower_design_report rep;
+    vlm_status st = vlm_vision_design(m, &p, next_frame, f, n_frames, threads, out, &rep, err, err_size);
+    if (!st && !quiet)
+        fprintf(stderr,
+                "calibrate: designed tower on %zu frames of %ld scenes: %d of %d dimensions used, %d vary over the "
+                "grid; colour areas within %.1f pixels of the counts (bins right within %.1f); dimensions: "
+                "colour mass %d, area %d, moments %d and %d, area bins %d; wrote %s\n",
+                rep.n_frames, scenes, rep.dims_used, vlm_model_get_hparams(m)->v_n_embd, rep.n_live,
+                rep.area_err_max, rep.area_margin, rep.dim_mass, rep.dim_area, rep.dim_moment_x, rep.dim_moment_y,
+                rep.dim_bins, out);
+    return st;
+}
+
 int cmd_calibrate(int argc, char **argv) {
     const char *model = NULL, *out = NULL;
     long seed = 1, scenes = 100, seconds = 20, maxobj = 4, threads = 2;
-    int quiet = 0, diff_heads = 0, reply_head = 0;
+    int quiet = 0, diff_heads = 0, reply_head = 0, design = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) return usage(stdout);
         if (!strcmp(a, "--quiet")) { quiet = 1; continue; }
         if (!strcmp(a, "--frame-diff-heads")) { diff_heads = 1; continue; }
         if (!strcmp(a, "--reply-head")) { reply_head = 1; continue; }
+        if (!strcmp(a, "--design-tower")) { design = 1; continue; }
         if (!v) { fprintf(stderr, "videollm calibrate: %s needs a value\n", a); return usage(stderr); }
         i++;
         if (!strcmp(a, "--model")) model = v;
@@ -162,11 +189,15 @@ int cmd_calibrate(int argc, char **argv) {
     vlm_status st = load_scene(&f, 0, err, sizeof err); /* every scene has scene 0's frame count */
     if (!st) {
         f.per_scene = (size_t)vlm_synth_n_stream_frames(f.s);
-        st = vlm_vision_calibrate(m, next_frame, &f, (size_t)scenes * f.per_scene, (int32_t)threads, out, &rep, err,
-                                  sizeof err);
+        if (design)
+            st = design_tower(m, &f, (size_t)scenes * f.per_scene, (int32_t)threads, out, quiet, scenes, err,
+                              sizeof err);
+        else
+            st = vlm_vision_calibrate(m, next_frame, &f, (size_t)scenes * f.per_scene, (int32_t)threads, out, &rep,
+                                      err, sizeof err);
     }
     if (st) fprintf(stderr, "videollm calibrate: %s\n", err);
-    else if (!quiet)
+    else if (!quiet && !design)
         fprintf(stderr,
                 "calibrate: %zu frames of %ld scenes; per-dimension std: grid tokens %.3g..%.3g, head attention "
                 "output (after the grid's calibration) %.3g..%.3g; wrote %s\n",

@@ -389,6 +389,14 @@ static int covers(int shape, int64_t r, int64_t u, int64_t v) { /* u, v = 2*(cen
     }
 }
 
+int64_t vlm_synth_shape_area(int32_t shape, bool large) {
+    if (shape < 0 || shape >= VLM_SYNTH_N_SHAPES) return 0;
+    int64_t r = large ? LARGE_R : SMALL_R, n = 0;
+    for (int64_t y = -r - 1; y <= r + 1; y++)
+        for (int64_t x = -r - 1; x <= r + 1; x++) n += covers(shape, r, 2 * x + 1, 2 * y + 1);
+    return n;
+}
+
 vlm_status vlm_synth_render(const vlm_synth_scene *s, int64_t tick, uint8_t *rgb) {
     if (!s || !rgb || tick < 0 || tick >= s->n_ticks) return VLM_ERR_INVALID_ARG;
     int64_t size = s->p.size;

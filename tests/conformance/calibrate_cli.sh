@@ -14,7 +14,15 @@
 #      calibration), and a 2-head model refused before any work (no file);
 #   5. --reply-head on a 2-layer model: its report line, byte-identical
 #      reruns, the tower untouched; refused alone (exit 2) and on a one-layer
-#      model (exit 1, no file).
+#      model (exit 1, no file);
+#   6. --design-tower on the recipe's tower shape: its report line, byte-identical
+#      reruns; on the features of 30 other scenes (NumPy), the feature dimensions
+#      standardised and all others exactly 0, the head token's area bin of every
+#      appearing object right (its colour and the rank of its area from the shapes'
+#      geometry) for >= 75% (82%: a second object of the same colour, or one within
+#      16 px, defeats the bins), the moment of every moving object's colour changing in
+#      the event's direction for >= 90%; a one-layer and a too narrow tower refused
+#      (exit 1, no file).
 # Env (from tests/run.sh): VLM_BIN, VLM_TMP.
 set -euo pipefail
 PY=/usr/bin/python3
@@ -125,3 +133,81 @@ echo "reply head: $(tail -n 1 "$W/log" | cut -c1-160)"
 [ $rc -eq 1 ] && grep -q "needs 2 layers" "$W/err" && [ ! -e "$W/e.gguf" ] && [ ! -e "$W/e.vision.gguf" ] \
   || { echo "FAIL: one-layer model with --reply-head gave $rc"; cat "$W/err"; exit 1; }
 echo "refusals (reply head): ok"
+
+# 6. the designed tower (--design-tower) on the recipe's tower shape; the oracle is the world's
+#    own event list: the shapes' areas from their documented geometry (docs/synth.md), the
+#    positions and directions from the events
+set -e
+"$B" init --tokenizer "$W/tok.json" --out "$W/initd" --seed 3 --hidden 64 --layers 1 --heads 2 --kv-heads 2 --ffn 128 \
+  --v-hidden 128 --v-layers 2 --v-heads 2 --v-ffn 512 --patch 32 --image 384 --gguf "$W/md.gguf" --type f32 --quiet
+mkdir -p "$W/t1" "$W/t2"
+"$B" calibrate --model "$W/md.gguf" --out "$W/t1/d.gguf" --seed 5 --scenes 6 --seconds 20 --design-tower 2>"$W/log"
+grep -q "^calibrate: designed tower on 240 frames of 6 scenes: 115 of 128 dimensions used" "$W/log" \
+  || { echo "FAIL: designed tower report line"; cat "$W/log"; exit 1; }
+"$B" calibrate --model "$W/md.gguf" --out "$W/t2/d.gguf" --seed 5 --scenes 6 --seconds 20 --design-tower --quiet
+cmp "$W/t1/d.gguf" "$W/t2/d.gguf" && cmp "$W/t1/d.vision.gguf" "$W/t2/d.vision.gguf" \
+  || { echo "FAIL: two --design-tower runs differ"; exit 1; }
+"$B" synth --seed 100 --scenes 30 --seconds 20 --no-video --out "$W/ft" --model "$W/t1/d.gguf" --features 2>/dev/null
+"$B" synth --seed 5 --scenes 6 --seconds 20 --no-video --out "$W/fs" --model "$W/t1/d.gguf" --features 2>/dev/null
+"$PY" - "$W" "$(head -n 1 "$W/log")" <<'PY'
+import glob, json, math, re, struct, sys
+import numpy as np
+w, line = sys.argv[1], sys.argv[2]
+m = re.search(r"colour mass (\d+), area (\d+), moments (\d+) and (\d+), area bins (\d+)", line)
+mass, area, mx, my, bins = map(int, m.groups())
+COLOURS = ["red", "green", "blue", "yellow", "white", "purple"]
+def covers(shape, r, u, v):  # docs/synth.md: pixel centres in doubled units
+    if shape == "square": return abs(u) < 2 * r and abs(v) < 2 * r
+    if shape == "circle": return u * u + v * v < 4 * r * r
+    return -2 * r < v < 2 * r and 2 * abs(u) < v + 2 * r
+areas = {}
+for shape in ("square", "circle", "triangle"):
+    for size, r in (("small", 24), ("large", 44)):
+        areas[shape, size] = sum(covers(shape, r, 2 * x + 1, 2 * y + 1)
+                                 for y in range(-r - 1, r + 2) for x in range(-r - 1, r + 2))
+rank = {k: i for i, k in enumerate(sorted(areas, key=areas.get))}
+def feats(p):
+    raw = open(p, "rb").read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    h = json.loads(raw[8:8 + n])["features"]
+    return np.frombuffer(raw[8 + n:], dtype=np.float32).reshape(h["shape"]).astype(np.float64)
+# the design scenes: features standardised, everything else 0
+G = np.concatenate([feats(p)[:, 1:].reshape(-1, 128) for p in sorted(glob.glob(w + "/fs/scene_*.safetensors"))])
+live = np.r_[mass:mass + 12, area - 24:bins]
+live = live[G[:, live].std(0) > 0]  # a colour the 6 scenes never show stays 0
+assert len(live) >= 40, live
+assert np.abs(G.mean(0)[live]).max() < 1e-3 and np.abs(G.std(0)[live] - 1).max() < 1e-3, "features not standardised"
+dead = np.setdiff1d(np.arange(128), live)
+assert np.abs(G[:, dead]).max() == 0, "a dimension outside the features is not 0"
+# 30 other scenes against their event lists
+ok_bin = n_app = ok_dir = n_mov = 0
+for ep in sorted(glob.glob(w + "/ft/scene_*.events.json")):
+    ev = json.load(open(ep))
+    F = feats(ep.replace(".events.json", ".safetensors"))
+    for e in ev["events"]:
+        f = math.ceil(e["tick"] / 5)
+        k = COLOURS.index(e["colour"])
+        if e["action"] == "appears" and e["tick"] > 0 and f < len(F):
+            o = ev["objects"][e["object"]]
+            d = F[f, 0, bins:bins + 36] - F[f - 1, 0, bins:bins + 36]
+            n_app += 1
+            ok_bin += int(d.argmax()) == k * 6 + rank[o["shape"], o["size"]]
+        if e["action"] == "moves" and f + 1 < len(F):
+            axis, sign = {"left": (mx, -1), "right": (mx, 1), "up": (my, -1), "down": (my, 1)}[e["direction"]]
+            d = F[f + 1, 1:, axis + k].sum() - F[f - 1, 1:, axis + k].sum()
+            n_mov += 1
+            ok_dir += sign * d > 0
+print("designed tower: %d standardised grid dimensions; appearing objects' (colour, area) bin %d/%d, moves' direction %d/%d" % (len(live), ok_bin, n_app, ok_dir, n_mov))
+assert n_app >= 40 and ok_bin >= 0.75 * n_app, "area bins"  # 61/74: see docs/model-format.md
+assert n_mov >= 30 and ok_dir >= 0.9 * n_mov, "moment directions"
+PY
+set +e
+"$B" calibrate --model "$W/m.gguf" --out "$W/e.gguf" --scenes 1 --seconds 1 --design-tower 2>"$W/err"; rc=$?
+[ $rc -eq 1 ] && grep -q "needs >= 2 layers" "$W/err" && [ ! -e "$W/e.gguf" ] && [ ! -e "$W/e.vision.gguf" ] \
+  || { echo "FAIL: one-layer tower with --design-tower gave $rc"; cat "$W/err"; exit 1; }
+"$B" init --tokenizer "$W/tok.json" --out "$W/initn" --seed 3 --hidden 64 --layers 1 --heads 2 --kv-heads 2 --ffn 128 \
+  --v-hidden 64 --v-layers 2 --v-heads 2 --v-ffn 512 --patch 32 --image 384 --gguf "$W/mn.gguf" --type f32 --quiet
+"$B" calibrate --model "$W/mn.gguf" --out "$W/e.gguf" --scenes 1 --seconds 1 --design-tower 2>"$W/err"; rc=$?
+[ $rc -eq 1 ] && grep -q "at least 115 wide" "$W/err" && [ ! -e "$W/e.gguf" ] && [ ! -e "$W/e.vision.gguf" ] \
+  || { echo "FAIL: narrow tower with --design-tower gave $rc"; cat "$W/err"; exit 1; }
+echo "refusals (designed tower): ok"

@@ -94,6 +94,40 @@ int main(void) {
     printf("events checked: %d appear, %d disappear, %d turn, %d collide\n", n_appear, n_disappear, n_turn, n_collide);
     CHECK(n_appear > 30 && n_disappear > 5 && n_turn > 5 && n_collide > 0);
 
+    /* object areas: a frame where exactly one object is on screen has that many non-background pixels
+     * (and the six areas are distinct) */
+    int n_area = 0;
+    for (uint64_t seed = 0; seed < 30 && n_area < 12; seed++) {
+        vlm_synth_scene *s = gen(seed, 30);
+        for (int64_t t = 0; t < vlm_synth_n_ticks(s); t += 10) {
+            size_t one = 0, n = 0;
+            for (size_t o = 0; o < vlm_synth_n_objects(s); o++) {
+                vlm_synth_object_state st;
+                vlm_synth_object_at(s, t, o, &st);
+                if (st.present) one = o, n++;
+            }
+            if (n != 1) continue;
+            vlm_synth_object_info info;
+            vlm_synth_object_info_at(s, one, &info);
+            uint8_t bg[3];
+            vlm_synth_colour_rgb(-1, bg);
+            vlm_synth_render(s, t, fa);
+            int64_t count = 0;
+            for (int p = 0; p < 384 * 384; p++) count += memcmp(fa + p * 3, bg, 3) != 0;
+            CHECK_MSG(count == vlm_synth_shape_area(info.shape, info.large), "seed %llu tick %lld: %lld pixels, area %lld",
+                      (unsigned long long)seed, (long long)t, (long long)count,
+                      (long long)vlm_synth_shape_area(info.shape, info.large));
+            n_area++;
+            break;
+        }
+        vlm_synth_free(s);
+    }
+    CHECK(n_area >= 12);
+    for (int i = 0; i < 6; i++)
+        for (int j = 0; j < i; j++)
+            CHECK(vlm_synth_shape_area(i / 2, i % 2) != vlm_synth_shape_area(j / 2, j % 2));
+    CHECK(vlm_synth_shape_area(-1, false) == 0 && vlm_synth_shape_area(VLM_SYNTH_N_SHAPES, true) == 0);
+
     /* the ceil rule, hand-worked (fps 2): 0 -> 0, 0.1 -> 0.5, 0.5 -> 0.5, 0.6 -> 1.0, 1.0 -> 1.0, 1.01 -> 1.5 */
     CHECK(vlm_synth_ceil_time(0.0, 2, 0, 100) == 0.0);
     CHECK(vlm_synth_ceil_time(0.1, 2, 0, 100) == 0.5);

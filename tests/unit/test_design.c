@@ -1,0 +1,290 @@
+/* test_design.c - vlm_vision_design on a small live1+ tower (vlm_init_write,
+ * f32, 96x96 images, patch 16: 6x6 patches, 3x3 grid, D = 64, 2 layers) and
+ * a world of three colours and two square sizes (8x8 = 64 px, 14x14 = 196 px)
+ * on a grey background, objects never closer than 8 px. The oracle is the
+ * pixels themselves:
+ *  - the report: the frames, the dimensions used (51 for this world), the
+ *    areas the tower measures within the margin of the counted pixels;
+ *  - grid tokens: the feature dimensions have mean 0 and std 1 over the
+ *    frames, every other dimension is exactly 0;
+ *  - areas: summed over the grid, the change of a colour's area dimension
+ *    from an empty frame to a large square and to a small one of that colour
+ *    are in the ratio 196 : 64 (within 1%), the other colours' do not move;
+ *  - moments: a square moved right by 16 px and by 32 px changes its column
+ *    moment in the ratio 1 : 2 (within 1%) and its row moment by < 1% of it;
+ *  - the head token's bins: a large square fires its colour's large bin, a
+ *    small one the small bin, no other bin moves by more than 5% of that;
+ *  - the LM file's tensors are copied byte for byte; a second run writes the
+ *    same bytes;
+ *  - refusals, with a message and no file left: one frame, a failing frame
+ *    callback, a tower too narrow (the message says how wide), a colour equal
+ *    to the background, two colours that cannot be told apart, equal areas. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "check.h"
+#include "test_fs.h"
+#include "tiny_tokenizer.h"
+#include "core/util.h"
+#include "io/gguf.h"
+#include "videollm.h"
+
+#define NF 90 /* design frames */
+#define S 96
+#define NT 10
+#define NG 9
+
+static char root[256];
+static const uint8_t BG[3] = {40, 40, 40};
+static const uint8_t PAL[3][3] = {{220, 40, 40}, {40, 200, 60}, {50, 90, 235}};
+
+static void clear(uint8_t *rgb) {
+    for (int p = 0; p < S * S; p++) memcpy(rgb + p * 3, BG, 3);
+}
+
+static void square(uint8_t *rgb, int x0, int y0, int side, int colour) {
+    for (int y = y0; y < y0 + side; y++)
+        for (int x = x0; x < x0 + side; x++) memcpy(rgb + (y * S + x) * 3, PAL[colour], 3);
+}
+
+/* Design frame i: 0 to 2 squares of distinct colours and random sizes, at least 8 px apart. */
+static void make_frame(size_t i, uint8_t *rgb) {
+    uint32_t s = (uint32_t)i * 2654435761u + 777u;
+#define NEXT() (s = s * 1664525u + 1013904223u, s >> 8)
+    clear(rgb);
+    int n = (int)(NEXT() % 3), c0 = (int)(NEXT() % 3), x[2], y[2], w[2];
+    for (int k = 0; k < n; k++) {
+        for (int tries = 0; tries < 100; tries++) {
+            w[k] = NEXT() % 2 ? 14 : 8;
+            x[k] = (int)(NEXT() % (uint32_t)(S - w[k])), y[k] = (int)(NEXT() % (uint32_t)(S - w[k]));
+            if (k == 0 || x[k] >= x[0] + w[0] + 8 || x[0] >= x[k] + w[k] + 8 || y[k] >= y[0] + w[0] + 8 ||
+                y[0] >= y[k] + w[k] + 8)
+                break;
+        }
+        square(rgb, x[k], y[k], w[k], (c0 + k) % 3);
+    }
+#undef NEXT
+}
+
+typedef struct { int calls, fail_call; } frames;
+
+static vlm_status frame_cb(void *user, size_t i, uint8_t *rgb, char *err, size_t err_size) {
+    frames *f = user;
+    if (f->calls++ == f->fail_call) {
+        snprintf(err, err_size, "disk on fire at frame %zu", i);
+        return VLM_ERR_IO;
+    }
+    make_frame(i, rgb);
+    return VLM_OK;
+}
+
+static vlm_tower_design_params world(void) {
+    vlm_tower_design_params p = {.n_colours = 3, .n_areas = 2, .areas = {196, 64}};
+    memcpy(p.background, BG, 3);
+    memcpy(p.colours, PAL, sizeof PAL);
+    return p;
+}
+
+static vlm_model *make_model(const char *tok, const char *name, int d, char *gguf, size_t gsize) {
+    char dir[300], e[512];
+    snprintf(dir, sizeof dir, "%s/%s", root, name);
+    snprintf(gguf, gsize, "%s/%s.gguf", root, name);
+    vlm_init_params p = vlm_init_default_params();
+    p.tokenizer_path = tok, p.out_dir = dir, p.gguf_path = gguf, p.gguf_type = VLM_WTYPE_F32;
+    p.n_embd = 32, p.n_layer = 1, p.n_head = 2, p.n_head_kv = 2, p.n_ff = 64;
+    p.v_n_embd = d, p.v_n_layer = 2, p.v_n_head = 2, p.v_n_ff = 64, p.v_patch = 16, p.v_image = S;
+    CHECK_MSG(vlm_init_write(&p, e, sizeof e) == VLM_OK, "%s", e);
+    vlm_model *m = NULL;
+    vlm_model_params mp = vlm_model_default_params();
+    CHECK_MSG(vlm_model_load(gguf, &mp, &m, e, sizeof e) == VLM_OK, "%s", e);
+    return m;
+}
+
+static bool same_file(const char *a, const char *b) {
+    size_t na = 0, nb = 0;
+    char e[256], *x = vlm_read_file(a, &na, e, sizeof e), *y = vlm_read_file(b, &nb, e, sizeof e);
+    bool r = x && y && na == nb && memcmp(x, y, na) == 0;
+    free(x), free(y);
+    return r;
+}
+
+/* Tokens [NT][D] of one frame. */
+static void encode(vlm_vision_context *vis, const uint8_t *rgb, float *tok) {
+    CHECK_MSG(vlm_vision_encode_rgb(vis, rgb, tok) == VLM_OK, "%s", vlm_vision_last_error(vis));
+}
+
+/* Sum over the 9 grid tokens of dimension d. */
+static double grid_sum(const float *tok, int D, int d) {
+    double s = 0;
+    for (int r = 1; r <= NG; r++) s += tok[r * D + d];
+    return s;
+}
+
+static void test_design(const char *tok) {
+    enum { D = 64 };
+    char g[300], out[300], out2[300], e[512];
+    vlm_model *m = make_model(tok, "m64", D, g, sizeof g);
+    if (!m) return;
+    snprintf(e, sizeof e, "%s/des", root);
+    CHECK(mkdir(e, 0777) == 0);
+    snprintf(out, sizeof out, "%s/des/a.gguf", root);
+    snprintf(out2, sizeof out2, "%s/des/b.gguf", root);
+    vlm_tower_design_params p = world();
+    vlm_tower_design_report rep;
+    memset(&rep, 0xff, sizeof rep);
+    frames f = {0, -1};
+    CHECK_MSG(vlm_vision_design(m, &p, frame_cb, &f, NF, 2, out, &rep, e, sizeof e) == VLM_OK, "design: %s", e);
+    CHECK_MSG(f.calls == 2 * NF, "%d frame calls, expected %d (two passes)", f.calls, 2 * NF);
+    printf("report: %zu frames, %d dims used, %d live, area error %.3f px (margin %.1f), dims %d %d %d %d %d\n",
+           rep.n_frames, rep.dims_used, rep.n_live, rep.area_err_max, rep.area_margin, rep.dim_mass, rep.dim_area,
+           rep.dim_moment_x, rep.dim_moment_y, rep.dim_bins);
+    CHECK(rep.n_frames == NF && rep.dims_used == 52 && rep.area_margin == 16.0);
+    CHECK_MSG(rep.area_err_max >= 0 && rep.area_err_max < rep.area_margin, "area error %g", rep.area_err_max);
+    CHECK(rep.dim_moment_x == rep.dim_area + 3 && rep.dim_moment_y == rep.dim_area + 6 && rep.dim_bins == rep.dim_area + 9);
+
+    /* the LM tensors are copied */
+    {
+        vlm_gguf *a = NULL, *b = NULL;
+        CHECK_MSG(vlm_gguf_open(g, &a, e, sizeof e) == VLM_OK, "%s", e);
+        CHECK_MSG(vlm_gguf_open(out, &b, e, sizeof e) == VLM_OK, "%s", e);
+        if (a && b) {
+            CHECK(vlm_gguf_n_tensors(a) == vlm_gguf_n_tensors(b));
+            for (size_t i = 0; i < vlm_gguf_n_tensors(a) && i < vlm_gguf_n_tensors(b); i++) {
+                const vlm_gguf_tensor *x = vlm_gguf_tensor_at(a, i), *y = vlm_gguf_tensor_at(b, i);
+                CHECK_MSG(!strcmp(x->name, y->name) && x->nbytes == y->nbytes && !memcmp(x->data, y->data, x->nbytes),
+                          "LM tensor %s differs", x->name);
+            }
+        }
+        vlm_gguf_close(a), vlm_gguf_close(b);
+    }
+    /* a second run, no report: the same bytes */
+    f.calls = 0;
+    CHECK_MSG(vlm_vision_design(m, &p, frame_cb, &f, NF, 1, out2, NULL, e, sizeof e) == VLM_OK, "design: %s", e);
+    char *v1 = vlm_convert_vision_path(out), *v2 = vlm_convert_vision_path(out2);
+    CHECK_MSG(same_file(v1, v2), "two runs wrote different vision files");
+    free(v1), free(v2);
+    vlm_model_free(m);
+
+    vlm_model *c = NULL;
+    vlm_model_params mp = vlm_model_default_params();
+    CHECK_MSG(vlm_model_load(out, &mp, &c, e, sizeof e) == VLM_OK, "%s", e);
+    if (!c) return;
+    vlm_vision_context *vis = NULL;
+    CHECK_MSG(vlm_vision_context_init(c, NULL, &vis, e, sizeof e) == VLM_OK, "%s", e);
+    if (!vis) {
+        vlm_model_free(c);
+        return;
+    }
+    uint8_t *rgb = malloc(S * S * 3);
+    float *all = malloc((size_t)NF * NT * D * sizeof(float));
+    float t0[NT * D], tl[NT * D], ts[NT * D], t16[NT * D], t32[NT * D];
+
+    /* grid tokens over the design frames */
+    for (size_t i = 0; i < NF; i++) make_frame(i, rgb), encode(vis, rgb, all + i * NT * D);
+    int live = 0;
+    for (int d = 0; d < D; d++) {
+        double s = 0, q = 0, mx = 0;
+        for (int i = 0; i < NF; i++)
+            for (int r = 1; r <= NG; r++) {
+                double v = all[((size_t)i * NT + r) * D + d];
+                s += v, q += v * v, mx = fmax(mx, fabs(v));
+            }
+        const double n = (double)NF * NG, mean = s / n, sd = sqrt(fmax(q / n - mean * mean, 0));
+        const bool feature = (d >= rep.dim_mass && d < rep.dim_mass + 12) || (d >= rep.dim_area - 12 && d < rep.dim_bins);
+        if (feature && sd > 0) {
+            live++;
+            CHECK_MSG(fabs(mean) < 1e-3 && fabs(sd - 1) < 1e-3, "grid dim %d: mean %g std %g", d, mean, sd);
+        } else {
+            CHECK_MSG(mx == 0, "grid dim %d is not a feature but reaches %g", d, mx);
+        }
+    }
+    CHECK_MSG(live == rep.n_live && live >= 12 + 3 * 3, "%d live grid dims (report %d)", live, rep.n_live);
+
+    /* areas: a large and a small red square in the same place, against an empty frame */
+    clear(rgb), encode(vis, rgb, t0);
+    clear(rgb), square(rgb, 1, 1, 14, 0), encode(vis, rgb, tl);
+    clear(rgb), square(rgb, 1, 1, 8, 0), encode(vis, rgb, ts);
+    const int da = rep.dim_area;
+    double dl = grid_sum(tl, D, da) - grid_sum(t0, D, da), dsm = grid_sum(ts, D, da) - grid_sum(t0, D, da);
+    CHECK_MSG(dsm > 0 && fabs(dl / dsm - 196.0 / 64.0) < 0.01 * 196.0 / 64.0, "area ratio %g, expected %g", dl / dsm,
+              196.0 / 64.0);
+    for (int k = 1; k < 3; k++) {
+        double o = grid_sum(tl, D, da + k) - grid_sum(t0, D, da + k);
+        CHECK_MSG(fabs(o) < 0.01 * dl, "colour %d's area moved by %g (red's by %g)", k, o, dl);
+    }
+    /* moments: the large red square moved right by one and two patches */
+    clear(rgb), square(rgb, 17, 1, 14, 0), encode(vis, rgb, t16);
+    clear(rgb), square(rgb, 33, 1, 14, 0), encode(vis, rgb, t32);
+    const int dx = rep.dim_moment_x, dy = rep.dim_moment_y;
+    double m16 = grid_sum(t16, D, dx) - grid_sum(tl, D, dx), m32 = grid_sum(t32, D, dx) - grid_sum(tl, D, dx);
+    double y16 = grid_sum(t16, D, dy) - grid_sum(tl, D, dy);
+    CHECK_MSG(m16 > 0 && fabs(m32 / m16 - 2) < 0.02, "column moment changes %g, %g (ratio expected 2)", m16, m32);
+    CHECK_MSG(fabs(y16) < 0.01 * m16, "row moment moved by %g on a horizontal move (column: %g)", y16, m16);
+    /* head token bins (token 0): areas ascending, so bin 0 = 64 px, bin 1 = 196 px */
+    const int db = rep.dim_bins;
+    double big = tl[db + 1] - t0[db + 1], small = ts[db + 0] - t0[db + 0];
+    CHECK_MSG(big > 0.5 && small > 0.5, "bins fire by %g (large) and %g (small)", big, small);
+    for (int b = 0; b < 6; b++) {
+        if (b != 1) CHECK_MSG(fabs(tl[db + b] - t0[db + b]) < 0.05 * big, "large square: bin %d moved %g", b, tl[db + b] - t0[db + b]);
+        if (b != 0) CHECK_MSG(fabs(ts[db + b] - t0[db + b]) < 0.05 * small, "small square: bin %d moved %g", b, ts[db + b] - t0[db + b]);
+    }
+    free(all), free(rgb);
+    vlm_vision_context_free(vis);
+    vlm_model_free(c);
+}
+
+static void expect_refusal(const vlm_model *m, const vlm_tower_design_params *p, frames *f, size_t n, const char *out,
+                           vlm_status want, const char *msg, const char *dir) {
+    char e[512] = "";
+    vlm_status st = vlm_vision_design(m, p, frame_cb, f, n, 2, out, NULL, e, sizeof e);
+    CHECK_MSG(st == want, "status %d, expected %d (%s)", (int)st, (int)want, e);
+    CHECK_MSG(e[0] && strstr(e, msg), "message '%s' (expected '%s')", e, msg);
+    CHECK_MSG(count_entries(dir) == 0, "%s: %d entries left", dir, count_entries(dir));
+    printf("refused (%d): %s\n", (int)st, e);
+}
+
+static void test_refusals(const char *tok) {
+    char g[300], dir[300], out[400];
+    snprintf(dir, sizeof dir, "%s/refuse", root);
+    CHECK(mkdir(dir, 0777) == 0);
+    snprintf(out, sizeof out, "%s/r.gguf", dir);
+    vlm_model *m = make_model(tok, "r64", 64, g, sizeof g);
+    if (m) {
+        vlm_tower_design_params p = world();
+        frames ok = {0, -1}, bad = {0, 5}, late = {0, NF + 5};
+        expect_refusal(m, &p, &ok, 1, out, VLM_ERR_INVALID_ARG, "at least 2", dir);
+        expect_refusal(m, &p, &bad, NF, out, VLM_ERR_IO, "disk on fire at frame 5", dir);
+        expect_refusal(m, &p, &late, NF, out, VLM_ERR_IO, "disk on fire at frame 5", dir); /* second pass */
+        vlm_tower_design_params q = p;
+        memcpy(q.colours[1], BG, 3);
+        expect_refusal(m, &q, &ok, NF, out, VLM_ERR_INVALID_ARG, "background", dir);
+        q = p;
+        for (int c = 0; c < 3; c++) q.colours[2][c] = (uint8_t)(BG[c] + (PAL[0][c] - BG[c]) / 2);
+        expect_refusal(m, &q, &ok, NF, out, VLM_ERR_INVALID_ARG, "too alike", dir);
+        q = p, q.areas[1] = 196;
+        expect_refusal(m, &q, &ok, NF, out, VLM_ERR_INVALID_ARG, "distinct", dir);
+    }
+    vlm_model_free(m);
+    vlm_model *n = make_model(tok, "r32", 32, g, sizeof g);
+    if (n) {
+        vlm_tower_design_params p = world();
+        frames ok = {0, -1};
+        expect_refusal(n, &p, &ok, NF, out, VLM_ERR_UNSUPPORTED, "at least 52 wide", dir);
+    }
+    vlm_model_free(n);
+}
+
+int main(void) {
+    test_root_make(root, sizeof root, "design");
+    char tok[300];
+    snprintf(tok, sizeof tok, "%s/tokenizer.json", root);
+    write_llama3_tokenizer(tok);
+    test_design(tok);
+    test_refusals(tok);
+    test_root_finish(root);
+    return check_done("test_design");
+}
