@@ -45,14 +45,6 @@ static char root[256];
 
 /* ---- helpers ------------------------------------------------------------------------------------ */
 
-static bool same_file(const char *a, const char *b) {
-    size_t na = 0, nb = 0;
-    char e[256], *x = vlm_read_file(a, &na, e, sizeof e), *y = vlm_read_file(b, &nb, e, sizeof e);
-    bool r = x && y && na == nb && memcmp(x, y, na) == 0;
-    free(x), free(y);
-    return r;
-}
-
 /* Frame i: a dark background and one or two rectangles, all drawn from an LCG seeded by i. */
 static void make_frame(size_t i, uint8_t *rgb) {
     uint32_t s = (uint32_t)i * 2654435761u + 12345u;

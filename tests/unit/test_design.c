@@ -104,14 +104,6 @@ static vlm_model *make_model(const char *tok, const char *name, int d, char *ggu
     return m;
 }
 
-static bool same_file(const char *a, const char *b) {
-    size_t na = 0, nb = 0;
-    char e[256], *x = vlm_read_file(a, &na, e, sizeof e), *y = vlm_read_file(b, &nb, e, sizeof e);
-    bool r = x && y && na == nb && memcmp(x, y, na) == 0;
-    free(x), free(y);
-    return r;
-}
-
 /* Tokens [NT][D] of one frame. */
 static void encode(vlm_vision_context *vis, const uint8_t *rgb, float *tok) {
     CHECK_MSG(vlm_vision_encode_rgb(vis, rgb, tok) == VLM_OK, "%s", vlm_vision_last_error(vis));

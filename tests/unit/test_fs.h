@@ -2,6 +2,7 @@
 #ifndef VLM_TEST_FS_H
 #define VLM_TEST_FS_H
 #include <dirent.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,16 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "core/util.h"
+
+/* Whether two files hold the same bytes (false if either cannot be read). */
+static inline bool same_file(const char *a, const char *b) {
+    size_t na = 0, nb = 0;
+    char e[256], *x = vlm_read_file(a, &na, e, sizeof e), *y = vlm_read_file(b, &nb, e, sizeof e);
+    bool r = x && y && na == nb && memcmp(x, y, na) == 0;
+    free(x), free(y);
+    return r;
+}
 
 /* rm -rf DIR (a CHECK fails if the command does). */
 static inline void rm_rf(const char *dir) {

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "test_fs.h"
 #include "tiny_tokenizer.h"
 #include "core/util.h"
 #include "io/safetensors_write.h"
@@ -253,15 +254,6 @@ static vlm_train_run_params run_params(const char *data, const char *out, progre
 }
 
 static vlm_status run(const vlm_train_run_params *p, char *err, size_t n) { return vlm_train_run(p, err, n); }
-
-static bool same_file(const char *a, const char *b) {
-    size_t na, nb;
-    char e[256];
-    char *x = vlm_read_file(a, &na, e, sizeof e), *y = vlm_read_file(b, &nb, e, sizeof e);
-    bool r = x && y && na == nb && !memcmp(x, y, na);
-    free(x), free(y);
-    return r;
-}
 
 static bool same_losses(const progress_log *a, int a0, const progress_log *b, int b0, int n) {
     for (int i = 0; i < n; i++)
