@@ -602,6 +602,8 @@ typedef struct {
     uint8_t colours[VLM_DESIGN_MAX_COLOURS][3];
     int32_t n_areas;                             /* 1..VLM_DESIGN_MAX_AREAS, distinct, in pixels */
     double areas[VLM_DESIGN_MAX_AREAS];
+    int32_t n_groups;                            /* 0, or the groups the areas fall in (e.g. shapes) */
+    int32_t area_group[VLM_DESIGN_MAX_AREAS];    /* 0..n_groups-1 for each area */
 } vlm_tower_design_params;
 
 typedef struct {
@@ -615,9 +617,11 @@ typedef struct {
                               the head's area bins are right while area_err_max stays below */
     /* where the features are (first dimension; colour k at +k): grid and head tokens carry
      * the area of each colour and its column / row moments, standardised; the head token
-     * also the bins, colour k's bin for the b-th smallest area at dim_bins + k * n_areas + b */
+     * also the bins, colour k's bin for the b-th smallest area at dim_bins + k * n_areas + b,
+     * and the groups */
     int32_t dim_area, dim_moment_x, dim_moment_y, dim_bins;
-    int32_t dim_mass;      /* the 12 per-quadrant colour masses (grid and head tokens) */
+    int32_t dim_mass;      /* the 12 per-quadrant colour masses (inside the tower only: 0 in the tokens) */
+    int32_t dim_groups;    /* head token: group g (the sum of its areas' bins over the colours) */
 } vlm_tower_design_report;
 
 /* Write every weight of a live1+ tower (>= 2 layers, even patch size, f32)

@@ -107,18 +107,22 @@ static vlm_status design_tower(const vlm_model *m, frames *f, size_t n_frames, i
     vlm_tower_design_params p = {.n_colours = VLM_SYNTH_N_COLOURS, .n_areas = 0};
     vlm_synth_colour_rgb(-1, p.background);
     for (int k = 0; k < VLM_SYNTH_N_COLOURS; k++) vlm_synth_colour_rgb(k, p.colours[k]);
+    p.n_groups = VLM_SYNTH_N_SHAPES; /* the head token also says which shape appeared, whatever its colour */
     for (int s = 0; s < VLM_SYNTH_N_SHAPES; s++)
-        for (int large = 0; large < 2; large++) p.areas[p.n_areas++] = (double)vlm_synth_shape_area(s, large);
+        for (int large = 0; large < 2; large++) {
+            p.area_group[p.n_areas] = s;
+            p.areas[p.n_areas++] = (double)vlm_synth_shape_area(s, large);
+        }
     vlm_tower_design_report rep;
     vlm_status st = vlm_vision_design(m, &p, next_frame, f, n_frames, threads, out, &rep, err, err_size);
     if (!st && !quiet)
         fprintf(stderr,
                 "calibrate: designed tower on %zu frames of %ld scenes: %d of %d dimensions used, %d vary over the "
                 "grid; colour areas within %.1f pixels of the counts (bins right within %.1f); dimensions: "
-                "colour mass %d, area %d, moments %d and %d, area bins %d; wrote %s\n",
+                "area %d, moments %d and %d, area bins %d, shapes %d; wrote %s\n",
                 rep.n_frames, scenes, rep.dims_used, vlm_model_get_hparams(m)->v_n_embd, rep.n_live,
-                rep.area_err_max, rep.area_margin, rep.dim_mass, rep.dim_area, rep.dim_moment_x, rep.dim_moment_y,
-                rep.dim_bins, out);
+                rep.area_err_max, rep.area_margin, rep.dim_area, rep.dim_moment_x, rep.dim_moment_y, rep.dim_bins,
+                rep.dim_groups, out);
     return st;
 }
 

@@ -25,19 +25,21 @@
  * feature to the float spacing of that mean.) Attention branches are zero; layers past
  * the second are the identity.
  *
- * post_LN then standardises the grid tokens per dimension over the sample
- * frames (as `videollm calibrate` does); dimensions that do not vary
- * (anchor, balance, position gates, unused) are 0. The MAP head attends
+ * post_LN then standardises A, AX and AY per dimension over the grid tokens
+ * of the sample frames (as `videollm calibrate` does); every other dimension
+ * (M and E, which only serve the computation, anchors, balance, gates) is 0. The MAP head attends
  * uniformly (zero query), so its attention output is the mean patch token;
  * its output projection turns that into the standardised frame-wide means
  * F (the area of each colour in the frame, its moments, ...). The head's MLP
  * adds, per colour and known area, a bin indicator: 1 when the colour's
  * area in the frame is that area (ramps of GELU pairs halfway between two
- * areas). The head token is F plus those bins, bins standardised, all centred.
+ * areas), and per group of areas (e.g. the areas of one shape) the sum of its
+ * bins over the colours. The head token is F plus those bins and groups,
+ * standardised, all centred.
  *
  * Residual layout (nc colours, nb areas, g x g patches):
  *   0, 1 anchors | 2 balance | 3.. M [4][3] | gates x [g-1], y [g-1] | E [4][nc] |
- *   A [nc] | AX [nc] | AY [nc] | bins [nc][nb] (head token only) | unused */
+ *   A [nc] | AX [nc] | AY [nc] | bins [nc][nb], groups [ng] (head token only) | unused */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,7 +57,7 @@
 
 typedef struct {
     int64_t D, I, P, g, Np, S, nc, nb, L, ncell;
-    int64_t bal, dm, dgate, de, da, dax, day, dbin, used;
+    int64_t bal, dm, dgate, de, da, dax, day, dbin, dgroup, ng, used;
 } layout;
 
 /* Every tensor of the tower, f32, in one allocation. */
@@ -339,11 +341,6 @@ static void stats(const double *sum, const double *sq, size_t n, int64_t D, doub
 
 /* ---- the whole construction ------------------------------------------------------------------ */
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 vlm_status vlm_vision_design(const vlm_model *m, const vlm_tower_design_params *p, vlm_calibrate_frame_fn frame,
                              void *user, size_t n_frames, int32_t n_threads, const char *out_path,
                              vlm_tower_design_report *report, char *err, size_t err_size) {
@@ -368,7 +365,9 @@ vlm_status vlm_vision_design(const vlm_model *m, const vlm_tower_design_params *
                            "divides (have %lld layers, patch %lld, %lldx%lld patches, %dx%d cells)",
                            (long long)y.L, (long long)y.P, (long long)y.g, (long long)y.g, m->pool_h, m->pool_w);
     y.bal = 2, y.dm = 3, y.dgate = y.dm + 12, y.de = y.dgate + 2 * (y.g - 1), y.da = y.de + 4 * y.nc;
-    y.dax = y.da + y.nc, y.day = y.dax + y.nc, y.dbin = y.day + y.nc, y.used = y.dbin + y.nc * y.nb;
+    y.ng = p->n_groups;
+    y.dax = y.da + y.nc, y.day = y.dax + y.nc, y.dbin = y.day + y.nc, y.dgroup = y.dbin + y.nc * y.nb;
+    y.used = y.dgroup + y.ng;
     const int64_t units[3] = {16 * y.nc, 4 * y.nc + 2 * y.nc * (y.g - 1), 2 * y.nc * (y.nb + 1)};
     const int64_t need_i = units[1] > units[0] ? (units[1] > units[2] ? units[1] : units[2])
                                                : (units[0] > units[2] ? units[0] : units[2]);
@@ -403,9 +402,27 @@ vlm_status vlm_vision_design(const vlm_model *m, const vlm_tower_design_params *
                                    "vision_design: colours %lld and %lld are too alike to tell apart", (long long)j,
                                    (long long)k);
         }
+    if (p->n_groups < 0 || p->n_groups > VLM_DESIGN_MAX_AREAS)
+        return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "vision_design: %d area groups (0..%d)", p->n_groups,
+                           VLM_DESIGN_MAX_AREAS);
     double areas[VLM_DESIGN_MAX_AREAS];
-    memcpy(areas, p->areas, (size_t)y.nb * sizeof(double));
-    qsort(areas, (size_t)y.nb, sizeof(double), cmp_double);
+    int32_t group[VLM_DESIGN_MAX_AREAS];
+    { /* ascending, each with its group */
+        int32_t order[VLM_DESIGN_MAX_AREAS];
+        for (int32_t b = 0; b < p->n_areas; b++) {
+            order[b] = b;
+            if (p->n_groups && (p->area_group[b] < 0 || p->area_group[b] >= p->n_groups))
+                return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "vision_design: area %d's group %d is not in 0..%d",
+                                   b, p->area_group[b], p->n_groups - 1);
+        }
+        for (int32_t b = 1; b < p->n_areas; b++)
+            for (int32_t c = b; c > 0 && p->areas[order[c]] < p->areas[order[c - 1]]; c--) {
+                int32_t tmp = order[c];
+                order[c] = order[c - 1], order[c - 1] = tmp;
+            }
+        for (int32_t b = 0; b < p->n_areas; b++)
+            areas[b] = p->areas[order[b]], group[b] = p->n_groups ? p->area_group[order[b]] : 0;
+    }
     double gap = areas[0];
     for (int64_t b = 1; b < y.nb; b++) gap = fmin(gap, areas[b] - areas[b - 1]);
     if (!(areas[0] > 0) || !(gap > 0) || areas[y.nb - 1] > (double)(y.S * y.S))
@@ -438,9 +455,9 @@ vlm_status vlm_vision_design(const vlm_model *m, const vlm_tower_design_params *
     const double std0 = anchor_std(y.D);
     int32_t n_live = 0;
     for (int64_t i = 0; i < y.D; i++) {
-        /* live: the features (M, E, A, AX, AY); the anchor, the balance, the position
-         * gates and the bins are constant or 0 over the grid and are set to 0 */
-        const int live = ((i >= y.dm && i < y.dgate) || (i >= y.de && i < y.dbin)) && sd[i] > LIVE_MIN;
+        /* live: the features the tokens carry (A, AX, AY); the intermediate M and E, the
+         * anchors, the balance, the position gates and the bins are set to 0 */
+        const int live = i >= y.da && i < y.dbin && sd[i] > LIVE_MIN;
         t.post_w[i] = live ? (float)(std0 / sd[i]) : 0.0f;
         t.post_b[i] = live ? (float)(-mu[i] / sd[i]) : 0.0f;
         n_live += live;
@@ -470,6 +487,9 @@ vlm_status vlm_vision_design(const vlm_model *m, const vlm_tower_design_params *
                     const float w = (float)((pm ? -1.0 : 1.0) / (2.0 * RAMP_C));
                     if (s < y.nb) t.hdown[(size_t)(y.dbin + k * y.nb + s) * I + (size_t)u] += w;
                     if (s > 0) t.hdown[(size_t)(y.dbin + k * y.nb + s - 1) * I + (size_t)u] -= w;
+                    /* the groups: the sum of their areas' bins over the colours */
+                    if (y.ng && s < y.nb) t.hdown[(size_t)(y.dgroup + group[s]) * I + (size_t)u] += w;
+                    if (y.ng && s > 0) t.hdown[(size_t)(y.dgroup + group[s - 1]) * I + (size_t)u] -= w;
                 }
             }
         }
@@ -482,7 +502,7 @@ vlm_status vlm_vision_design(const vlm_model *m, const vlm_tower_design_params *
         goto done;
     stats(a.csum, a.csq, a.n, y.D, mu, sd);
     for (int64_t i = 0; i < y.D; i++) {
-        if (i >= y.dbin && i < y.used && sd[i] > LIVE_MIN) {
+        if (i >= y.dbin && i < y.used && sd[i] > LIVE_MIN) { /* bins and groups */
             for (size_t u = 0; u < I; u++) t.hdown[(size_t)i * I + u] = (float)(t.hdown[(size_t)i * I + u] / sd[i]);
             t.hdown_b[i] = (float)(((double)t.hdown_b[i] - mu[i]) / sd[i]);
         } else {
@@ -543,6 +563,7 @@ vlm_status vlm_vision_design(const vlm_model *m, const vlm_tower_design_params *
         report->area_margin = gap / 4;
         report->dim_mass = (int32_t)y.dm, report->dim_area = (int32_t)y.da, report->dim_moment_x = (int32_t)y.dax;
         report->dim_moment_y = (int32_t)y.day, report->dim_bins = (int32_t)y.dbin;
+        report->dim_groups = (int32_t)y.dgroup;
     }
 done:
     tower_free(&t);

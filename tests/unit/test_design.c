@@ -3,22 +3,24 @@
  * a world of three colours and two square sizes (8x8 = 64 px, 14x14 = 196 px)
  * on a grey background, objects never closer than 8 px. The oracle is the
  * pixels themselves:
- *  - the report: the frames, the dimensions used (51 for this world), the
+ *  - the report: the frames, the dimensions used (54 for this world), the
  *    areas the tower measures within the margin of the counted pixels;
- *  - grid tokens: the feature dimensions have mean 0 and std 1 over the
- *    frames, every other dimension is exactly 0;
+ *  - grid tokens: the feature dimensions (area, moments) have mean 0 and std
+ *    1 over the frames, every other dimension is exactly 0;
  *  - areas: summed over the grid, the change of a colour's area dimension
  *    from an empty frame to a large square and to a small one of that colour
  *    are in the ratio 196 : 64 (within 1%), the other colours' do not move;
  *  - moments: a square moved right by 16 px and by 32 px changes its column
  *    moment in the ratio 1 : 2 (within 1%) and its row moment by < 1% of it;
  *  - the head token's bins: a large square fires its colour's large bin, a
- *    small one the small bin, no other bin moves by more than 5% of that;
+ *    small one the small bin, no other bin moves by more than 5% of that; the
+ *    groups (here: group 1 = the large area, group 0 = the small) likewise;
  *  - the LM file's tensors are copied byte for byte; a second run writes the
  *    same bytes;
  *  - refusals, with a message and no file left: one frame, a failing frame
  *    callback, a tower too narrow (the message says how wide), a colour equal
- *    to the background, two colours that cannot be told apart, equal areas. */
+ *    to the background, two colours that cannot be told apart, equal areas,
+ *    an area in no group. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -83,7 +85,7 @@ static vlm_status frame_cb(void *user, size_t i, uint8_t *rgb, char *err, size_t
 }
 
 static vlm_tower_design_params world(void) {
-    vlm_tower_design_params p = {.n_colours = 3, .n_areas = 2, .areas = {196, 64}};
+    vlm_tower_design_params p = {.n_colours = 3, .n_areas = 2, .areas = {196, 64}, .n_groups = 2, .area_group = {1, 0}};
     memcpy(p.background, BG, 3);
     memcpy(p.colours, PAL, sizeof PAL);
     return p;
@@ -134,7 +136,7 @@ static void test_design(const char *tok) {
     printf("report: %zu frames, %d dims used, %d live, area error %.3f px (margin %.1f), dims %d %d %d %d %d\n",
            rep.n_frames, rep.dims_used, rep.n_live, rep.area_err_max, rep.area_margin, rep.dim_mass, rep.dim_area,
            rep.dim_moment_x, rep.dim_moment_y, rep.dim_bins);
-    CHECK(rep.n_frames == NF && rep.dims_used == 52 && rep.area_margin == 16.0);
+    CHECK(rep.n_frames == NF && rep.dims_used == 54 && rep.area_margin == 16.0 && rep.dim_groups == rep.dim_bins + 6);
     CHECK_MSG(rep.area_err_max >= 0 && rep.area_err_max < rep.area_margin, "area error %g", rep.area_err_max);
     CHECK(rep.dim_moment_x == rep.dim_area + 3 && rep.dim_moment_y == rep.dim_area + 6 && rep.dim_bins == rep.dim_area + 9);
 
@@ -186,7 +188,7 @@ static void test_design(const char *tok) {
                 s += v, q += v * v, mx = fmax(mx, fabs(v));
             }
         const double n = (double)NF * NG, mean = s / n, sd = sqrt(fmax(q / n - mean * mean, 0));
-        const bool feature = (d >= rep.dim_mass && d < rep.dim_mass + 12) || (d >= rep.dim_area - 12 && d < rep.dim_bins);
+        const bool feature = d >= rep.dim_area && d < rep.dim_bins;
         if (feature && sd > 0) {
             live++;
             CHECK_MSG(fabs(mean) < 1e-3 && fabs(sd - 1) < 1e-3, "grid dim %d: mean %g std %g", d, mean, sd);
@@ -194,7 +196,7 @@ static void test_design(const char *tok) {
             CHECK_MSG(mx == 0, "grid dim %d is not a feature but reaches %g", d, mx);
         }
     }
-    CHECK_MSG(live == rep.n_live && live >= 12 + 3 * 3, "%d live grid dims (report %d)", live, rep.n_live);
+    CHECK_MSG(live == rep.n_live && live == 3 * 3, "%d live grid dims (report %d)", live, rep.n_live);
 
     /* areas: a large and a small red square in the same place, against an empty frame */
     clear(rgb), encode(vis, rgb, t0);
@@ -224,6 +226,10 @@ static void test_design(const char *tok) {
         if (b != 1) CHECK_MSG(fabs(tl[db + b] - t0[db + b]) < 0.05 * big, "large square: bin %d moved %g", b, tl[db + b] - t0[db + b]);
         if (b != 0) CHECK_MSG(fabs(ts[db + b] - t0[db + b]) < 0.05 * small, "small square: bin %d moved %g", b, ts[db + b] - t0[db + b]);
     }
+    const int dg = rep.dim_groups;
+    double gl = tl[dg + 1] - t0[dg + 1], gs = ts[dg + 0] - t0[dg + 0];
+    CHECK_MSG(gl > 0.5 && gs > 0.5 && fabs(tl[dg] - t0[dg]) < 0.05 * gl && fabs(ts[dg + 1] - t0[dg + 1]) < 0.05 * gs,
+              "groups: large %g / %g, small %g / %g", tl[dg] - t0[dg], gl, gs, ts[dg + 1] - t0[dg + 1]);
     free(all), free(rgb);
     vlm_vision_context_free(vis);
     vlm_model_free(c);
@@ -259,13 +265,15 @@ static void test_refusals(const char *tok) {
         expect_refusal(m, &q, &ok, NF, out, VLM_ERR_INVALID_ARG, "too alike", dir);
         q = p, q.areas[1] = 196;
         expect_refusal(m, &q, &ok, NF, out, VLM_ERR_INVALID_ARG, "distinct", dir);
+        q = p, q.area_group[0] = 2;
+        expect_refusal(m, &q, &ok, NF, out, VLM_ERR_INVALID_ARG, "group 2 is not in 0..1", dir);
     }
     vlm_model_free(m);
     vlm_model *n = make_model(tok, "r32", 32, g, sizeof g);
     if (n) {
         vlm_tower_design_params p = world();
         frames ok = {0, -1};
-        expect_refusal(n, &p, &ok, NF, out, VLM_ERR_UNSUPPORTED, "at least 52 wide", dir);
+        expect_refusal(n, &p, &ok, NF, out, VLM_ERR_UNSUPPORTED, "at least 54 wide", dir);
     }
     vlm_model_free(n);
 }
