@@ -9,7 +9,8 @@
 #   2. a byte-level BPE tokenizer trained on them (`videollm tokenizer-train`);
 #   3. a freshly initialised model (`videollm init`, seeded): SigLIP-style tower
 #      at 384 px (frozen: see docs/demo-model.md), connector, Llama-style LM;
-#      its tower calibrated on the first CAL_SCENES training scenes (`videollm calibrate`),
+#      its tower calibrated on the first CAL_SCENES training scenes (`videollm calibrate`; with
+#      DESIGN_TOWER=1 every tower weight is written by construction instead, --design-tower),
 #      with layer 0's frame-difference heads designed when DIFF_HEADS=1 (and with REPLY_HEAD=1 the
 #      head of layer 1 that hands a frame's change to the reply's first token);
 #   4. frame features of the training scenes (the calibrated tower) and 200 held-out
@@ -25,7 +26,7 @@
 # Settings (environment, defaults in brackets): SEED [1] TRAIN [800] SECONDS_PER_SCENE [20]
 #   HELDOUT [200] HELDOUT_SEED [1000000] VOCAB [512] HIDDEN [256] LAYERS [4] HEADS [4]
 #   FFN [768] V_HIDDEN [128] V_LAYERS [2] V_HEADS [2] V_FFN [512] PATCH [32] V_BASIS [2]
-#   V_RES [0.1] CAL_SCENES [100] DIFF_HEADS [1] REPLY_HEAD [1] EPOCHS [5] LR [1e-3] WARMUP [0.03] ACCUM [2] EVAL_EVERY [200] CURVE_SCENES [40] THREADS [2]
+#   V_RES [0.1] CAL_SCENES [100] DESIGN_TOWER [0] DIFF_HEADS [1] REPLY_HEAD [1] EPOCHS [5] LR [1e-3] WARMUP [0.03] ACCUM [2] EVAL_EVERY [200] CURVE_SCENES [40] THREADS [2]
 #   BASELINE_K [6] INSTALL [0] REUSE_DATA [0] (keep WORK_DIR's data) RESUME [0] (also continue
 #   WORK_DIR's training from its checkpoint, keeping the curve so far)
 set -euo pipefail
@@ -38,7 +39,7 @@ SEED="${SEED:-1}" TRAIN="${TRAIN:-800}" SECS="${SECONDS_PER_SCENE:-20}" HELDOUT=
 HELDOUT_SEED="${HELDOUT_SEED:-1000000}" VOCAB="${VOCAB:-512}"
 HIDDEN="${HIDDEN:-256}" LAYERS="${LAYERS:-4}" HEADS="${HEADS:-4}" FFN="${FFN:-768}"
 V_HIDDEN="${V_HIDDEN:-128}" V_LAYERS="${V_LAYERS:-2}" V_HEADS="${V_HEADS:-2}" V_FFN="${V_FFN:-512}" PATCH="${PATCH:-32}"
-V_BASIS="${V_BASIS:-2}" V_RES="${V_RES:-0.1}" CAL_SCENES="${CAL_SCENES:-100}" DIFF_HEADS="${DIFF_HEADS:-1}" REPLY_HEAD="${REPLY_HEAD:-1}"
+V_BASIS="${V_BASIS:-2}" V_RES="${V_RES:-0.1}" CAL_SCENES="${CAL_SCENES:-100}" DESIGN_TOWER="${DESIGN_TOWER:-0}" DIFF_HEADS="${DIFF_HEADS:-1}" REPLY_HEAD="${REPLY_HEAD:-1}"
 EPOCHS="${EPOCHS:-5}" LR="${LR:-1e-3}" WARMUP="${WARMUP:-0.03}" ACCUM="${ACCUM:-2}" EVAL_EVERY="${EVAL_EVERY:-200}"
 CURVE_SCENES="${CURVE_SCENES:-40}" THREADS="${THREADS:-2}" BASELINE_K="${BASELINE_K:-6}" INSTALL="${INSTALL:-0}"
 REUSE_DATA="${REUSE_DATA:-0}" RESUME="${RESUME:-0}"
@@ -70,7 +71,8 @@ say "initial model: $(du -h "$W/init.gguf" | cut -f1) + $(du -h "$W/init.vision.
 # 3b. calibrate the frozen tower on the first CAL_SCENES training scenes (frame tokens standardised),
 #     and with DIFF_HEADS=1 design layer 0's frame-difference heads
 CAL_ARGS=()
-[ "$DIFF_HEADS" = 1 ] && CAL_ARGS=(--frame-diff-heads)
+[ "$DESIGN_TOWER" = 1 ] && CAL_ARGS=(--design-tower)
+[ "$DIFF_HEADS" = 1 ] && CAL_ARGS+=(--frame-diff-heads)
 [ "$DIFF_HEADS" = 1 ] && [ "$REPLY_HEAD" = 1 ] && CAL_ARGS+=(--reply-head)
 "$BIN" calibrate --model "$W/init.gguf" --out "$W/base.gguf" --seed "$SEED" --scenes "$CAL_SCENES" --seconds "$SECS" \
   --threads "$THREADS" "${CAL_ARGS[@]}" 2>"$W/calibrate.log"
@@ -194,7 +196,7 @@ PY
   echo "## Recipe"
   echo
   echo "SEED=$SEED TRAIN=$TRAIN SECONDS_PER_SCENE=$SECS VOCAB=$VOCAB HIDDEN=$HIDDEN LAYERS=$LAYERS HEADS=$HEADS FFN=$FFN"
-  echo "V_HIDDEN=$V_HIDDEN V_LAYERS=$V_LAYERS V_HEADS=$V_HEADS V_FFN=$V_FFN PATCH=$PATCH V_BASIS=$V_BASIS V_RES=$V_RES CAL_SCENES=$CAL_SCENES DIFF_HEADS=$DIFF_HEADS REPLY_HEAD=$REPLY_HEAD"
+  echo "V_HIDDEN=$V_HIDDEN V_LAYERS=$V_LAYERS V_HEADS=$V_HEADS V_FFN=$V_FFN PATCH=$PATCH V_BASIS=$V_BASIS V_RES=$V_RES CAL_SCENES=$CAL_SCENES DESIGN_TOWER=$DESIGN_TOWER DIFF_HEADS=$DIFF_HEADS REPLY_HEAD=$REPLY_HEAD"
   echo "EPOCHS=$EPOCHS LR=$LR WARMUP=$WARMUP ACCUM=$ACCUM THREADS=$THREADS; $(($(date +%s) - t0)) s in all."
 } > "$W/REPORT.md"
 cat "$W/REPORT.md"

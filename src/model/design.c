@@ -25,9 +25,9 @@
  * feature to the float spacing of that mean.) Attention branches are zero; layers past
  * the second are the identity.
  *
- * post_LN then standardises A, AX and AY per dimension over the grid tokens
+ * post_LN then standardises the features per dimension over the grid tokens
  * of the sample frames (as `videollm calibrate` does); every other dimension
- * (M and E, which only serve the computation, anchors, balance, gates) is 0. The MAP head attends
+ * (anchors, balance, position gates, unused) is 0. The MAP head attends
  * uniformly (zero query), so its attention output is the mean patch token;
  * its output projection turns that into the standardised frame-wide means
  * F (the area of each colour in the frame, its moments, ...). The head's MLP
@@ -455,9 +455,10 @@ vlm_status vlm_vision_design(const vlm_model *m, const vlm_tower_design_params *
     const double std0 = anchor_std(y.D);
     int32_t n_live = 0;
     for (int64_t i = 0; i < y.D; i++) {
-        /* live: the features the tokens carry (A, AX, AY); the intermediate M and E, the
-         * anchors, the balance, the position gates and the bins are set to 0 */
-        const int live = i >= y.da && i < y.dbin && sd[i] > LIVE_MIN;
+        /* live: the features (M, E, A, AX, AY); the anchors, the balance, the position
+         * gates and the bins are constant or 0 over the grid and are set to 0. (Tokens
+         * with A, AX and AY alone trained to worse timing: docs/demo-model.md.) */
+        const int live = ((i >= y.dm && i < y.dgate) || (i >= y.de && i < y.dbin)) && sd[i] > LIVE_MIN;
         t.post_w[i] = live ? (float)(std0 / sd[i]) : 0.0f;
         t.post_b[i] = live ? (float)(-mu[i] / sd[i]) : 0.0f;
         n_live += live;
