@@ -43,7 +43,7 @@ static const char *FILES[] = {"llm/config.json",         "llm/generation_config.
 #define N_FILES (sizeof FILES / sizeof FILES[0])
 
 /* 1 same bytes, 0 different, -1 missing. */
-static int same_file(const char *a, const char *b) {
+static int same_bytes(const char *a, const char *b) {
     size_t na, nb;
     char *x = slurp(a, &na), *y = slurp(b, &nb);
     int r = !x || !y ? -1 : na == nb && memcmp(x, y, na) == 0;
@@ -258,8 +258,8 @@ static void test_determinism(const char *tok) {
         snprintf(fa, sizeof fa, "%s/%s", a, FILES[i]);
         snprintf(fb, sizeof fb, "%s/%s", b, FILES[i]);
         snprintf(fc, sizeof fc, "%s/%s", c, FILES[i]);
-        CHECK_MSG(same_file(fa, fb) == 1, "%s differs between two runs with seed 5", FILES[i]);
-        int s = same_file(fa, fc);
+        CHECK_MSG(same_bytes(fa, fb) == 1, "%s differs between two runs with seed 5", FILES[i]);
+        int s = same_bytes(fa, fc);
         bool weights = strstr(FILES[i], ".safetensors") != NULL;
         CHECK_MSG(s == (weights ? 0 : 1), "%s: seed 6 vs seed 5 %s", FILES[i], weights ? "identical" : "differs");
         n_same += s == 1, n_diff += s == 0;
