@@ -620,7 +620,8 @@ typedef struct {
      * also the bins, colour k's bin for the b-th smallest area at dim_bins + k * n_areas + b,
      * and the groups */
     int32_t dim_area, dim_moment_x, dim_moment_y, dim_bins;
-    int32_t dim_mass;      /* the 12 per-quadrant colour masses, then the 4 x colours rejection terms */
+    int32_t dim_mass;      /* the 12 per-quadrant colour masses; the 4 x colours rejection terms
+                              are the dimensions just before dim_area */
     int32_t dim_groups;    /* head token: group g (the sum of its areas' bins over the colours) */
 } vlm_tower_design_report;
 
