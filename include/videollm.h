@@ -991,6 +991,7 @@ typedef struct {
     int64_t shape[2]; /* [out, in]; shape[1] = 1 for a bias */
     int n_dims;
     int64_t n;        /* elements */
+    bool frozen;      /* vlm_trainable_set_frozen */
 } vlm_trainable_info;
 
 typedef enum { VLM_TRAIN_VALUE = 0, VLM_TRAIN_GRAD = 1 } vlm_train_field;
@@ -1001,6 +1002,11 @@ vlm_status vlm_trainable_info_at(const vlm_trainable *t, size_t i, vlm_trainable
 vlm_status vlm_trainable_get(const vlm_trainable *t, size_t i, vlm_train_field f, float *out);
 vlm_status vlm_trainable_set(vlm_trainable *t, size_t i, vlm_train_field f, const float *in);
 void vlm_trainable_zero_grad(vlm_trainable *t);
+/* Freeze tensor i (or thaw it): vlm_adamw_step leaves a frozen tensor as it is
+ * and leaves it out of the clipped gradient norm, as torch treats a parameter
+ * with requires_grad False; a thawed tensor's AdamW bias correction counts only
+ * the steps it took (torch's per-parameter step). Gradients are still computed. */
+vlm_status vlm_trainable_set_frozen(vlm_trainable *t, size_t i, bool frozen);
 /* Optimizer steps taken so far. */
 int64_t vlm_trainable_step(const vlm_trainable *t);
 
@@ -1082,6 +1088,11 @@ typedef struct {
     int64_t max_steps;      /* stop after this many optimizer steps in this run (0: no limit) */
     bool augmentation;      /* false; true: the original's augmentation drawn afresh each time a sample is
                                used, from (lora.seed, epoch, sample index) only (docs/training.md) */
+    const char *freeze;     /* NULL: train every tensor; else comma-separated fnmatch(3) patterns over the
+                               trained tensors' names ("model.layers.0.self_attn.*,connector.*"): those are
+                               frozen (vlm_trainable_set_frozen); a pattern that matches none is an error */
+    int64_t freeze_steps;   /* 0: frozen for the whole run; N > 0: frozen while the optimizer step is below
+                               N (counted from the start of training, so a resumed run agrees) */
     vlm_adamw_params adamw;
     /* one line of progress; may be NULL */
     void (*progress)(const char *line, void *user_data);

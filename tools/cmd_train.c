@@ -15,7 +15,8 @@ static int usage(FILE *f) {
             "                      [--epochs 1] [--batch 1] [--grad-accum 8] [--warmup-ratio 0.05]\n"
             "                      [--stream-loss-weight 1.0] [--weight-decay 0] [--max-grad-norm 1.0]\n"
             "                      [--seed 42] [--threads 2] [--save-every N] [--max-steps N]\n"
-            "                      [--init-adapter DIR] [--augmentation] [--quiet]\n"
+            "                      [--init-adapter DIR] [--augmentation] [--freeze PATTERNS [--freeze-steps N]]\n"
+            "                      [--quiet]\n"
             "       videollm train --full --model BASE.gguf --data train.jsonl --out DIR [--out-type f32|f16|bf16]\n"
             "                      [same options without --lora-* and --init-adapter]\n"
             "  --model       converted base model (LoRA not merged) with its vision file\n"
@@ -25,6 +26,9 @@ static int usage(FILE *f) {
             "  --max-steps   stop after N optimizer steps in this run (a later run resumes)\n"
             "  --augmentation  the original's training-time augmentation, drawn afresh every epoch from\n"
             "                (seed, epoch, sample) for samples with >= 2 learned assistant turns\n"
+            "  --freeze      comma-separated patterns (fnmatch) of trained tensor names to hold fixed, e.g.\n"
+            "                'model.layers.0.self_attn.*,connector.*' (not updated, not in the clipped norm)\n"
+            "  --freeze-steps  N: hold them only until optimizer step N (default: the whole run)\n"
             "  --full        train every LM weight and the connector in f32 (f32/f16/bf16 base); writes\n"
             "                DIR/model.gguf + DIR/model.vision.gguf instead of DIR/adapter/\n"
             "  --out-type    weight type of the exported model (--full only; default f32)\n"
@@ -100,6 +104,8 @@ int cmd_train(int argc, char **argv) {
         else if (!strcmp(a, "--seed")) ok = num(v, 0, 1.8e19, &d), p.lora.seed = (uint64_t)d;
         else if (!strcmp(a, "--threads")) ok = num(v, 1, 256, &d) && d == (int)d, p.n_threads = (int32_t)d;
         else if (!strcmp(a, "--save-every")) ok = num(v, 0, 1e15, &d) && d == (int64_t)d, p.save_every = (int64_t)d;
+        else if (!strcmp(a, "--freeze")) p.freeze = v, ok = *v != 0;
+        else if (!strcmp(a, "--freeze-steps")) ok = num(v, 1, 1e15, &d) && d == (int64_t)d, p.freeze_steps = (int64_t)d;
         else if (!strcmp(a, "--max-steps")) ok = num(v, 0, 1e15, &d) && d == (int64_t)d, p.max_steps = (int64_t)d;
         else {
             fprintf(stderr, "train: unknown option %s\n", a);
@@ -120,6 +126,10 @@ int cmd_train(int argc, char **argv) {
     }
     if (!p.lora.full && out_type) {
         fprintf(stderr, "train: --out-type applies to --full only (LoRA training writes an f32 adapter)\n");
+        return 2;
+    }
+    if (p.freeze_steps && !p.freeze) {
+        fprintf(stderr, "train: --freeze-steps needs --freeze\n");
         return 2;
     }
     p.progress = on_line;

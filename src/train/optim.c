@@ -5,6 +5,9 @@
  *   p *= 1 - lr * wd
  *   m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
  *   p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+ * A frozen tensor (vlm_trainable_set_frozen) is skipped, as torch skips a
+ * parameter without requires_grad: not updated, not in the clipped norm, and
+ * its t counts only the steps it took (vlm_tparam.skipped).
  */
 #include <math.h>
 
@@ -34,6 +37,7 @@ vlm_status vlm_adamw_step(vlm_trainable *t, const vlm_adamw_params *pp, double l
     double ss = 0;
     for (size_t i = 0; i < t->n_params; i++) {
         const vlm_tparam *q = &t->params[i];
+        if (q->frozen) continue;
         double s = 0; /* per-tensor norms, then the norm of the norms, as torch */
         for (int64_t k = 0; k < q->n; k++) s += (double)q->grad[k] * q->grad[k];
         ss += s;
@@ -46,17 +50,23 @@ vlm_status vlm_adamw_step(vlm_trainable *t, const vlm_adamw_params *pp, double l
         if (coef < 1.0) {
             float cf = (float)coef;
             for (size_t i = 0; i < t->n_params; i++)
-                for (int64_t k = 0; k < t->params[i].n; k++) t->params[i].grad[k] *= cf;
+                if (!t->params[i].frozen)
+                    for (int64_t k = 0; k < t->params[i].n; k++) t->params[i].grad[k] *= cf;
         }
     }
     t->step++;
     const double b1 = p.beta1, b2 = p.beta2;
-    const double bc1 = 1.0 - pow(b1, (double)t->step), bc2 = 1.0 - pow(b2, (double)t->step);
-    const float step_size = (float)(lr / bc1), bc2_sqrt = (float)sqrt(bc2);
     const float decay = (float)(1.0 - lr * p.weight_decay);
     const float fb1 = p.beta1, fb2 = p.beta2;
     for (size_t i = 0; i < t->n_params; i++) {
         vlm_tparam *q = &t->params[i];
+        if (q->frozen) {
+            q->skipped++;
+            continue;
+        }
+        const double taken = (double)(t->step - q->skipped); /* >= 1 */
+        const double bc1 = 1.0 - pow(b1, taken), bc2 = 1.0 - pow(b2, taken);
+        const float step_size = (float)(lr / bc1), bc2_sqrt = (float)sqrt(bc2);
         for (int64_t k = 0; k < q->n; k++) {
             float g = q->grad[k];
             if (p.weight_decay != 0.0f) q->val[k] *= decay;

@@ -180,6 +180,13 @@ vlm_status vlm_trainable_info_at(const vlm_trainable *t, size_t i, vlm_trainable
     info->shape[1] = p->cols;
     info->n_dims = p->n_dims;
     info->n = p->n;
+    info->frozen = p->frozen;
+    return VLM_OK;
+}
+
+vlm_status vlm_trainable_set_frozen(vlm_trainable *t, size_t i, bool frozen) {
+    if (!t || i >= t->n_params) return VLM_ERR_INVALID_ARG;
+    t->params[i].frozen = frozen;
     return VLM_OK;
 }
 

@@ -27,6 +27,9 @@ typedef struct {
     int n_dims;
     int32_t head_dim;      /* > 0: a q/k LoRA B whose rows are permuted per head of head_dim */
     float *val, *grad, *m, *v;
+    bool frozen;           /* skipped by vlm_adamw_step (no update, not in the clipped norm) */
+    int64_t skipped;       /* optimizer steps this tensor sat out frozen: its bias correction
+                              counts only the steps it took, as torch's per-parameter state */
 } vlm_tparam;
 
 /* Projection indices of a layer, in the order of the PEFT module names. */

@@ -15,6 +15,7 @@
  * through vlm_prep_augment with the generator of (seed, e, sample index) and
  * is rendered, labelled and checked as at load. Frames never change. */
 #include <jansson.h>
+#include <fnmatch.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -342,6 +343,60 @@ static void progress(const vlm_train_run_params *p, const char *fmt, ...) {
     p->progress(line, p->user_data);
 }
 
+/* --freeze: mark the tensors whose names match one of the comma-separated fnmatch patterns.
+ * They stay frozen while t->step < freeze_steps (or for the whole run when freeze_steps is 0);
+ * on a resume, the steps a tensor already sat out are restored for its AdamW bias correction. */
+static vlm_status resolve_freeze(const vlm_train_run_params *p, vlm_trainable *t, char *err, size_t err_size) {
+    if (!p->freeze) {
+        if (p->freeze_steps != 0)
+            return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "train: freeze steps given without tensors "
+                               "to freeze");
+        return VLM_OK;
+    }
+    if (p->freeze_steps < 0)
+        return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "train: freeze steps must be >= 0");
+    const char *s = p->freeze;
+    size_t n_tensors = 0;
+    int64_t n_values = 0;
+    for (;;) {
+        const char *e = strchr(s, ',');
+        size_t len = e ? (size_t)(e - s) : strlen(s);
+        char pat[256];
+        if (len == 0 || len >= sizeof pat)
+            return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "train: freeze pattern %zu characters long "
+                               "in '%.200s' (1 to 255 expected)", len, p->freeze);
+        memcpy(pat, s, len);
+        pat[len] = 0;
+        size_t hits = 0;
+        for (size_t i = 0; i < t->n_params; i++)
+            if (fnmatch(pat, t->params[i].name, 0) == 0) {
+                hits++;
+                if (!t->params[i].frozen) n_tensors++, n_values += t->params[i].n;
+                t->params[i].frozen = true;
+            }
+        if (!hits)
+            return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "train: freeze pattern '%s' matches no trained "
+                               "tensor (names as in the Hugging Face checkpoint, e.g. model.layers.0.self_attn.q_proj."
+                               "weight, connector.0.weight%s)", pat, t->full ? "" : ", or the PEFT names of the LoRA "
+                               "tensors");
+        if (!e) break;
+        s = e + 1;
+    }
+    int64_t sat_out = p->freeze_steps > 0 && t->step > p->freeze_steps ? p->freeze_steps : t->step;
+    bool thawed = p->freeze_steps > 0 && t->step >= p->freeze_steps;
+    for (size_t i = 0; i < t->n_params; i++)
+        if (t->params[i].frozen) {
+            t->params[i].skipped = sat_out;
+            if (thawed) t->params[i].frozen = false;
+        }
+    if (p->freeze_steps > 0)
+        progress(p, "freezing %zu tensors (%lld values) until step %lld%s", n_tensors, (long long)n_values,
+                 (long long)p->freeze_steps, thawed ? " (already past)" : "");
+    else
+        progress(p, "freezing %zu tensors (%lld values) for the whole run", n_tensors, (long long)n_values);
+    return VLM_OK;
+}
+
 vlm_status vlm_train_run(const vlm_train_run_params *p, char *err, size_t err_size) {
     if (!p || !p->model_path || !p->data_path || !p->out_dir)
         return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "train: --model, --data and --out are required");
@@ -406,6 +461,7 @@ vlm_status vlm_train_run(const vlm_train_run_params *p, char *err, size_t err_si
         }
         progress(p, "resuming from %s at step %lld of %lld", ckpt, (long long)t->step, (long long)total);
     }
+    if ((st = resolve_freeze(p, t, err, err_size))) goto out;
     order = malloc(sl.n * sizeof *order);
     if (!order) {
         st = vlm_set_err(err, err_size, VLM_ERR_OOM, "out of memory");
@@ -481,6 +537,10 @@ vlm_status vlm_train_run(const vlm_train_run_params *p, char *err, size_t err_si
             frames = NULL;
         }
         double lr = vlm_cosine_lr(p->lr, t->step, warm, total), gnorm = 0;
+        if (p->freeze && p->freeze_steps > 0 && t->step == p->freeze_steps) {
+            for (size_t i = 0; i < t->n_params; i++) t->params[i].frozen = false;
+            progress(p, "step %lld: the frozen tensors train from here on", (long long)t->step);
+        }
         if ((st = vlm_adamw_step(t, &p->adamw, lr, &gnorm))) {
             vlm_set_err(err, err_size, st, "the gradient norm is not finite at step %lld", (long long)t->step);
             goto out;

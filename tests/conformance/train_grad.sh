@@ -17,7 +17,8 @@
 #   5-8. `videollm train` end to end (LoRA): the exported adapter, resume, the merged model, bad input;
 #   9. full fine-tuning: `test_train full` (gradients, finite differences, AdamW, determinism,
 #      export round trip through the runtime, q8_0 refused), then `videollm train --full`
-#      against torch, its resume, `videollm stream` on the exported pair, refused options.
+#      against torch, its resume, `--freeze` against torch with frozen parameters,
+#      `videollm stream` on the exported pair, refused options.
 # Env (from tests/run.sh): BUILD, VLM_BIN, VLM_TMP, VLM_NPM.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -111,6 +112,17 @@ FULL=("$VLM_BIN" train --full --model "$work/base_f32.gguf" --lr 1e-3 --batch 2 
 "${FULL[@]}" --data "$data/train.jsonl" --out "$work/f1" 2>"$work/f1.log"
 tail -n 2 "$work/f1.log"
 "$DRIVER" fullcli "$work/f1/model.gguf" "$work/ref"
+# frozen tensors: torch with requires_grad False on them until step 4 (tests/ref/train_ref.py)
+"${FULL[@]}" --data "$data/train.jsonl" --out "$work/fz" --freeze 'model.layers.0.self_attn.*,connector.2.*' \
+  --freeze-steps 4 2>"$work/fz.log"
+grep -q "freezing 6 tensors .* until step 4" "$work/fz.log" || { echo "no freeze line"; cat "$work/fz.log"; exit 1; }
+"$DRIVER" fullcli "$work/fz/model.gguf" "$work/ref" adam_frz.
+rc=0; "${FULL[@]}" --data "$data/train.jsonl" --out "$work/fz2" --freeze-steps 4 2>"$work/fz2.err" || rc=$?
+[ $rc -eq 2 ] && grep -q "needs --freeze" "$work/fz2.err" || { echo "--freeze-steps alone: rc $rc"; exit 1; }
+rc=0; "${FULL[@]}" --data "$data/train.jsonl" --out "$work/fz2" --freeze 'model.layers.7.*' 2>"$work/fz2.err" || rc=$?
+[ $rc -eq 1 ] && grep -q "'model.layers.7.\*' matches no trained tensor" "$work/fz2.err" \
+  || { echo "--freeze matching nothing: rc $rc"; cat "$work/fz2.err"; exit 1; }
+echo "full: --freeze until step 4 matches torch with requires_grad False until then; bad patterns refused"
 ls "$work/f1" | grep -q tmp && { echo "temporary files left: $(ls "$work/f1")"; exit 1; }
 "${FULL[@]}" --data "$data/train.jsonl" --out "$work/f2" --max-steps 4 --quiet
 "${FULL[@]}" --data "$data/train.jsonl" --out "$work/f2" 2>"$work/f2.log"

@@ -213,8 +213,10 @@ ADAM = {"lr": 1e-2, "steps": 10, "warmup_ratio": 0.2, "weight_decay": 0.01}
 ADAM_FULL = {"lr": 1e-3, "steps": 10, "warmup_ratio": 0.2, "weight_decay": 0.01}
 
 
-def grads_and_adam(m, ids, mask, labels, frames, v_id, cfg, gold):
-    """loss, every gradient, then cfg["steps"] AdamW + clip + cosine steps into gold."""
+def grads_and_adam(m, ids, mask, labels, frames, v_id, cfg, gold, prefix="adam.", frozen=(), thaw=0):
+    """loss, every gradient, then cfg["steps"] AdamW + clip + cosine steps into gold.
+    With frozen (parameter names): those have requires_grad False until step `thaw` (torch
+    leaves them out of the clipped norm and AdamW, whose per-parameter state starts at thaw)."""
     loss = m.loss(ids, mask, labels, frames, v_id)
     loss.backward()
     gold["loss"] = np.array([loss.item()])
@@ -222,12 +224,17 @@ def grads_and_adam(m, ids, mask, labels, frames, v_id, cfg, gold):
         gold["grad." + k] = p.grad.numpy().astype(np.float64)
     for p in m.params.values():
         p.grad = None
+    for k in frozen:
+        m.params[k].requires_grad_(False)
     params = list(m.params.values())
     opt = torch.optim.AdamW(params, lr=cfg["lr"], betas=(0.9, 0.999), eps=1e-8, weight_decay=cfg["weight_decay"])
     warm = math.ceil(cfg["steps"] * cfg["warmup_ratio"])
     sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine_lambda(warm, cfg["steps"]))
     losses, norms = [], []
-    for _ in range(cfg["steps"]):
+    for step in range(cfg["steps"]):
+        if frozen and step == thaw:
+            for k in frozen:
+                m.params[k].requires_grad_(True)
         opt.zero_grad()
         loss = m.loss(ids, mask, labels, frames, v_id)
         loss.backward()
@@ -235,10 +242,10 @@ def grads_and_adam(m, ids, mask, labels, frames, v_id, cfg, gold):
         opt.step()
         sched.step()
         losses.append(loss.item())
-    gold["adam_losses"] = np.array(losses)
-    gold["adam_norms"] = np.array(norms)
+    gold[prefix[:-1] + "_losses"] = np.array(losses)
+    gold[prefix[:-1] + "_norms"] = np.array(norms)
     for k, p in m.params.items():
-        gold["adam." + k] = p.detach().numpy().astype(np.float64)
+        gold[prefix + k] = p.detach().numpy().astype(np.float64)
 
 
 def write_train_data(out, frames):
@@ -338,6 +345,10 @@ def main():
 
     gold_full = {}
     grads_and_adam(FullModel(fix), ids, mask, labels, frames, v_id, ADAM_FULL, gold_full)
+    # `videollm train --full --freeze 'model.layers.0.self_attn.*,connector.2.*' --freeze-steps 4`
+    fm = FullModel(fix)
+    frz = [k for k in fm.params if k.startswith("model.layers.0.self_attn.") or k.startswith("connector.2.")]
+    grads_and_adam(fm, ids, mask, labels, frames, v_id, ADAM_FULL, gold_full, "adam_frz.", frz, 4)
     model_ref.st_write(os.path.join(out, "gold_full.safetensors"), gold_full)
 
     # the frozen base: an adapter holding only the connector (target_modules selects nothing)

@@ -12,8 +12,9 @@
  *       full fine-tuning: loss, gradients and ten AdamW steps vs gold_full.safetensors,
  *       finite differences on every kind of tensor, thread-count determinism, checkpoint
  *       resume, the exported GGUF pair through the inference runtime, refusal of q8_0.
- *   test_train fullcli EXPORTED.gguf OUT_DIR
- *       the model `videollm train --full` exported vs torch's parameters after ten steps.
+ *   test_train fullcli EXPORTED.gguf OUT_DIR [PREFIX]
+ *       the model `videollm train --full` exported vs torch's parameters after ten steps
+ *       (gold tensors PREFIX + name; adam. by default, adam_frz. for the --freeze run).
  */
 #include <math.h>
 #include <stdio.h>
@@ -1028,7 +1029,7 @@ static int cmd_full(const char *model_path, const char *dir, const char *adapter
 
 /* The model exported by `videollm train --full` (loaded back through vlm_model_load, read
  * into a full trainable in Hugging Face order) vs torch's parameters after the same ten steps. */
-static int cmd_fullcli(const char *model_path, const char *dir) {
+static int cmd_fullcli(const char *model_path, const char *dir, const char *prefix) {
     char err[512], path[1024];
     vlm_model_params mp = vlm_model_default_params();
     vlm_model *m;
@@ -1041,9 +1042,9 @@ static int cmd_fullcli(const char *model_path, const char *dir) {
     CHECK(vlm_st_open(path, &gf, err, sizeof err) == VLM_OK);
     vlm_trainable *t = fresh_full(m);
     const char *wn = "";
-    double w = compare_gold(t, gf, "adam.", VLM_TRAIN_VALUE, 1e-4, &wn);
-    printf("videollm train --full: %zu exported tensors vs torch AdamW after 10 steps, worst max|p - ref| / max|ref| "
-           "= %.2e (%s)\n", vlm_trainable_count(t), w, wn);
+    double w = compare_gold(t, gf, prefix, VLM_TRAIN_VALUE, 1e-4, &wn);
+    printf("videollm train --full: %zu exported tensors vs torch AdamW after 10 steps (gold %s*), worst "
+           "max|p - ref| / max|ref| = %.2e (%s)\n", vlm_trainable_count(t), prefix, w, wn);
     vlm_trainable_free(t);
     vlm_st_close(gf);
     vlm_model_free(m);
@@ -1068,7 +1069,7 @@ int main(int argc, char **argv) {
     else if (argc >= 6 && !strcmp(argv[1], "full"))
         rc = cmd_full(argv[2], argv[3], argv[4], argv[5]);
     else if (argc >= 4 && !strcmp(argv[1], "fullcli"))
-        rc = cmd_fullcli(argv[2], argv[3]);
+        rc = cmd_fullcli(argv[2], argv[3], argc >= 5 ? argv[4] : "adam.");
     else {
         test_schedule();
         test_adamw_by_hand();
