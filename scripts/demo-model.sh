@@ -27,6 +27,7 @@
 #   HELDOUT [200] HELDOUT_SEED [1000000] VOCAB [512] HIDDEN [256] LAYERS [4] HEADS [4]
 #   FFN [768] V_HIDDEN [128] V_LAYERS [2] V_HEADS [2] V_FFN [512] PATCH [32] V_BASIS [2]
 #   V_RES [0.1] CAL_SCENES [100] DESIGN_TOWER [0] DIFF_HEADS [1] REPLY_HEAD [1] EPOCHS [5] LR [1e-3] WARMUP [0.03] ACCUM [2] EVAL_EVERY [200] CURVE_SCENES [40] THREADS [2]
+#   FREEZE [] (train --freeze patterns: tensors held fixed) FREEZE_STEPS [0] (0: the whole run)
 #   BASELINE_K [6] INSTALL [0] REUSE_DATA [0] (keep WORK_DIR's data) RESUME [0] (also continue
 #   WORK_DIR's training from its checkpoint, keeping the curve so far)
 set -euo pipefail
@@ -42,7 +43,7 @@ V_HIDDEN="${V_HIDDEN:-128}" V_LAYERS="${V_LAYERS:-2}" V_HEADS="${V_HEADS:-2}" V_
 V_BASIS="${V_BASIS:-2}" V_RES="${V_RES:-0.1}" CAL_SCENES="${CAL_SCENES:-100}" DESIGN_TOWER="${DESIGN_TOWER:-0}" DIFF_HEADS="${DIFF_HEADS:-1}" REPLY_HEAD="${REPLY_HEAD:-1}"
 EPOCHS="${EPOCHS:-5}" LR="${LR:-1e-3}" WARMUP="${WARMUP:-0.03}" ACCUM="${ACCUM:-2}" EVAL_EVERY="${EVAL_EVERY:-200}"
 CURVE_SCENES="${CURVE_SCENES:-40}" THREADS="${THREADS:-2}" BASELINE_K="${BASELINE_K:-6}" INSTALL="${INSTALL:-0}"
-REUSE_DATA="${REUSE_DATA:-0}" RESUME="${RESUME:-0}"
+REUSE_DATA="${REUSE_DATA:-0}" RESUME="${RESUME:-0}" FREEZE="${FREEZE:-}" FREEZE_STEPS="${FREEZE_STEPS:-0}"
 PY=/usr/bin/python3
 [ -x "$BIN" ] || { echo "demo-model: missing $BIN (run make first)" >&2; exit 1; }
 mkdir -p "$W"
@@ -108,6 +109,8 @@ fi
 TRAIN_ARGS=(--full --model "$W/base.gguf" --data "$W/train/train.jsonl" --out "$W/run" --lr "$LR" --epochs "$EPOCHS"
             --batch 1 --grad-accum "$ACCUM" --warmup-ratio "$WARMUP" --threads "$THREADS" --seed "$SEED"
             --model-name videollm-demo)
+[ -n "$FREEZE" ] && TRAIN_ARGS+=(--freeze "$FREEZE")
+[ -n "$FREEZE" ] && [ "$FREEZE_STEPS" != 0 ] && TRAIN_ARGS+=(--freeze-steps "$FREEZE_STEPS")
 total=$(( (TRAIN + ACCUM - 1) / ACCUM * EPOCHS ))
 step=$(tail -n 1 "$W/curve.txt" | cut -d' ' -f1) # 0, or where a resumed run's curve ends
 while [ "$step" -lt "$total" ]; do
@@ -197,7 +200,7 @@ PY
   echo
   echo "SEED=$SEED TRAIN=$TRAIN SECONDS_PER_SCENE=$SECS VOCAB=$VOCAB HIDDEN=$HIDDEN LAYERS=$LAYERS HEADS=$HEADS FFN=$FFN"
   echo "V_HIDDEN=$V_HIDDEN V_LAYERS=$V_LAYERS V_HEADS=$V_HEADS V_FFN=$V_FFN PATCH=$PATCH V_BASIS=$V_BASIS V_RES=$V_RES CAL_SCENES=$CAL_SCENES DESIGN_TOWER=$DESIGN_TOWER DIFF_HEADS=$DIFF_HEADS REPLY_HEAD=$REPLY_HEAD"
-  echo "EPOCHS=$EPOCHS LR=$LR WARMUP=$WARMUP ACCUM=$ACCUM THREADS=$THREADS; $(($(date +%s) - t0)) s in all."
+  echo "EPOCHS=$EPOCHS LR=$LR WARMUP=$WARMUP ACCUM=$ACCUM THREADS=$THREADS${FREEZE:+ FREEZE='$FREEZE' FREEZE_STEPS=$FREEZE_STEPS}; $(($(date +%s) - t0)) s in all."
 } > "$W/REPORT.md"
 cat "$W/REPORT.md"
 
