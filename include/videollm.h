@@ -648,12 +648,20 @@ typedef struct {
     int32_t reply_offset;     /* positions back head 0 of layer 1 attends to (0: not designed) */
     double reply_margin;      /* its position score margin, as above                          */
     double gamma;             /* the text tokens' constant along hidden dimension 1            */
+    /* with word tokens: */
+    int32_t word_offset;      /* positions back head 1 of layer 1 attends to (0: not designed) */
+    double word_margin;       /* its position score margin                                      */
 } vlm_diff_heads_report;
 
 typedef struct {
     uint64_t seed;      /* projections and pair-weight draws (default 1)                   */
     int32_t n_threads;  /* default 2                                                       */
     bool reply_head;    /* also route each frame's change to the first reply token (below) */
+    /* with reply_head: also route it to these tokens when they stand word_pos tokens into a
+     * reply (head 1 of layer 1; below). NULL / 0: not designed. */
+    const int32_t *word_tokens;
+    size_t n_word_tokens;
+    int32_t word_pos;   /* default 2: the reply's third token */
 } vlm_diff_heads_params;
 
 vlm_diff_heads_params vlm_diff_heads_default_params(void);
@@ -678,7 +686,13 @@ vlm_diff_heads_params vlm_diff_heads_default_params(void);
  * token of the frame it answers. It copies that token's frame-difference
  * subspace into a subspace of its own, so that the reply starts with what
  * changed. Needs a tokenizer, 2 layers and 3 head dims within n_embd - 2.
- * rep may be NULL. */
+ * With word_tokens, those tokens also get gamma along hidden dimension 2
+ * (every other token and every frame token 0), and head 1 of layer 1 queries
+ * dimension 2 and attends to the token reply_offset + word_pos back, copying
+ * the same subspace into the same place as head 0: a word at that place in a
+ * reply (in the demo world the colour word, which predicts the shape) gets
+ * the change of the frame; other tokens query nothing (uniform attention).
+ * Needs 3 head dims within n_embd - 3. rep may be NULL. */
 /* The shape and type conditions alone (before the work that feeds the design). */
 vlm_status vlm_design_diff_heads_check(const vlm_model *m, const vlm_diff_heads_params *p, char *err,
                                        size_t err_size);

@@ -12,7 +12,7 @@
 static int usage(FILE *f) {
     fprintf(f, "usage: videollm calibrate --model M.gguf --out OUT.gguf [--seed 1] [--scenes 100] [--seconds 20]\n"
                "                          [--max-objects 4] [--threads 2] [--frame-diff-heads [--reply-head]]\n"
-               "                          [--design-tower] [--quiet]\n"
+               "                          [--word-head WORD,WORD,... [--word-pos 2]] [--design-tower] [--quiet]\n"
                "  Runs the model's vision tower on the 2 fps frames (ticks 0, 5, 10, ...) of synthetic scenes\n"
                "  seed .. seed+scenes-1 and rescales its post-LN, MAP-head attention output and head bias so\n"
                "  that the frame tokens have mean 0 and std 1 per dimension over those frames. Writes OUT.gguf\n"
@@ -25,7 +25,11 @@ static int usage(FILE *f) {
                "                      before, and give the connector a constant output for them to key on\n"
                "                      (fitted on the calibrated tokens of the first 10 scenes; an untrained LM)\n"
                "  --reply-head        with --frame-diff-heads: also design head 0 of layer 1 to copy the change\n"
-               "                      seen at a frame's last token to the first token of a reply to it\n");
+               "                      seen at a frame's last token to the first token of a reply to it\n"
+               "  --word-head W,...   with --reply-head: head 1 of layer 1 copies the same change to these words\n"
+               "                      (each one token with a leading space) when they stand --word-pos tokens\n"
+               "                      into a reply (default 2, the third token: in the demo world the colour\n"
+               "                      word, which predicts the shape)\n");
     return f == stdout ? 0 : 2;
 }
 
@@ -94,6 +98,9 @@ static vlm_status design_heads(frames *f, long n_scenes, const vlm_diff_heads_pa
                 "calibrate: reply head: text tokens' constant %.4g; head 0 of layer 1 attends %d tokens back "
                 "(position margin %.2f)\n",
                 rep.gamma, rep.reply_offset, rep.reply_margin);
+    if (!st && !quiet && dp->n_word_tokens)
+        fprintf(stderr, "calibrate: word head: %zu words; head 1 of layer 1 attends %d tokens back (position margin "
+                "%.2f)\n", dp->n_word_tokens, rep.word_offset, rep.word_margin);
     vlm_vision_context_free(vc);
     free(rgb), free(tokens);
     vlm_model_free(m);
@@ -130,6 +137,8 @@ int cmd_calibrate(int argc, char **argv) {
     const char *model = NULL, *out = NULL;
     long seed = 1, scenes = 100, seconds = 20, maxobj = 4, threads = 2;
     int quiet = 0, diff_heads = 0, reply_head = 0, design = 0;
+    const char *word_head = NULL;
+    long word_pos = 2;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) return usage(stdout);
@@ -146,6 +155,8 @@ int cmd_calibrate(int argc, char **argv) {
         else if (!strcmp(a, "--seconds")) { if (!cli_parse_count("calibrate", a, v, 3600, &seconds)) return 2; }
         else if (!strcmp(a, "--max-objects")) { if (!cli_parse_count("calibrate", a, v, 64, &maxobj)) return 2; }
         else if (!strcmp(a, "--threads")) { if (!cli_parse_count("calibrate", a, v, 256, &threads)) return 2; }
+        else if (!strcmp(a, "--word-head")) word_head = v;
+        else if (!strcmp(a, "--word-pos")) { if (!cli_parse_count("calibrate", a, v, 64, &word_pos)) return 2; }
         else { fprintf(stderr, "videollm calibrate: unknown option %s\n", a); return usage(stderr); }
     }
     if (!model || !out) { fprintf(stderr, "videollm calibrate: --model and --out are required\n"); return usage(stderr); }
@@ -153,8 +164,14 @@ int cmd_calibrate(int argc, char **argv) {
         fprintf(stderr, "videollm calibrate: --reply-head goes with --frame-diff-heads\n");
         return usage(stderr);
     }
+    if (word_head && !reply_head) {
+        fprintf(stderr, "videollm calibrate: --word-head goes with --reply-head\n");
+        return usage(stderr);
+    }
     vlm_diff_heads_params dp = vlm_diff_heads_default_params();
     dp.seed = (uint64_t)seed, dp.n_threads = (int32_t)threads, dp.reply_head = reply_head;
+    dp.word_pos = (int32_t)word_pos;
+    int32_t word_ids[64];
     { /* fail before the work, not after it: the output folder must exist */
         char dir[4096];
         snprintf(dir, sizeof dir, "%s", out);
@@ -179,6 +196,29 @@ int cmd_calibrate(int argc, char **argv) {
         vlm_model_free(m);
         return 1;
     }
+    for (const char *w = word_head; w && *w;) { /* each word: one token with its leading space */
+        const char *e = strchr(w, ',');
+        size_t len = e ? (size_t)(e - w) : strlen(w);
+        char text[130];
+        vlm_tokens t = {0};
+        int ok = len > 0 && len < sizeof text - 1 && dp.n_word_tokens < 64;
+        if (ok) {
+            text[0] = ' ';
+            memcpy(text + 1, w, len);
+            text[len + 1] = 0;
+            ok = vlm_tokenizer_encode(vlm_model_tokenizer(m), text, len + 1, &t) == VLM_OK && t.n == 1;
+            if (ok) word_ids[dp.n_word_tokens++] = t.ids[0];
+            vlm_tokens_free(&t);
+        }
+        if (!ok) {
+            fprintf(stderr, "videollm calibrate: --word-head: '%.*s' is not one token of %s's tokenizer with a "
+                    "leading space (or more than 64 words)\n", (int)(len < 100 ? len : 100), w, model);
+            vlm_model_free(m);
+            return 1;
+        }
+        w = e ? e + 1 : w + len;
+    }
+    dp.word_tokens = dp.n_word_tokens ? word_ids : NULL;
     if (diff_heads && vlm_design_diff_heads_check(m, &dp, err, sizeof err)) { /* before the work, not after it */
         fprintf(stderr, "videollm calibrate: --frame-diff-heads: %s\n", err);
         vlm_model_free(m);

@@ -147,7 +147,7 @@ static const vlm_wt *first_not_f32(const vlm_wt *const *w, size_t n) {
 }
 
 vlm_diff_heads_params vlm_diff_heads_default_params(void) {
-    return (vlm_diff_heads_params){.seed = 1, .n_threads = 2, .reply_head = false};
+    return (vlm_diff_heads_params){.seed = 1, .n_threads = 2, .reply_head = false, .word_pos = 2};
 }
 
 /* Tokens of the template text between a frame's last token and a reply's first
@@ -203,6 +203,16 @@ vlm_status vlm_design_diff_heads_check(const vlm_model *m, const vlm_diff_heads_
     if (o < 2 || o >= DH_SPAN)
         return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG,
                            "diff_heads: the reply head needs the model's tokenizer (to count \"]\\nAssistant:\")");
+    if (!p->n_word_tokens) return VLM_OK;
+    if (!p->word_tokens || 3 * Dh > H - 3 || p->word_pos < 1 || o + p->word_pos >= DH_SPAN)
+        return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG,
+                           "diff_heads: the word head needs its tokens, 3 head dims (%lld) within n_embd - 3 = %lld "
+                           "and a position 1..%lld into the reply (%d)", (long long)(3 * Dh), (long long)(H - 3),
+                           (long long)(DH_SPAN - 1 - o), p->word_pos);
+    for (size_t i = 0; i < p->n_word_tokens; i++)
+        if (p->word_tokens[i] < 0 || p->word_tokens[i] >= hp->n_vocab)
+            return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "diff_heads: word token %d is outside the "
+                               "vocabulary (%d)", p->word_tokens[i], hp->n_vocab);
     return VLM_OK;
 }
 
@@ -222,7 +232,7 @@ vlm_status vlm_design_diff_heads(const vlm_model *m, const float *tokens, size_t
     if (n_tokens < 2)
         return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "diff_heads: %zu sample tokens (at least 2)", n_tokens);
     const uint64_t seed = p->seed;
-    const bool reply = p->reply_head;
+    const bool reply = p->reply_head, word = reply && p->n_word_tokens > 0;
     const vlm_model_hparams *hp = &m->hp;
     const int64_t H = hp->n_embd, Dh = hp->n_head_dim, Nq = hp->n_head * Dh, Nkv = hp->n_head_kv * Dh;
     const int64_t V = hp->n_vocab;
@@ -231,7 +241,7 @@ vlm_status vlm_design_diff_heads(const vlm_model *m, const float *tokens, size_t
     const int64_t offsets[DH_HEADS] = {K - 1, 2 * (int64_t)K, 0, K + 1};
     const double signs[DH_HEADS] = {1, -1, 1, -1};
     const int subspace[DH_HEADS] = {0, 0, 1, 1};
-    const int n_sub = reply ? 3 : 2, zeros = reply ? 2 : 1;
+    const int n_sub = reply ? 3 : 2, zeros = word ? 3 : reply ? 2 : 1;
 
     const size_t Hz = (size_t)H;
     float *q = malloc((size_t)(Nq * H) * sizeof(float)), *k = malloc((size_t)(Nkv * H) * sizeof(float));
@@ -314,6 +324,10 @@ vlm_status vlm_design_diff_heads(const vlm_model *m, const float *tokens, size_t
         for (int64_t c = 0; c < H; c++) w2[Hz + (size_t)c] = 0.0f;
         b2[1] = 0.0f;
     }
+    if (word) { /* row 2: frame tokens are 0 along the word tokens' constant */
+        for (int64_t c = 0; c < H; c++) w2[2 * Hz + (size_t)c] = 0.0f;
+        b2[2] = 0.0f;
+    }
 
     /* 2. query / key on dimension 0, scaled for DH_MARGIN logits over the neighbours */
     double theta[DH_REPLY_PAIRS], w[DH_PAIRS], gap;
@@ -323,6 +337,9 @@ vlm_status vlm_design_diff_heads(const vlm_model *m, const float *tokens, size_t
     double wr[DH_REPLY_PAIRS], gap_r = 0, rel_r = 0;
     const int64_t off_r = reply ? reply_offset(m) : 0;
     if (reply) rel_r = pair_weights(theta, DH_REPLY_PAIRS, &off_r, 1, seed, wr, &gap_r, P, draws);
+    double ww[DH_REPLY_PAIRS], gap_w = 0, rel_w = 0;
+    const int64_t off_w = word ? off_r + p->word_pos : 0;
+    if (word) rel_w = pair_weights(theta, DH_REPLY_PAIRS, &off_w, 1, seed, ww, &gap_w, P, draws);
     if (!orthonormal_rows(P, n_sub * Dh, H, zeros, seed)) {
         st = vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "diff_heads: degenerate projection");
         goto done;
@@ -360,6 +377,11 @@ vlm_status vlm_design_diff_heads(const vlm_model *m, const float *tokens, size_t
             goto done;
         }
         for (int64_t t = 0; t < V; t++) emb[t * H + 1] = (float)(g1q < 0 ? -gamma : gamma);
+        if (word && !(fabs(l1->attn_norm[2]) > 0)) {
+            st = vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "diff_heads: layer 1's norm weight is 0 where the "
+                             "word head reads");
+            goto done;
+        }
         /* 5. head 0 of layer 1: query on dimension 1 (text), key on dimension 0 (frames), the
          *    score's scale from the median text query and frame key after layer 1's norm */
         const double xq = x_e(gamma, g1q, e_med, H), xk = x_e(beta, g1k, c_med, H);
@@ -389,6 +411,22 @@ vlm_status vlm_design_diff_heads(const vlm_model *m, const float *tokens, size_t
                 v1[(size_t)d * Hz + (size_t)c] = (float)P0[(size_t)d * Hz + (size_t)c];
                 o1[(size_t)c * (size_t)Nq + (size_t)d] = (float)(sc * P2[(size_t)d * Hz + (size_t)c]);
             }
+        if (word) {
+            /* 7. word tokens: gamma along dimension 2 (every other token 0); head 1 of layer 1 queries
+             *    it and attends off_w back, with the value and output of head 0 */
+            const double g1w = l1->attn_norm[2];
+            for (int64_t t = 0; t < V; t++) emb[t * H + 2] = 0.0f;
+            for (size_t i = 0; i < p->n_word_tokens; i++)
+                emb[(int64_t)p->word_tokens[i] * H + 2] = (float)(g1w < 0 ? -gamma : gamma);
+            const double xw = x_e(gamma, g1w, sqrt(e_med * e_med + gamma * gamma), H);
+            const double uw = sqrt(DH_MARGIN * sqrt((double)Dh) / (gap_w * xw * xk));
+            position_head(q1 + (size_t)Dh * Hz, k1 + (size_t)Dh * Hz, Dh, H, 2, off_w, theta, ww, DH_REPLY_PAIRS, uw);
+            for (int64_t d = 0; d < Dh; d++)
+                for (int64_t c = 0; c < H; c++) {
+                    v1[(size_t)(Dh + d) * Hz + (size_t)c] = (float)P0[(size_t)d * Hz + (size_t)c];
+                    o1[(size_t)c * (size_t)Nq + (size_t)(Dh + d)] = (float)(sc * P2[(size_t)d * Hz + (size_t)c]);
+                }
+        }
     }
     static const char *const names[11] = {"blk.0.attn_q.weight", "blk.0.attn_k.weight", "blk.0.attn_v.weight",
                                           "blk.0.attn_output.weight", "mm.2.weight", "mm.2.bias",
@@ -402,6 +440,7 @@ vlm_status vlm_design_diff_heads(const vlm_model *m, const float *tokens, size_t
         rep->n_heads = DH_HEADS, rep->n_tokens = n_tokens, rep->margin = rel;
         for (int h = 0; h < DH_HEADS; h++) rep->offsets[h] = (int32_t)offsets[h];
         if (reply) rep->reply_offset = (int32_t)off_r, rep->reply_margin = rel_r, rep->gamma = gamma;
+        if (word) rep->word_offset = (int32_t)off_w, rep->word_margin = rel_w;
     }
 done:
     vlm_vision_context_free(vc);

@@ -12,7 +12,7 @@
 #   4. --frame-diff-heads on a 4-head model: the report line, byte-identical
 #      files from two runs, the tower untouched (the same features as plain
 #      calibration), and a 2-head model refused before any work (no file);
-#   5. --reply-head on a 2-layer model: its report line, byte-identical
+#   5. --reply-head on a 2-layer model (and --word-head): its report line, byte-identical
 #      reruns, the tower untouched; refused alone (exit 2) and on a one-layer
 #      model (exit 1, no file);
 #   6. --design-tower on the recipe's tower shape: its report line, byte-identical
@@ -133,6 +133,20 @@ echo "reply head: $(tail -n 1 "$W/log" | cut -c1-160)"
 [ $rc -eq 1 ] && grep -q "needs 2 layers" "$W/err" && [ ! -e "$W/e.gguf" ] && [ ! -e "$W/e.vision.gguf" ] \
   || { echo "FAIL: one-layer model with --reply-head gave $rc"; cat "$W/err"; exit 1; }
 echo "refusals (reply head): ok"
+# the word head: its report line; a word that is not one token and --word-head alone are refused
+"$B" calibrate --model "$W/m42.gguf" --out "$W/q1/w.gguf" --seed 5 --scenes 3 --seconds 4 --frame-diff-heads --reply-head \
+  --word-head The,circle,the 2>"$W/log"
+grep -q "^calibrate: word head: 3 words; head 1 of layer 1 attends [0-9]* tokens back" "$W/log" \
+  || { echo "FAIL: word head report line"; cat "$W/log"; exit 1; }
+cmp -s "$W/q1/w.gguf" "$W/q1/d.gguf" && { echo "FAIL: the word head changed nothing"; exit 1; }
+"$B" calibrate --model "$W/m42.gguf" --out "$W/e.gguf" --scenes 1 --seconds 1 --frame-diff-heads --reply-head \
+  --word-head The,zqxjkv 2>"$W/err"; rc=$?
+[ $rc -eq 1 ] && grep -q "'zqxjkv' is not one token" "$W/err" && [ ! -e "$W/e.gguf" ] \
+  || { echo "FAIL: a multi-token word gave $rc"; cat "$W/err"; exit 1; }
+"$B" calibrate --model "$W/m42.gguf" --out "$W/e.gguf" --scenes 1 --seconds 1 --frame-diff-heads --word-head The \
+  2>"$W/err"; rc=$?
+[ $rc -eq 2 ] && grep -q "goes with --reply-head" "$W/err" || { echo "FAIL: --word-head alone gave $rc"; exit 1; }
+echo "word head: $(tail -n 1 "$W/log" | cut -c1-120); refusals ok"
 
 # 6. the designed tower (--design-tower) on the recipe's tower shape; the oracle is the world's
 #    own event list: the shapes' areas from their documented geometry (docs/synth.md), the

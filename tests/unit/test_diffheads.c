@@ -202,18 +202,36 @@ out:
 
 /* The reply head: on a two-layer model with both MLPs and layer 1's heads 1-3
  * zeroed, layer 1's output minus its input at a reply's first token (reply_offset
- * after a frame's last token) must be head 0's copy of that frame token. */
-static void test_reply(const char *tok) {
+ * after a frame's last token) must be head 0's copy of that frame token.
+ * With word tokens (word true): heads 0, 2 and 3 zeroed, and at a word token
+ * reply_offset + 2 after the frame's last token, head 1's copy of it. */
+enum { WORD_TOKEN = 42 };
+static void test_reply(const char *tok, bool word) {
     char g[300], out[300], flat[300], e[512];
-    vlm_model *m = make_model_l(tok, "two", 2, 4, VLM_WTYPE_F32, g, sizeof g);
+    vlm_model *m = make_model_l(tok, word ? "two_w" : "two", 2, 4, VLM_WTYPE_F32, g, sizeof g);
     if (!m) return;
-    snprintf(out, sizeof out, "%s/r.gguf", root);
-    snprintf(flat, sizeof flat, "%s/rflat.gguf", root);
+    snprintf(out, sizeof out, "%s/%s.gguf", root, word ? "w" : "r");
+    snprintf(flat, sizeof flat, "%s/%sflat.gguf", root, word ? "w" : "r");
     float *tokens = sample_tokens(23);
     vlm_diff_heads_report rep;
     vlm_diff_heads_params dp = vlm_diff_heads_default_params();
     dp.seed = 3, dp.reply_head = true;
+    const int32_t word_ids[2] = {WORD_TOKEN, WORD_TOKEN + 1};
+    if (word) dp.word_tokens = word_ids, dp.n_word_tokens = 2, dp.word_pos = 2;
     CHECK_MSG(vlm_design_diff_heads(m, tokens, NS, &dp, out, &rep, e, sizeof e) == VLM_OK, "%s", e);
+    if (word) {
+        printf("word head: offset %d (reply offset %d + 2), position margin %.3f\n", rep.word_offset, rep.reply_offset,
+               rep.word_margin);
+        CHECK(rep.word_offset == rep.reply_offset + 2 && rep.word_margin > 0.15);
+        vlm_diff_heads_params bad = dp;
+        bad.word_pos = 0;
+        CHECK(vlm_design_diff_heads_check(m, &bad, e, sizeof e) == VLM_ERR_INVALID_ARG && strstr(e, "position"));
+        const int32_t outside[1] = {m->hp.n_vocab};
+        bad = dp, bad.word_tokens = outside, bad.n_word_tokens = 1;
+        CHECK(vlm_design_diff_heads_check(m, &bad, e, sizeof e) == VLM_ERR_INVALID_ARG && strstr(e, "outside"));
+        printf("refused: %s\n", e);
+    } else
+        CHECK(rep.word_offset == 0);
     vlm_tokens gap = {0};
     CHECK(vlm_tokenizer_encode(vlm_model_tokenizer(m), "]\nAssistant:", 12, &gap) == VLM_OK);
     printf("reply head: gamma %.4f, offset %d (the gap is %zu tokens), position margin %.3f\n", rep.gamma,
@@ -226,15 +244,25 @@ static void test_reply(const char *tok) {
     for (int64_t t = 0; t < V; t++) CHECK(((const float *)d->tok_embd.data)[t * H + 1] == (float)rep.gamma);
     for (int c = 0; c < D; c++) CHECK(((const float *)d->mm2.data)[D + c] == 0.0f);
     CHECK(d->mm2_b[1] == 0.0f && d->mm2_b[0] == (float)rep.beta);
+    if (word) { /* dimension 2: gamma for the word tokens only, 0 for frame tokens */
+        int wrong = 0;
+        for (int64_t t = 0; t < V; t++)
+            wrong += ((const float *)d->tok_embd.data)[t * H + 2] !=
+                     (t == WORD_TOKEN || t == WORD_TOKEN + 1 ? (float)rep.gamma : 0.0f);
+        CHECK_MSG(wrong == 0, "%d token embeddings wrong along dimension 2", wrong);
+        for (int c = 0; c < D; c++) CHECK(((const float *)d->mm2.data)[2 * D + c] == 0.0f);
+        CHECK(d->mm2_b[2] == 0.0f);
+    }
     CHECK(same_bytes(m, d, "blk.1.ffn_gate.weight", false) && same_bytes(m, d, "output_norm.weight", false));
     CHECK(!same_bytes(m, d, "blk.1.attn_q.weight", false) && !same_bytes(m, d, "blk.0.attn_v.weight", false));
-    /* zero both MLPs and heads 1-3 of layer 1 (their output columns) */
-    const int Dh = H / 4;
+    /* zero both MLPs and every head of layer 1 but the one under test (their output columns) */
+    const int Dh = H / 4, head = word ? 1 : 0;
     float *zeros = calloc((size_t)H * 64, sizeof(float));
     float *wo1 = malloc((size_t)H * H * sizeof(float));
     memcpy(wo1, d->layers[1].wo.data, (size_t)H * H * sizeof(float));
     for (int c = 0; c < H; c++)
-        for (int j = Dh; j < H; j++) wo1[c * H + j] = 0.0f;
+        for (int j = 0; j < H; j++)
+            if (j / Dh != head) wo1[c * H + j] = 0.0f;
     const char *const zn[3] = {"blk.0.ffn_down.weight", "blk.1.ffn_down.weight", "blk.1.attn_output.weight"};
     const float *const zv[3] = {zeros, zeros, wo1};
     CHECK_MSG(vlm_model_rewrite_pair(d, flat, zn, zv, 3, e, sizeof e) == VLM_OK, "%s", e);
@@ -263,6 +291,8 @@ static void test_reply(const char *tok) {
     }
     const int last = t - 1; /* the last frame's last token */
     while (t < T) in[t] = (vlm_lm_input){.token = 10 + t % 20}, t++;
+    const int p = last + off + (word ? 2 : 0); /* where the head under test fetches the frame's last token */
+    if (word) in[p] = (vlm_lm_input){.token = WORD_TOKEN + 1};
     vlm_lm_context_params lp = vlm_lm_context_default_params();
     lp.n_ctx = 128, lp.cb = on_tensor, lp.cb_user_data = &cap;
     vlm_lm_context *lc = NULL;
@@ -275,17 +305,17 @@ static void test_reply(const char *tok) {
     rmsnorm(cap.layer + last * H, l1->attn_norm, z->hp.rms_norm_eps, nx);
     for (int r = 0; r < Dh; r++) {
         vh[r] = 0;
-        for (int c = 0; c < H; c++) vh[r] += (double)((const float *)l1->wv.data)[r * H + c] * nx[c];
+        for (int c = 0; c < H; c++) vh[r] += (double)((const float *)l1->wv.data)[(head * Dh + r) * H + c] * nx[c];
     }
     for (int c = 0; c < H; c++)
-        for (int r = 0; r < Dh; r++) want[c] += (double)((const float *)l1->wo.data)[c * H + r] * vh[r];
-    const int p = last + off;
+        for (int r = 0; r < Dh; r++) want[c] += (double)((const float *)l1->wo.data)[c * H + head * Dh + r] * vh[r];
     for (int c = 0; c < H; c++) {
         double got = (double)cap.layer1[p * H + c] - cap.layer[p * H + c];
         worst = fmax(worst, fabs(got - want[c]));
         biggest = fmax(biggest, fabs(want[c]));
     }
-    printf("reply head at the reply's first token: max |diff| %.3g, max |want| %.3g\n", worst, biggest);
+    printf("%s: max |diff| %.3g, max |want| %.3g\n", word ? "word head at a word token 2 into the reply" :
+           "reply head at the reply's first token", worst, biggest);
     CHECK_MSG(biggest > 0.1 * rep.gamma && worst < 0.02 * biggest, "diff %.3g of %.3g", worst, biggest);
     vlm_lm_context_free(lc);
     vlm_vision_context_free(vc);
@@ -352,7 +382,8 @@ int main(void) {
     snprintf(tok, sizeof tok, "%s/tokenizer.json", root);
     write_llama3_tokenizer(tok);
     test_design(tok);
-    test_reply(tok);
+    test_reply(tok, false);
+    test_reply(tok, true);
     test_refusals(tok);
     test_root_finish(root);
     return check_done("test_diffheads");
