@@ -27,6 +27,7 @@
 #include "check.h"
 #include "test_fs.h"
 #include "tiny_tokenizer.h"
+#include "tiny_model.h"
 #include "core/util.h"
 #include "io/safetensors_write.h"
 #include "train/prepare.h"
@@ -40,26 +41,6 @@
 static char dir[600];
 
 /* ---- fixtures ------------------------------------------------------------------------------------ */
-
-/* Features [NFRAMES][TPF][VD], a fixed pseudo-random pattern in [-1, 1). */
-static float *make_features(void) {
-    float *f = malloc(sizeof(float) * NFRAMES * TPF * VD);
-    uint64_t s = 12345;
-    for (int i = 0; i < NFRAMES * TPF * VD; i++) {
-        s = s * 6364136223846793005ull + 1442695040888963407ull;
-        f[i] = (float)((double)(s >> 40) / 8388608.0 - 1.0);
-    }
-    return f;
-}
-
-static void write_features(const char *path, const float *f) {
-    vlm_stw_tensor t = {"features", VLM_ST_F32, 3, {NFRAMES, TPF, VD}};
-    vlm_stw *w;
-    char e[256];
-    CHECK_MSG(vlm_stw_open(path, &t, 1, NULL, 0, &w, e, sizeof e) == VLM_OK, "%s", e);
-    CHECK_MSG(vlm_stw_write_f32(w, f, (size_t)NFRAMES * TPF * VD, e, sizeof e) == VLM_OK, "%s", e);
-    CHECK_MSG(vlm_stw_close(w, e, sizeof e) == VLM_OK, "%s", e);
-}
 
 static void push(vlm_prep_sample *s, vlm_role r, const char *c, int64_t nf, vlm_prep_learn_kind lk, int64_t learn) {
     CHECK(vlm_prep_push(s, r, c, nf, lk, learn) == VLM_OK);
@@ -125,11 +106,7 @@ static void write_data(const char *path, const int *ks, int n) {
     for (int i = 0; f && i < n; i++) {
         vlm_prep_sample s;
         make_sample(ks[i], &s);
-        char *line = vlm_prep_sample_line(&s);
-        CHECK(line != NULL);
-        if (line) fprintf(f, "%s\n", line);
-        free(line);
-        vlm_prep_sample_free(&s);
+        tiny_write_sample(f, &s);
     }
     if (f) fclose(f);
 }
@@ -472,29 +449,15 @@ static void test_hand_written(const vlm_model *m, const float *feat) {
 
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
-    const char *base = getenv("VLM_TMP");
-    snprintf(dir, sizeof dir, "%s/test_train_aug.XXXXXX", base && *base ? base : "/tmp");
-    if (!mkdtemp(dir)) {
-        perror(dir);
-        return 1;
-    }
+    if (!tiny_tmpdir(dir, sizeof dir, "test_train_aug")) return 1;
     test_generator();
 
-    char tok[800], mdir[800], feat_path[800], aug[800], plain[800], err[1024];
-    snprintf(tok, sizeof tok, "%s/tokenizer.json", dir);
-    snprintf(mdir, sizeof mdir, "%s/model", dir);
-    snprintf(model_path, sizeof model_path, "%s/base.gguf", dir);
-    write_llama3_tokenizer(tok);
-    vlm_init_params ip = vlm_init_default_params();
-    ip.tokenizer_path = tok, ip.out_dir = mdir, ip.gguf_path = model_path;
-    ip.n_embd = 32, ip.n_layer = 1, ip.n_head = 4, ip.n_head_kv = 2, ip.n_ff = 64;
-    ip.v_n_embd = VD, ip.v_n_layer = 1, ip.v_n_head = 2, ip.v_n_ff = 32, ip.v_patch = 32, ip.v_image = 96;
-    ip.frame_tokens = TPF;
-    ip.init_std = 0.2; /* a spread of losses, so that conversations are told apart by theirs */
-    CHECK_MSG(vlm_init_write(&ip, err, sizeof err) == VLM_OK, "%s", err);
-    float *feat = make_features();
+    char feat_path[800], aug[800], plain[800], err[1024];
+    /* init std 0.2: a spread of losses, so that conversations are told apart by theirs */
+    tiny_model_write(dir, 1, VD, TPF, 0.2, model_path, sizeof model_path);
+    float *feat = tiny_features(NFRAMES, TPF, VD, 12345);
     snprintf(feat_path, sizeof feat_path, "%s/feat.safetensors", dir);
-    write_features(feat_path, feat);
+    tiny_write_features(feat_path, feat, NFRAMES, TPF, VD);
     snprintf(aug, sizeof aug, "%s/aug.jsonl", dir);
     snprintf(plain, sizeof plain, "%s/plain.jsonl", dir);
     static const int all[N_SAMPLES] = {0, 1, 2, 3, 4}, few[2] = {3, 4};

@@ -20,6 +20,7 @@
 #include "check.h"
 #include "test_fs.h"
 #include "tiny_tokenizer.h"
+#include "tiny_model.h"
 #include "io/safetensors_write.h"
 #include "train/prepare.h"
 #include "train/train_internal.h"
@@ -87,22 +88,6 @@ static void test_adamw_frozen(void) {
 
 /* ---- runs of a tiny model -------------------------------------------------------------------- */
 
-static void write_features(const char *path) {
-    float *f = malloc(sizeof(float) * NFRAMES * TPF * VD);
-    uint64_t s = 777;
-    for (int i = 0; i < NFRAMES * TPF * VD; i++) {
-        s = s * 6364136223846793005ull + 1442695040888963407ull;
-        f[i] = (float)((double)(s >> 40) / 8388608.0 - 1.0);
-    }
-    vlm_stw_tensor t = {"features", VLM_ST_F32, 3, {NFRAMES, TPF, VD}};
-    vlm_stw *w;
-    char e[256];
-    CHECK_MSG(vlm_stw_open(path, &t, 1, NULL, 0, &w, e, sizeof e) == VLM_OK, "%s", e);
-    CHECK_MSG(vlm_stw_write_f32(w, f, (size_t)NFRAMES * TPF * VD, e, sizeof e) == VLM_OK, "%s", e);
-    CHECK_MSG(vlm_stw_close(w, e, sizeof e) == VLM_OK, "%s", e);
-    free(f);
-}
-
 static void write_data(const char *path) {
     static const char *replies[4] = {"A red box appears.", "The box moves left.", "It turns blue.", "It is gone."};
     FILE *f = fopen(path, "w");
@@ -116,11 +101,7 @@ static void write_data(const char *path) {
         CHECK(vlm_prep_push(&s, VLM_ROLE_ASSISTANT, replies[k], 0, VLM_PREP_LEARN_BOOL, 1) == VLM_OK);
         CHECK(vlm_prep_push(&s, VLM_ROLE_STREAM, NULL, 3, VLM_PREP_LEARN_BOOL, 1) == VLM_OK);
         s.frame_start = k * 6, s.frame_end = k * 6 + 6;
-        char *line = vlm_prep_sample_line(&s);
-        CHECK(line != NULL);
-        if (line) fprintf(f, "%s\n", line);
-        free(line);
-        vlm_prep_sample_free(&s);
+        tiny_write_sample(f, &s);
     }
     if (f) fclose(f);
 }
@@ -268,28 +249,16 @@ static void test_runs(const vlm_model *m) {
 
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
-    const char *base = getenv("VLM_TMP");
-    snprintf(dir, sizeof dir, "%s/test_train_freeze.XXXXXX", base && *base ? base : "/tmp");
-    if (!mkdtemp(dir)) {
-        perror(dir);
-        return 1;
-    }
+    if (!tiny_tmpdir(dir, sizeof dir, "test_train_freeze")) return 1;
     test_adamw_frozen();
 
-    char tok[800], mdir[800], feat[800], err[1024];
-    snprintf(tok, sizeof tok, "%s/tokenizer.json", dir);
-    snprintf(mdir, sizeof mdir, "%s/model", dir);
-    snprintf(model_path, sizeof model_path, "%s/base.gguf", dir);
+    char feat[800], err[1024];
+    tiny_model_write(dir, 2, VD, TPF, 0, model_path, sizeof model_path);
     snprintf(data_path, sizeof data_path, "%s/data.jsonl", dir);
     snprintf(feat, sizeof feat, "%s/feat.safetensors", dir);
-    write_llama3_tokenizer(tok);
-    vlm_init_params ip = vlm_init_default_params();
-    ip.tokenizer_path = tok, ip.out_dir = mdir, ip.gguf_path = model_path;
-    ip.n_embd = 32, ip.n_layer = 2, ip.n_head = 4, ip.n_head_kv = 2, ip.n_ff = 64;
-    ip.v_n_embd = VD, ip.v_n_layer = 1, ip.v_n_head = 2, ip.v_n_ff = 32, ip.v_patch = 32, ip.v_image = 96;
-    ip.frame_tokens = TPF;
-    CHECK_MSG(vlm_init_write(&ip, err, sizeof err) == VLM_OK, "%s", err);
-    write_features(feat);
+    float *f = tiny_features(NFRAMES, TPF, VD, 777);
+    tiny_write_features(feat, f, NFRAMES, TPF, VD);
+    free(f);
     write_data(data_path);
     vlm_model_params mp = vlm_model_default_params();
     vlm_model *m = NULL;
