@@ -406,14 +406,15 @@ vlm_status vlm_design_diff_heads(const vlm_model *m, const float *tokens, size_t
         }
         const double pmed = median(norms, n_tokens);
         const double sc = pmed > 0 ? gamma / pmed : 1.0;
-        for (int64_t d = 0; d < Dh; d++)
-            for (int64_t c = 0; c < H; c++) {
-                v1[(size_t)d * Hz + (size_t)c] = (float)P0[(size_t)d * Hz + (size_t)c];
-                o1[(size_t)c * (size_t)Nq + (size_t)d] = (float)(sc * P2[(size_t)d * Hz + (size_t)c]);
-            }
+        for (int64_t hh = 0; hh < (word ? 2 : 1); hh++) /* head 0, and the word head 1 (step 7) */
+            for (int64_t d = 0; d < Dh; d++)
+                for (int64_t c = 0; c < H; c++) {
+                    v1[(size_t)(hh * Dh + d) * Hz + (size_t)c] = (float)P0[(size_t)d * Hz + (size_t)c];
+                    o1[(size_t)c * (size_t)Nq + (size_t)(hh * Dh + d)] = (float)(sc * P2[(size_t)d * Hz + (size_t)c]);
+                }
         if (word) {
             /* 7. word tokens: gamma along dimension 2 (every other token 0); head 1 of layer 1 queries
-             *    it and attends off_w back, with the value and output of head 0 */
+             *    it and attends off_w back (its value and output are head 0's, written above) */
             const double g1w = l1->attn_norm[2];
             for (int64_t t = 0; t < V; t++) emb[t * H + 2] = 0.0f;
             for (size_t i = 0; i < p->n_word_tokens; i++)
@@ -421,11 +422,6 @@ vlm_status vlm_design_diff_heads(const vlm_model *m, const float *tokens, size_t
             const double xw = x_e(gamma, g1w, sqrt(e_med * e_med + gamma * gamma), H);
             const double uw = sqrt(DH_MARGIN * sqrt((double)Dh) / (gap_w * xw * xk));
             position_head(q1 + (size_t)Dh * Hz, k1 + (size_t)Dh * Hz, Dh, H, 2, off_w, theta, ww, DH_REPLY_PAIRS, uw);
-            for (int64_t d = 0; d < Dh; d++)
-                for (int64_t c = 0; c < H; c++) {
-                    v1[(size_t)(Dh + d) * Hz + (size_t)c] = (float)P0[(size_t)d * Hz + (size_t)c];
-                    o1[(size_t)c * (size_t)Nq + (size_t)(Dh + d)] = (float)(sc * P2[(size_t)d * Hz + (size_t)c]);
-                }
         }
     }
     static const char *const names[11] = {"blk.0.attn_q.weight", "blk.0.attn_k.weight", "blk.0.attn_v.weight",

@@ -344,8 +344,8 @@ static void progress(const vlm_train_run_params *p, const char *fmt, ...) {
 }
 
 /* --freeze: mark the tensors whose names match one of the comma-separated fnmatch patterns.
- * They stay frozen while t->step < freeze_steps (or for the whole run when freeze_steps is 0);
- * on a resume, the steps a tensor already sat out are restored for its AdamW bias correction. */
+ * The training loop thaws them once t->step reaches freeze_steps (never when it is 0); on a
+ * resume, the steps a tensor already sat out are restored for its AdamW bias correction. */
 static vlm_status resolve_freeze(const vlm_train_run_params *p, vlm_trainable *t, char *err, size_t err_size) {
     if (!p->freeze) {
         if (p->freeze_steps != 0)
@@ -382,13 +382,10 @@ static vlm_status resolve_freeze(const vlm_train_run_params *p, vlm_trainable *t
         if (!e) break;
         s = e + 1;
     }
-    int64_t sat_out = p->freeze_steps > 0 && t->step > p->freeze_steps ? p->freeze_steps : t->step;
-    bool thawed = p->freeze_steps > 0 && t->step >= p->freeze_steps;
+    const int64_t sat_out = p->freeze_steps > 0 && t->step > p->freeze_steps ? p->freeze_steps : t->step;
+    const bool thawed = p->freeze_steps > 0 && t->step >= p->freeze_steps;
     for (size_t i = 0; i < t->n_params; i++)
-        if (t->params[i].frozen) {
-            t->params[i].skipped = sat_out;
-            if (thawed) t->params[i].frozen = false;
-        }
+        if (t->params[i].frozen) t->params[i].skipped = sat_out;
     if (p->freeze_steps > 0)
         progress(p, "freezing %zu tensors (%lld values) until step %lld%s", n_tensors, (long long)n_values,
                  (long long)p->freeze_steps, thawed ? " (already past)" : "");
@@ -462,6 +459,7 @@ vlm_status vlm_train_run(const vlm_train_run_params *p, char *err, size_t err_si
         progress(p, "resuming from %s at step %lld of %lld", ckpt, (long long)t->step, (long long)total);
     }
     if ((st = resolve_freeze(p, t, err, err_size))) goto out;
+    bool frozen = p->freeze != NULL; /* until the loop thaws them at freeze_steps */
     order = malloc(sl.n * sizeof *order);
     if (!order) {
         st = vlm_set_err(err, err_size, VLM_ERR_OOM, "out of memory");
@@ -537,8 +535,9 @@ vlm_status vlm_train_run(const vlm_train_run_params *p, char *err, size_t err_si
             frames = NULL;
         }
         double lr = vlm_cosine_lr(p->lr, t->step, warm, total), gnorm = 0;
-        if (p->freeze && p->freeze_steps > 0 && t->step == p->freeze_steps) {
+        if (frozen && p->freeze_steps > 0 && t->step >= p->freeze_steps) {
             for (size_t i = 0; i < t->n_params; i++) t->params[i].frozen = false;
+            frozen = false;
             progress(p, "step %lld: the frozen tensors train from here on", (long long)t->step);
         }
         if ((st = vlm_adamw_step(t, &p->adamw, lr, &gnorm))) {
