@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "core/util.h"
+#include "train/attn_blocks.h"
 #include "train/train_internal.h"
 
 struct vlm_train_context {
@@ -39,6 +40,7 @@ struct vlm_train_context {
     vlm_train_context_params p;
     vlm_pool *pool;
     vlm_ops ops;
+    const vlm_attn_blocks *ab; /* attention block kernels of ops' level */
     char err[256];
     /* the weights the forward pass reads: the model's (LoRA mode) or views of the
      * trained f32 copies (full mode) */
@@ -142,6 +144,7 @@ vlm_status vlm_train_context_init(const vlm_model *m, vlm_trainable *t, const vl
         return vlm_set_err(err, err_size, st, "cannot start %d threads", p.n_threads);
     }
     c->ops.kern = vlm_kernels_best();
+    c->ab = vlm_attn_blocks_get(vlm_kernels_isa(c->ops.kern));
     c->ops.pool = c->pool;
     *out = c;
     return VLM_OK;
@@ -587,125 +590,30 @@ typedef struct {
     bool backward;
 } attn_job;
 
-/* The attention kernels below work on eight floats as two f4 (SSE registers
- * on the baseline target, so the compiler keeps the accumulators in
- * registers); every element is a multiply then an add, in a fixed order, so
- * the results do not depend on the machine or the thread count. */
-static inline f4 bc4(float a) { return (f4){a, a, a, a}; }
-
 /* Query rows are taken RB at a time: each K / V row loaded serves all of
  * them, and every sum still adds its terms in the order of the one-row
- * loop (over i for a score, over s for an output, over t for dK and dV). */
-enum { RB = 4 }; /* the kernels below are written out for four rows */
+ * loop (over i for a score, over s for an output, over t for dK and dV).
+ * The block kernels (attn_blocks.c) are as wide as the CPU allows and give
+ * the same bits at every width. */
+enum { RB = VLM_AB_ROWS };
 
 /* The per-thread attention scratch: p and dp [RB][Tp], and the group's K and
- * V transposed, [Dh][Tp] each (Tp = the capacity rounded up to 16). */
-static int64_t attn_tp(int64_t cap_T) { return (cap_T + 15) & ~(int64_t)15; }
+ * V transposed, [Dh][Tp] each (Tp = the capacity rounded up to the kernels'
+ * alignment). */
+static int64_t attn_tp(int64_t cap_T) {
+    const int64_t al = vlm_attn_blocks_align();
+    return (cap_T + al - 1) / al * al;
+}
 static size_t attn_scratch_floats(int64_t cap_T, int64_t Dh) {
     return (size_t)(attn_tp(cap_T) * (2 * RB + 2 * Dh));
 }
 
-/* xt[i][s] = x[s][i] for s < T, 0 for T <= s < n8: one head's rows (stride ld) */
-static void transpose_head(float *xt, int64_t Tp, const float *x, int64_t ld, int64_t T, int64_t n8, int64_t Dh) {
+/* xt[i][s] = x[s][i] for s < T, 0 for T <= s < n: one head's rows (stride ld) */
+static void transpose_head(float *xt, int64_t Tp, const float *x, int64_t ld, int64_t T, int64_t n, int64_t Dh) {
     for (int64_t s = 0; s < T; s++)
         for (int64_t i = 0; i < Dh; i++) xt[i * Tp + s] = x[s * ld + i];
     for (int64_t i = 0; i < Dh; i++)
-        for (int64_t s = T; s < n8; s++) xt[i * Tp + s] = 0.0f;
-}
-
-/* dst[r][s] = sum_i a_r[i] bt[i][s] (i in order) for r < nr, s < n8 (a multiple of 8);
- * a_r = a + r * lda. Rows nr..RB-1 of dst get zeros. */
-static void block_dots(float *restrict dst, int64_t Tp, const float *restrict a, int64_t lda, int nr,
-                       const float *restrict bt, int64_t n8, int64_t Dh) {
-    f4 av[RB][VLM_MODEL_MAX_HEAD_DIM];
-    for (int r = 0; r < RB; r++)
-        for (int64_t i = 0; i < Dh; i++) av[r][i] = bc4(r < nr ? a[r * lda + i] : 0.0f);
-    for (int64_t s = 0; s < n8; s += 8) {
-        f4 a00 = {0}, a01 = {0}, a10 = {0}, a11 = {0}, a20 = {0}, a21 = {0}, a30 = {0}, a31 = {0};
-        for (int64_t i = 0; i < Dh; i++) {
-            const f4 b0 = ld4(bt + i * Tp + s), b1 = ld4(bt + i * Tp + s + 4);
-            a00 += av[0][i] * b0, a01 += av[0][i] * b1;
-            a10 += av[1][i] * b0, a11 += av[1][i] * b1;
-            a20 += av[2][i] * b0, a21 += av[2][i] * b1;
-            a30 += av[3][i] * b0, a31 += av[3][i] * b1;
-        }
-        st4(dst + s, a00), st4(dst + s + 4, a01);
-        st4(dst + Tp + s, a10), st4(dst + Tp + s + 4, a11);
-        st4(dst + 2 * Tp + s, a20), st4(dst + 2 * Tp + s + 4, a21);
-        st4(dst + 3 * Tp + s, a30), st4(dst + 3 * Tp + s + 4, a31);
-    }
-}
-
-/* out_r[i] = sum_{s <= n0 - 1 + r} w[r][s] x[s][i] (s in order) for r < nr; rows of
- * x with stride ld, out_r = out + r * ldo, w rows of stride Tp. */
-static void block_combine(float *restrict out, int64_t ldo, const float *restrict w, int64_t Tp, int nr, int64_t n0,
-                          const float *restrict x, int64_t ld, int64_t Dh) {
-    int64_t i0 = 0;
-    for (; i0 + 8 <= Dh; i0 += 8) {
-        f4 acc[RB][2] = {{{0}}};
-        for (int64_t s = 0; s < n0; s++) {
-            const f4 x0 = ld4(x + s * ld + i0), x1 = ld4(x + s * ld + i0 + 4);
-            f4 w0 = bc4(w[s]), w1 = bc4(w[Tp + s]), w2 = bc4(w[2 * Tp + s]), w3 = bc4(w[3 * Tp + s]);
-            acc[0][0] += w0 * x0, acc[0][1] += w0 * x1;
-            acc[1][0] += w1 * x0, acc[1][1] += w1 * x1;
-            acc[2][0] += w2 * x0, acc[2][1] += w2 * x1;
-            acc[3][0] += w3 * x0, acc[3][1] += w3 * x1;
-        }
-        for (int r = 1; r < nr; r++)
-            for (int64_t s = n0; s < n0 + r; s++) {
-                const f4 ws = bc4(w[r * Tp + s]);
-                acc[r][0] += ws * ld4(x + s * ld + i0), acc[r][1] += ws * ld4(x + s * ld + i0 + 4);
-            }
-        for (int r = 0; r < nr; r++) st4(out + r * ldo + i0, acc[r][0]), st4(out + r * ldo + i0 + 4, acc[r][1]);
-    }
-    for (; i0 < Dh; i0++)
-        for (int r = 0; r < nr; r++) {
-            float acc = 0;
-            for (int64_t s = 0; s < n0 + r; s++) acc += w[r * Tp + s] * x[s * ld + i0];
-            out[r * ldo + i0] = acc;
-        }
-}
-
-/* y[s][i] += w[r][s] a_r[i] over r in order, for the rows r with s <= n0 - 1 + r (r < nr);
- * rows of y with stride ld, a_r = a + r * lda, w rows of stride Tp. */
-static void block_axpy(float *restrict y, int64_t ld, const float *restrict w, int64_t Tp, int nr, int64_t n0,
-                       const float *restrict a, int64_t lda, int64_t Dh) {
-    int64_t i0 = 0;
-    for (; i0 + 8 <= Dh; i0 += 8) {
-        f4 av[RB][2];
-        for (int r = 0; r < RB; r++)
-            for (int k = 0; k < 2; k++) av[r][k] = r < nr ? ld4(a + r * lda + i0 + 4 * k) : (f4){0};
-        if (nr == RB)
-            for (int64_t s = 0; s < n0; s++) {
-                f4 y0 = ld4(y + s * ld + i0), y1 = ld4(y + s * ld + i0 + 4);
-                f4 w0 = bc4(w[s]), w1 = bc4(w[Tp + s]), w2 = bc4(w[2 * Tp + s]), w3 = bc4(w[3 * Tp + s]);
-                y0 += w0 * av[0][0], y1 += w0 * av[0][1];
-                y0 += w1 * av[1][0], y1 += w1 * av[1][1];
-                y0 += w2 * av[2][0], y1 += w2 * av[2][1];
-                y0 += w3 * av[3][0], y1 += w3 * av[3][1];
-                st4(y + s * ld + i0, y0), st4(y + s * ld + i0 + 4, y1);
-            }
-        else
-            for (int64_t s = 0; s < n0; s++) {
-                f4 y0 = ld4(y + s * ld + i0), y1 = ld4(y + s * ld + i0 + 4);
-                for (int r = 0; r < nr; r++) {
-                    const f4 ws = bc4(w[r * Tp + s]);
-                    y0 += ws * av[r][0], y1 += ws * av[r][1];
-                }
-                st4(y + s * ld + i0, y0), st4(y + s * ld + i0 + 4, y1);
-            }
-        for (int64_t s = n0; s < n0 + nr - 1; s++) {
-            f4 y0 = ld4(y + s * ld + i0), y1 = ld4(y + s * ld + i0 + 4);
-            for (int r = (int)(s - n0) + 1; r < nr; r++) {
-                const f4 ws = bc4(w[r * Tp + s]);
-                y0 += ws * av[r][0], y1 += ws * av[r][1];
-            }
-            st4(y + s * ld + i0, y0), st4(y + s * ld + i0 + 4, y1);
-        }
-    }
-    for (; i0 < Dh; i0++)
-        for (int64_t s = 0; s < n0 + nr - 1; s++)
-            for (int r = s < n0 ? 0 : (int)(s - n0) + 1; r < nr; r++) y[s * ld + i0] += w[r * Tp + s] * a[r * lda + i0];
+        for (int64_t s = T; s < n; s++) xt[i * Tp + s] = 0.0f;
 }
 
 /* p[s] = softmax_s(p[s] * scale) over s <= t (in place; f64 sum in order) */
@@ -726,14 +634,15 @@ static void softmax_row(float *p, int64_t t, float scale) {
 
 /* Causal GQA attention over the T gathered tokens, threads split the KV heads.
  * Forward: att = softmax(q k^T * scale) v. Backward: dq, dk, dv from datt.
- * Scores and dp come from the group's K / V transposed ([Dh][T]), eight key
- * positions at a time, for RB query rows at once; every sum runs in f32 in a
+ * Scores and dp come from the group's K / V transposed ([Dh][T]), a vector
+ * of key positions at a time, for RB query rows at once; every sum runs in f32 in a
  * fixed order, so thread counts and machines agree bitwise. */
 static void attn_fn(void *ctx, int ith, int nth) {
     attn_job *j = ctx;
     vlm_train_context *c = j->c;
     const int64_t T = j->T, Dh = j->Dh, Nq = j->nh * Dh, Nkv = j->nkv * Dh, grp = j->nh / j->nkv;
-    const int64_t Tp = attn_tp(c->cap_T), T8 = (T + 7) & ~(int64_t)7;
+    const int64_t al = vlm_attn_blocks_align(), Tp = attn_tp(c->cap_T), Ta = (T + al - 1) / al * al;
+    const vlm_attn_blocks *kb = c->ab;
     float *p = c->attp + (size_t)ith * attn_scratch_floats(c->cap_T, Dh), *dp = p + RB * Tp;
     float *kt = dp + RB * Tp, *vt = kt + Dh * Tp;
     int64_t g0, g1;
@@ -741,31 +650,31 @@ static void attn_fn(void *ctx, int ith, int nth) {
     for (int64_t g = g0; g < g1; g++) {
         const float *kg = c->k + g * Dh, *vg = c->v + g * Dh;
         float *dkg = c->dk + g * Dh, *dvg = c->dv + g * Dh;
-        transpose_head(kt, Tp, kg, Nkv, T, T8, Dh);
-        if (j->backward) transpose_head(vt, Tp, vg, Nkv, T, T8, Dh);
+        transpose_head(kt, Tp, kg, Nkv, T, Ta, Dh);
+        if (j->backward) transpose_head(vt, Tp, vg, Nkv, T, Ta, Dh);
         for (int64_t hh = 0; hh < grp; hh++) {
             const int64_t h = g * grp + hh;
             for (int64_t t0 = 0; t0 < T; t0 += RB) {
                 const int nr = T - t0 < RB ? (int)(T - t0) : RB;
-                const int64_t n8 = (t0 + nr + 7) & ~(int64_t)7; /* the last row's t + 1, rounded up to 8 */
+                const int64_t na = (t0 + nr + al - 1) / al * al; /* the last row's t + 1, rounded up */
                 const float *qt = c->q + t0 * Nq + h * Dh;
-                block_dots(p, Tp, qt, Nq, nr, kt, n8, Dh);
+                kb->dots(p, Tp, qt, Nq, nr, kt, na, Dh);
                 for (int r = 0; r < nr; r++) softmax_row(p + r * Tp, t0 + r, j->scale);
                 if (!j->backward) {
-                    block_combine(c->att + t0 * Nq + h * Dh, Nq, p, Tp, nr, t0 + 1, vg, Nkv, Dh);
+                    kb->combine(c->att + t0 * Nq + h * Dh, Nq, p, Tp, nr, t0 + 1, vg, Nkv, Dh);
                     continue;
                 }
                 const float *dot = c->datt + t0 * Nq + h * Dh;
-                block_dots(dp, Tp, dot, Nq, nr, vt, n8, Dh);
+                kb->dots(dp, Tp, dot, Nq, nr, vt, na, Dh);
                 for (int r = 0; r < nr; r++) {
                     float *pr = p + r * Tp, *dr = dp + r * Tp;
                     double tot = 0;
                     for (int64_t s = 0; s <= t0 + r; s++) tot += (double)pr[s] * dr[s];
                     for (int64_t s = 0; s <= t0 + r; s++) dr[s] = (float)(pr[s] * (dr[s] - tot)) * j->scale;
                 }
-                block_axpy(dvg, Nkv, p, Tp, nr, t0 + 1, dot, Nq, Dh);
-                block_combine(c->dq + t0 * Nq + h * Dh, Nq, dp, Tp, nr, t0 + 1, kg, Nkv, Dh);
-                block_axpy(dkg, Nkv, dp, Tp, nr, t0 + 1, qt, Nq, Dh);
+                kb->axpy(dvg, Nkv, p, Tp, nr, t0 + 1, dot, Nq, Dh);
+                kb->combine(c->dq + t0 * Nq + h * Dh, Nq, dp, Tp, nr, t0 + 1, kg, Nkv, Dh);
+                kb->axpy(dkg, Nkv, dp, Tp, nr, t0 + 1, qt, Nq, Dh);
             }
         }
     }
