@@ -32,6 +32,7 @@
 #define AB_W 8
 #define AB(name) ab8_##name
 #define AB_NAME "8 lanes (AVX2)"
+#define AB_REST(name) ab4_##name
 #include "train/attn_blocks_impl.h"
 #undef AB_W
 #undef AB
@@ -51,6 +52,7 @@
 #undef AB_W
 #undef AB
 #undef AB_NAME
+#undef AB_REST
 #if defined(__clang__)
 #pragma clang attribute pop
 #else

@@ -1,8 +1,9 @@
 /* attn_blocks_impl.h - one width of the block kernels (attn_blocks.h); included
  * by attn_blocks.c with AB_W (lanes: 4, 8 or 16) and AB(name) (a suffixed name)
  * defined, inside that width's target region. The main loops take two vectors
- * of lanes per step (eight accumulators with the four rows); the remainder of
- * a row runs one element at a time, with the same order of terms. */
+ * of lanes per step (eight accumulators with the four rows); the columns left
+ * over go to AB_REST (the 4-lane kernels) where defined, else one element at
+ * a time, with the same order of terms. */
 
 typedef float AB(vec) __attribute__((vector_size(AB_W * 4)));
 
@@ -57,6 +58,12 @@ static void AB(combine)(float *restrict out, int64_t ldo, const float *restrict 
             }
         for (int r = 0; r < nr; r++) AB(st)(out + r * ldo + i0, acc[r][0]), AB(st)(out + r * ldo + i0 + AB_W, acc[r][1]);
     }
+#ifdef AB_REST
+    if (i0 < Dh) {
+        AB_REST(combine)(out + i0, ldo, w, Tp, nr, n0, x + i0, ld, Dh - i0);
+        return;
+    }
+#endif
     for (; i0 < Dh; i0++)
         for (int r = 0; r < nr; r++) {
             float acc = 0;
@@ -101,6 +108,12 @@ static void AB(axpy)(float *restrict y, int64_t ld, const float *restrict w, int
             AB(st)(y + s * ld + i0, y0), AB(st)(y + s * ld + i0 + AB_W, y1);
         }
     }
+#ifdef AB_REST
+    if (i0 < Dh) {
+        AB_REST(axpy)(y + i0, ld, w, Tp, nr, n0, a + i0, lda, Dh - i0);
+        return;
+    }
+#endif
     for (; i0 < Dh; i0++)
         for (int64_t s = 0; s < n0 + nr - 1; s++)
             for (int r = s < n0 ? 0 : (int)(s - n0) + 1; r < nr; r++) y[s * ld + i0] += w[r * Tp + s] * a[r * lda + i0];

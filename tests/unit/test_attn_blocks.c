@@ -5,7 +5,7 @@
  *    multiply, then an add); so the widths agree with each other and the trainer's results do
  *    not depend on which one the CPU gets;
  *  - over query-row counts 1..4, causal offsets, lengths and head sizes that leave a remainder
- *    after the vector loops (8, 40, 72), with sentinels around every output: nothing outside the
+ *    after the vector loops (8, 16, 40, 72), with sentinels around every output: nothing outside the
  *    documented elements is written. */
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("fp-contract=off") /* the oracle must not fuse either */
@@ -68,7 +68,7 @@ static int same(const float *a, const float *b, size_t n) { return memcmp(a, b, 
 static void check_level(const vlm_attn_blocks *kb) {
     static float a[VLM_AB_ROWS * 80], bt[MAXD * TP], w[VLM_AB_ROWS * TP], x[TP * 80];
     static float got[VLM_AB_ROWS * TP + 64], want[VLM_AB_ROWS * TP + 64], yg[TP * 80], yw[TP * 80];
-    const int64_t dhs[] = {8, 40, 64, 72}, n0s[] = {1, 5, 31, 33, 60, 97};
+    const int64_t dhs[] = {8, 16, 40, 64, 72}, n0s[] = {1, 5, 31, 33, 60, 97};
     int bad = 0, cases = 0;
     for (size_t di = 0; di < sizeof dhs / sizeof *dhs; di++) {
         const int64_t Dh = dhs[di], lda = Dh + 3, ld = Dh + 5; /* strides wider than a row, as in the model */
