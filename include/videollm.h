@@ -1031,6 +1031,10 @@ typedef struct {
     int32_t n_threads;        /* 2 */
     float stream_loss_weight; /* 1.0: weight of the CE at labelled <v> positions */
     bool train;               /* true: dropout active (false: evaluation, no dropout) */
+    int32_t keep_mib;         /* 1024: keep every layer's activations from the forward pass when they fit in
+                                 this many MiB (the backward pass then recomputes none of them: about a
+                                 quarter less work); 0: always recompute each layer (gradient checkpointing).
+                                 The results are the same bits either way. */
 } vlm_train_context_params;
 
 vlm_train_context_params vlm_train_context_default_params(void);

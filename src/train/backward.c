@@ -15,8 +15,10 @@
  *              x_{l+1} = x' + lin_d(m)
  *   lin(x) = x W^T + s B (A drop(x))   (PEFT LoRA, s = alpha / r)
  *   loss = sum_i w_i CE(lin_head(rmsnorm(x_L))_i, y_i) / N  over labelled i
- * Only x_l (l = 0..L) is kept; the backward pass recomputes each layer's
- * intermediates from x_l (gradient checkpointing, like the original run).
+ * x_l (l = 0..L) is kept; so is every layer's intermediates when they fit in
+ * p.keep_mib (the small models), else the backward pass recomputes each
+ * layer's intermediates from x_l (gradient checkpointing, like the original
+ * run). Both give the same bits.
  * Dropout masks are a hash of (seed, sequence counter, module, position,
  * feature), so the backward pass regenerates them instead of storing them.
  *
@@ -69,10 +71,16 @@ struct vlm_train_context {
     float *hn, *logits, *lhu;       /* [cL][H], [cL][V], [cL][r] */
     double *rinv;                   /* [T] 1/rms of each row (norm weight gradients) */
     size_t scr_size;
+    /* kept activations (p.keep_mib): layer l's h, h2, xmid [T][H], q, att [T][Nq], k, v [T][Nkv],
+     * g, u, mm [T][F] and lu [7][T][r] at kept + l * kept_stride; else the shared buffers above */
+    bool keep;
+    float *kept;
+    size_t kept_stride;
+    float *sh_h, *sh_h2, *sh_xmid, *sh_q, *sh_att, *sh_k, *sh_v, *sh_g, *sh_u, *sh_mm, *sh_lu;
 };
 
 vlm_train_context_params vlm_train_context_default_params(void) {
-    vlm_train_context_params p = {.n_threads = 2, .stream_loss_weight = 1.0f, .train = true};
+    vlm_train_context_params p = {.n_threads = 2, .stream_loss_weight = 1.0f, .train = true, .keep_mib = 1024};
     return p;
 }
 
@@ -83,6 +91,7 @@ void vlm_train_context_free(vlm_train_context *c) {
     vlm_pool_free(c->pool);
     free(c->ops.scratch);
     free(c->mem);
+    free(c->kept);
     free(c->pos);
     free(c->neg);
     free(c->lab_rows);
@@ -90,6 +99,8 @@ void vlm_train_context_free(vlm_train_context *c) {
     free(c->ly);
     free(c);
 }
+
+bool vlm_train_context_keeps(const vlm_train_context *c) { return c && c->keep; }
 
 void vlm_train_dump_logits(vlm_train_context *c, float *dst) {
     if (!c) return;
@@ -203,6 +214,9 @@ static vlm_status ensure(vlm_train_context *c, int64_t T, int64_t n_conn_rows) {
     if (!vlm_mul_ok(total, sizeof(float), &bytes))
         return vlm_set_err(c->err, sizeof c->err, VLM_ERR_OOM, "buffer size overflows");
     free(c->mem);
+    free(c->kept);
+    c->kept = NULL;
+    c->keep = false;
     free(c->pos);
     free(c->neg);
     free(c->lab_rows);
@@ -220,6 +234,16 @@ static vlm_status ensure(vlm_train_context *c, int64_t T, int64_t n_conn_rows) {
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         *ptrs[i] = pm;
         pm += (sizes[i] + 15) & ~(size_t)15;
+    }
+    c->sh_h = c->h, c->sh_h2 = c->h2, c->sh_xmid = c->xmid, c->sh_q = c->q, c->sh_att = c->att, c->sh_k = c->k;
+    c->sh_v = c->v, c->sh_g = c->g, c->sh_u = c->u, c->sh_mm = c->mm, c->sh_lu = c->lu;
+    /* every layer's activations, when they fit in keep_mib (else each layer is recomputed) */
+    const size_t per_tok = (size_t)(3 * H + 2 * Nq + 2 * Nkv + 3 * F + VLM_P_COUNT * R);
+    const size_t stride = ((size_t)cT * per_tok + 15) & ~(size_t)15;
+    if (c->p.keep_mib > 0 && (double)stride * (double)L * sizeof(float) <= (double)c->p.keep_mib * 1048576.0) {
+        c->kept = vlm_alloc64(stride * (size_t)L * sizeof(float));
+        c->keep = c->kept != NULL; /* without the memory, recompute as before */
+        c->kept_stride = stride;
     }
     /* matmul scratch: every weight at cT rows, and the f32 LoRA / connector matrices */
     size_t scr = 0;
@@ -712,6 +736,31 @@ static vlm_status proj_bwd(vlm_train_context *c, int32_t il, int k, const float 
                    drop_key(c, seq, il * 8 + k), c->pos);
 }
 
+/* Point the activation buffers at layer il's kept slab (when activations are
+ * kept and il >= 0), else at the shared buffers. */
+static void layer_bufs(vlm_train_context *c, int32_t il) {
+    if (!c->keep || il < 0) {
+        c->h = c->sh_h, c->h2 = c->sh_h2, c->xmid = c->sh_xmid, c->q = c->sh_q, c->att = c->sh_att;
+        c->k = c->sh_k, c->v = c->sh_v, c->g = c->sh_g, c->u = c->sh_u, c->mm = c->sh_mm, c->lu = c->sh_lu;
+        return;
+    }
+    const vlm_model_hparams *hp = &c->m->hp;
+    const size_t cT = (size_t)c->cap_T, H = (size_t)hp->n_embd, F = (size_t)hp->n_ff;
+    const size_t Nq = (size_t)(hp->n_head * hp->n_head_dim), Nkv = (size_t)(hp->n_head_kv * hp->n_head_dim);
+    float *p = c->kept + (size_t)il * c->kept_stride;
+    c->h = p, p += cT * H;
+    c->h2 = p, p += cT * H;
+    c->xmid = p, p += cT * H;
+    c->q = p, p += cT * Nq;
+    c->att = p, p += cT * Nq;
+    c->k = p, p += cT * Nkv;
+    c->v = p, p += cT * Nkv;
+    c->g = p, p += cT * F;
+    c->u = p, p += cT * F;
+    c->mm = p, p += cT * F;
+    c->lu = p;
+}
+
 /* Forward (and backward) of one gathered sequence. in_rows: T input rows already in xs[0].
  * lab/wts: per token label (-100 none) and weight. On backward, dx0 (= c->dx) holds d loss / d x0. */
 static vlm_status run_layer(vlm_train_context *c, int32_t il, int64_t T, uint64_t seq, bool keep_for_bwd) {
@@ -962,15 +1011,21 @@ vlm_status vlm_train_forward(vlm_train_context *c, const vlm_train_batch *b, boo
         if (T == 0) continue;
         /* x0 rows were written at stride H for T rows: xs[0] is [T][H] */
         uint64_t seq = tr->dropout_calls + s;
-        for (int32_t il = 0; il < L && !st; il++) st = run_layer(c, il, T, seq, false);
+        for (int32_t il = 0; il < L && !st; il++) {
+            layer_bufs(c, il);
+            st = run_layer(c, il, T, seq, false);
+        }
+        layer_bufs(c, -1); /* the head uses h and h2 as scratch */
         if (st) break;
         if (nl == 0) continue;
         if ((st = head_loss(c, T, lab, wts, nl, inv_n, grad_scale, backward, seq, &loss_sum))) break;
         if (!backward) continue;
         for (int32_t il = (int32_t)L - 1; il >= 0 && !st; il--) {
-            if ((st = run_layer(c, il, T, seq, true))) break;
+            layer_bufs(c, il);
+            if (!c->keep && (st = run_layer(c, il, T, seq, true))) break; /* recompute the layer */
             st = back_layer(c, il, T, seq);
         }
+        layer_bufs(c, -1);
         if (st) break;
         for (int64_t i = 0; i < T; i++)
             if (vrow[i] >= 0)

@@ -75,6 +75,8 @@ vlm_status vlm_train_wt_to_f32(const vlm_wt *w, float *dst);
 /* Tests: copy the logits of the labelled rows of the next vlm_train_forward
  * calls into dst (row-major, in order of the labelled positions; NULL stops). */
 void vlm_train_dump_logits(vlm_train_context *c, float *dst);
+/* Whether the context keeps every layer's activations (p.keep_mib; decided at the first batch). */
+bool vlm_train_context_keeps(const vlm_train_context *c);
 
 /* Row permutation of q/k (llama.cpp converter): GGUF row 2i+j of a head is HF row j*Dh/2 + i. */
 void vlm_train_permute_rows(const float *src, float *dst, int64_t rows, int64_t cols, int32_t head_dim, bool to_gguf);

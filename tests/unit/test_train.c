@@ -196,6 +196,38 @@ static double run_loss(vlm_train_context *c, const vlm_train_batch *b, bool bwd)
     return loss;
 }
 
+/* Kept activations (the default) and each layer recomputed (keep_mib 0) give the same loss and
+ * the same gradients, bit for bit; ta and tb are two copies of one trainable. */
+static void check_keep(const vlm_model *m, vlm_trainable *ta, vlm_trainable *tb, const vlm_train_batch *b,
+                       const char *what) {
+    char err[512];
+    vlm_train_context *c[2];
+    for (int k = 0; k < 2; k++) {
+        vlm_train_context_params cp = vlm_train_context_default_params();
+        cp.keep_mib = k ? 0 : cp.keep_mib;
+        if (vlm_train_context_init(m, k ? tb : ta, &cp, &c[k], err, sizeof err)) {
+            fprintf(stderr, "context: %s\n", err);
+            exit(1);
+        }
+    }
+    vlm_trainable_zero_grad(ta);
+    vlm_trainable_zero_grad(tb);
+    double la = run_loss(c[0], b, true), lb = run_loss(c[1], b, true);
+    CHECK_MSG(vlm_train_context_keeps(c[0]) && !vlm_train_context_keeps(c[1]), "%s: keep modes", what);
+    bool same = la == lb && ta->n_params == tb->n_params;
+    for (size_t i = 0; same && i < ta->n_params; i++)
+        same = !memcmp(ta->params[i].grad, tb->params[i].grad, (size_t)ta->params[i].n * sizeof(float));
+    CHECK_MSG(same, "%s: kept activations and recomputation differ (loss %.17g vs %.17g)", what, la, lb);
+    /* and the gradients are not trivially equal: something was computed */
+    double gsum = 0;
+    for (size_t i = 0; i < ta->n_params; i++)
+        for (int64_t j = 0; j < ta->params[i].n; j++) gsum += fabs(ta->params[i].grad[j]);
+    CHECK_MSG(gsum > 0, "%s: all gradients zero", what);
+    if (same) printf("%s: kept activations and recomputation: the same loss (%.6f) and gradients, bit for bit\n", what, la);
+    vlm_train_context_free(c[0]);
+    vlm_train_context_free(c[1]);
+}
+
 static size_t param_index(const vlm_trainable *t, const char *name) {
     for (size_t i = 0; i < vlm_trainable_count(t); i++) {
         vlm_trainable_info in;
@@ -433,6 +465,13 @@ static int cmd_grad(const char *model_path, const char *dir, const char *adapter
         CHECK(a1 == a2 && a1 != a3 && fabs(a1 - loss) > 1e-4); /* same seed and call: same masks; next call: new */
         vlm_train_context_free(c1);
         vlm_train_context_free(c2);
+        vlm_trainable_free(ta);
+        vlm_trainable_free(tb);
+    }
+
+    {
+        vlm_trainable *ta = fresh(m, adapter, 0.3f), *tb = fresh(m, adapter, 0.3f);
+        check_keep(m, ta, tb, &b, "LoRA, dropout 0.3");
         vlm_trainable_free(ta);
         vlm_trainable_free(tb);
     }
@@ -860,6 +899,13 @@ static int cmd_full(const char *model_path, const char *dir, const char *adapter
         free(ge);
     }
     vlm_train_context_free(c);
+
+    {
+        vlm_trainable *ta = fresh_full(m), *tb = fresh_full(m);
+        check_keep(m, ta, tb, &b, "full");
+        vlm_trainable_free(ta);
+        vlm_trainable_free(tb);
+    }
 
     /* speed: full vs LoRA (r 8) on the same batch, best of 3 each */
     {
