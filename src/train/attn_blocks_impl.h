@@ -7,6 +7,19 @@
 
 typedef float AB(vec) __attribute__((vector_size(AB_W * 4)));
 
+/* The columns i0..Dh-1 left after the vector loop: to AB_REST's kernel where defined. */
+#ifdef AB_REST
+#define AB_HAND_OVER(kernel, ...)             \
+    do {                                      \
+        if (i0 < Dh) {                        \
+            AB_REST(kernel)(__VA_ARGS__);     \
+            return;                           \
+        }                                     \
+    } while (0)
+#else
+#define AB_HAND_OVER(kernel, ...) ((void)0)
+#endif
+
 static inline AB(vec) AB(ld)(const float *p) {
     AB(vec) v;
     memcpy(&v, p, sizeof v);
@@ -58,12 +71,7 @@ static void AB(combine)(float *restrict out, int64_t ldo, const float *restrict 
             }
         for (int r = 0; r < nr; r++) AB(st)(out + r * ldo + i0, acc[r][0]), AB(st)(out + r * ldo + i0 + AB_W, acc[r][1]);
     }
-#ifdef AB_REST
-    if (i0 < Dh) {
-        AB_REST(combine)(out + i0, ldo, w, Tp, nr, n0, x + i0, ld, Dh - i0);
-        return;
-    }
-#endif
+    AB_HAND_OVER(combine, out + i0, ldo, w, Tp, nr, n0, x + i0, ld, Dh - i0);
     for (; i0 < Dh; i0++)
         for (int r = 0; r < nr; r++) {
             float acc = 0;
@@ -108,15 +116,11 @@ static void AB(axpy)(float *restrict y, int64_t ld, const float *restrict w, int
             AB(st)(y + s * ld + i0, y0), AB(st)(y + s * ld + i0 + AB_W, y1);
         }
     }
-#ifdef AB_REST
-    if (i0 < Dh) {
-        AB_REST(axpy)(y + i0, ld, w, Tp, nr, n0, a + i0, lda, Dh - i0);
-        return;
-    }
-#endif
+    AB_HAND_OVER(axpy, y + i0, ld, w, Tp, nr, n0, a + i0, lda, Dh - i0);
     for (; i0 < Dh; i0++)
         for (int64_t s = 0; s < n0 + nr - 1; s++)
             for (int r = s < n0 ? 0 : (int)(s - n0) + 1; r < nr; r++) y[s * ld + i0] += w[r * Tp + s] * a[r * lda + i0];
 }
 
 static const vlm_attn_blocks AB(table) = {AB_NAME, AB(dots), AB(combine), AB(axpy)};
+#undef AB_HAND_OVER

@@ -30,6 +30,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gguf_check import Gguf  # noqa: E402
+from hidden_probe import samples  # noqa: E402
 
 COL = ["red", "green", "blue", "yellow", "white", "purple"]
 SH = ["square", "circle", "triangle"]
@@ -57,15 +58,7 @@ def main(argv):
     # mean normalised layer inputs (layers 1 and 2) of the colour and shape words and of all text tokens
     acc = {1: {}, 2: {}}
     dim1, rms2 = [], []
-    raw = open(states, "rb").read()
-    off = 0
-    while off < len(raw):
-        n, S, Hh = np.frombuffer(raw, "<i4", 3, off)
-        off += 12
-        ids = np.frombuffer(raw, "<i4", n, off)
-        off += 8 * n
-        hid = np.frombuffer(raw, "<f4", S * n * Hh, off).reshape(S, n, Hh)
-        off += 4 * S * n * Hh
+    for ids, _, hid in samples(states):
         text = ids < TEXT_V
         for L in (1, 2):
             h = hid[L].astype(np.float64)

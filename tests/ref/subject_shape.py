@@ -9,9 +9,13 @@ splits the subjects by whether the word after the latest earlier mention of that
 shape (a copy, "induction", would be right) or not. Prints, per group, how often the model is right
 and how often it predicts that copied word. NumPy only."""
 import json
+import os
 import sys
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from hidden_probe import samples  # noqa: E402
 
 COLOURS = ["red", "green", "blue", "yellow", "white", "purple"]
 SHAPES = ["square", "circle", "triangle"]
@@ -27,16 +31,9 @@ def main(argv):
         the = {vocab["The"], vocab["\u0120The"]}
     except KeyError as e:
         sys.exit(f"subject_shape: the tokenizer has no single token for {e}")
-    raw = open(argv[2], "rb").read()
-    off, stats = 0, {}
-    while off < len(raw):
-        n, S, H = (int(x) for x in np.frombuffer(raw, "<i4", 3, off))
-        off += 12
-        ids = np.frombuffer(raw, "<i4", n, off)
-        off += 4 * n
-        am = np.frombuffer(raw, "<i4", n, off)
-        off += 4 * n + 4 * S * n * H
-        for p in range(1, n - 1):
+    stats = {}
+    for ids, am, _ in samples(argv[2]):
+        for p in range(1, len(ids) - 1):
             if ids[p] in cid and ids[p + 1] in sid and ids[p - 1] in the:
                 prev = np.nonzero(ids[:p] == ids[p])[0]
                 copied = ids[prev[-1] + 1] if len(prev) else -1
