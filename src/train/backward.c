@@ -36,6 +36,11 @@
 #include "train/attn_blocks.h"
 #include "train/train_internal.h"
 
+/* One layer's activations (the buffers a layer's forward writes and its backward reads). */
+typedef struct {
+    float *h, *h2, *xmid, *q, *att, *k, *v, *g, *u, *mm, *lu;
+} act_bufs;
+
 struct vlm_train_context {
     const vlm_model *m;
     vlm_trainable *t;
@@ -71,13 +76,31 @@ struct vlm_train_context {
     float *hn, *logits, *lhu;       /* [cL][H], [cL][V], [cL][r] */
     double *rinv;                   /* [T] 1/rms of each row (norm weight gradients) */
     size_t scr_size;
-    /* kept activations (p.keep_mib): layer l's h, h2, xmid [T][H], q, att [T][Nq], k, v [T][Nkv],
-     * g, u, mm [T][F] and lu [7][T][r] at kept + l * kept_stride; else the shared buffers above */
+    /* kept activations (p.keep_mib): layer l's set (act_carve) at kept + l * kept_stride;
+     * else every layer uses the shared set above (saved in shared) */
     bool keep;
     float *kept;
     size_t kept_stride;
-    float *sh_h, *sh_h2, *sh_xmid, *sh_q, *sh_att, *sh_k, *sh_v, *sh_g, *sh_u, *sh_mm, *sh_lu;
+    act_bufs shared;
 };
+
+/* Lay one layer's activations for cT tokens out from p (when a is not NULL):
+ * h, h2, xmid [cT][H], q, att [cT][Nq], k, v [cT][Nkv], g, u, mm [cT][F], lu [7][cT][r].
+ * Returns the floats they take. */
+static size_t act_carve(act_bufs *a, float *p, const vlm_model_hparams *hp, size_t cT, size_t R) {
+    const size_t H = (size_t)hp->n_embd, F = (size_t)hp->n_ff;
+    const size_t Nq = (size_t)(hp->n_head * hp->n_head_dim), Nkv = (size_t)(hp->n_head_kv * hp->n_head_dim);
+    float **dst[] = {a ? &a->h : NULL, a ? &a->h2 : NULL, a ? &a->xmid : NULL, a ? &a->q : NULL,
+                     a ? &a->att : NULL, a ? &a->k : NULL, a ? &a->v : NULL, a ? &a->g : NULL,
+                     a ? &a->u : NULL, a ? &a->mm : NULL, a ? &a->lu : NULL};
+    const size_t n[] = {H, H, H, Nq, Nq, Nkv, Nkv, F, F, F, VLM_P_COUNT * R};
+    size_t off = 0;
+    for (size_t i = 0; i < sizeof n / sizeof n[0]; i++) {
+        if (a) *dst[i] = p + off;
+        off += cT * n[i];
+    }
+    return off;
+}
 
 vlm_train_context_params vlm_train_context_default_params(void) {
     vlm_train_context_params p = {.n_threads = 2, .stream_loss_weight = 1.0f, .train = true, .keep_mib = 1024};
@@ -235,11 +258,9 @@ static vlm_status ensure(vlm_train_context *c, int64_t T, int64_t n_conn_rows) {
         *ptrs[i] = pm;
         pm += (sizes[i] + 15) & ~(size_t)15;
     }
-    c->sh_h = c->h, c->sh_h2 = c->h2, c->sh_xmid = c->xmid, c->sh_q = c->q, c->sh_att = c->att, c->sh_k = c->k;
-    c->sh_v = c->v, c->sh_g = c->g, c->sh_u = c->u, c->sh_mm = c->mm, c->sh_lu = c->lu;
+    c->shared = (act_bufs){c->h, c->h2, c->xmid, c->q, c->att, c->k, c->v, c->g, c->u, c->mm, c->lu};
     /* every layer's activations, when they fit in keep_mib (else each layer is recomputed) */
-    const size_t per_tok = (size_t)(3 * H + 2 * Nq + 2 * Nkv + 3 * F + VLM_P_COUNT * R);
-    const size_t stride = ((size_t)cT * per_tok + 15) & ~(size_t)15;
+    const size_t stride = (act_carve(NULL, NULL, hp, (size_t)cT, (size_t)R) + 15) & ~(size_t)15;
     if (c->p.keep_mib > 0 && (double)stride * (double)L * sizeof(float) <= (double)c->p.keep_mib * 1048576.0) {
         c->kept = vlm_alloc64(stride * (size_t)L * sizeof(float));
         c->keep = c->kept != NULL; /* without the memory, recompute as before */
@@ -624,10 +645,11 @@ enum { RB = VLM_AB_ROWS };
 /* The per-thread attention scratch: p and dp [RB][Tp], and the group's K and
  * V transposed, [Dh][Tp] each (Tp = the capacity rounded up to the kernels'
  * alignment). */
-static int64_t attn_tp(int64_t cap_T) {
+static int64_t attn_round(int64_t n) { /* n rounded up to the block kernels' alignment */
     const int64_t al = vlm_attn_blocks_align();
-    return (cap_T + al - 1) / al * al;
+    return (n + al - 1) / al * al;
 }
+static int64_t attn_tp(int64_t cap_T) { return attn_round(cap_T); }
 static size_t attn_scratch_floats(int64_t cap_T, int64_t Dh) {
     return (size_t)(attn_tp(cap_T) * (2 * RB + 2 * Dh));
 }
@@ -665,7 +687,7 @@ static void attn_fn(void *ctx, int ith, int nth) {
     attn_job *j = ctx;
     vlm_train_context *c = j->c;
     const int64_t T = j->T, Dh = j->Dh, Nq = j->nh * Dh, Nkv = j->nkv * Dh, grp = j->nh / j->nkv;
-    const int64_t al = vlm_attn_blocks_align(), Tp = attn_tp(c->cap_T), Ta = (T + al - 1) / al * al;
+    const int64_t Tp = attn_tp(c->cap_T), Ta = attn_round(T);
     const vlm_attn_blocks *kb = c->ab;
     float *p = c->attp + (size_t)ith * attn_scratch_floats(c->cap_T, Dh), *dp = p + RB * Tp;
     float *kt = dp + RB * Tp, *vt = kt + Dh * Tp;
@@ -680,7 +702,7 @@ static void attn_fn(void *ctx, int ith, int nth) {
             const int64_t h = g * grp + hh;
             for (int64_t t0 = 0; t0 < T; t0 += RB) {
                 const int nr = T - t0 < RB ? (int)(T - t0) : RB;
-                const int64_t na = (t0 + nr + al - 1) / al * al; /* the last row's t + 1, rounded up */
+                const int64_t na = attn_round(t0 + nr); /* the last row's t + 1, rounded up */
                 const float *qt = c->q + t0 * Nq + h * Dh;
                 kb->dots(p, Tp, qt, Nq, nr, kt, na, Dh);
                 for (int r = 0; r < nr; r++) softmax_row(p + r * Tp, t0 + r, j->scale);
@@ -739,26 +761,11 @@ static vlm_status proj_bwd(vlm_train_context *c, int32_t il, int k, const float 
 /* Point the activation buffers at layer il's kept slab (when activations are
  * kept and il >= 0), else at the shared buffers. */
 static void layer_bufs(vlm_train_context *c, int32_t il) {
-    if (!c->keep || il < 0) {
-        c->h = c->sh_h, c->h2 = c->sh_h2, c->xmid = c->sh_xmid, c->q = c->sh_q, c->att = c->sh_att;
-        c->k = c->sh_k, c->v = c->sh_v, c->g = c->sh_g, c->u = c->sh_u, c->mm = c->sh_mm, c->lu = c->sh_lu;
-        return;
-    }
-    const vlm_model_hparams *hp = &c->m->hp;
-    const size_t cT = (size_t)c->cap_T, H = (size_t)hp->n_embd, F = (size_t)hp->n_ff;
-    const size_t Nq = (size_t)(hp->n_head * hp->n_head_dim), Nkv = (size_t)(hp->n_head_kv * hp->n_head_dim);
-    float *p = c->kept + (size_t)il * c->kept_stride;
-    c->h = p, p += cT * H;
-    c->h2 = p, p += cT * H;
-    c->xmid = p, p += cT * H;
-    c->q = p, p += cT * Nq;
-    c->att = p, p += cT * Nq;
-    c->k = p, p += cT * Nkv;
-    c->v = p, p += cT * Nkv;
-    c->g = p, p += cT * F;
-    c->u = p, p += cT * F;
-    c->mm = p, p += cT * F;
-    c->lu = p;
+    act_bufs a = c->shared;
+    if (c->keep && il >= 0)
+        act_carve(&a, c->kept + (size_t)il * c->kept_stride, &c->m->hp, (size_t)c->cap_T, (size_t)c->t->lp.lora_r);
+    c->h = a.h, c->h2 = a.h2, c->xmid = a.xmid, c->q = a.q, c->att = a.att, c->k = a.k, c->v = a.v;
+    c->g = a.g, c->u = a.u, c->mm = a.mm, c->lu = a.lu;
 }
 
 /* Forward (and backward) of one gathered sequence. in_rows: T input rows already in xs[0].
