@@ -46,6 +46,9 @@ typedef struct {
     double seconds;      /* clip length (0 < seconds <= VLM_SYNTH_MAX_SECONDS); ticks = floor(seconds * 10) */
     int32_t size;        /* frame side in pixels (default 384, 128..1024) */
     int32_t max_present; /* objects on screen at once (default 4, 1..8) */
+    int32_t event_offset; /* ticks after a whole half second at which spontaneous events fall
+                           * (default 1, 0..4): with 1 the 2 fps frame a reply follows shows half
+                           * a second of a move; 0 gives the first, 6 px step only */
 } vlm_synth_params;
 
 typedef struct vlm_synth_scene vlm_synth_scene;

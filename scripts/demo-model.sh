@@ -24,7 +24,7 @@
 #   7. the report (WORK_DIR/report.md) and, with INSTALL=1, the model copied to
 #      models/default/ with its report and training log.
 # Settings (environment, defaults in brackets): SEED [1] TRAIN [800] SECONDS_PER_SCENE [20]
-#   HELDOUT [200] HELDOUT_SEED [1000000] VOCAB [512] HIDDEN [256] LAYERS [4] HEADS [4]
+#   EVENT_OFFSET [1] (synth --event-offset) HELDOUT [200] HELDOUT_SEED [1000000] VOCAB [512] HIDDEN [256] LAYERS [4] HEADS [4]
 #   FFN [768] V_HIDDEN [128] V_LAYERS [2] V_HEADS [2] V_FFN [512] PATCH [32] V_BASIS [2]
 #   V_RES [0.1] CAL_SCENES [100] DESIGN_TOWER [0] DIFF_HEADS [1] REPLY_HEAD [1] EPOCHS [8] LR [1e-3] WARMUP [0.03] ACCUM [2] EVAL_EVERY [200] CURVE_SCENES [40] THREADS [2]
 #   FREEZE [] (train --freeze patterns: tensors held fixed) FREEZE_STEPS [0] (0: the whole run)
@@ -37,7 +37,7 @@ ROOT=$PWD
 BUILD="${BUILD:-build}"
 BIN="$ROOT/$BUILD/videollm"
 W="${1:-$ROOT/$BUILD/demo-model}"
-SEED="${SEED:-1}" TRAIN="${TRAIN:-800}" SECS="${SECONDS_PER_SCENE:-20}" HELDOUT="${HELDOUT:-200}"
+SEED="${SEED:-1}" TRAIN="${TRAIN:-800}" SECS="${SECONDS_PER_SCENE:-20}" EVOFF="${EVENT_OFFSET:-1}" HELDOUT="${HELDOUT:-200}"
 HELDOUT_SEED="${HELDOUT_SEED:-1000000}" VOCAB="${VOCAB:-512}"
 HIDDEN="${HIDDEN:-256}" LAYERS="${LAYERS:-4}" HEADS="${HEADS:-4}" FFN="${FFN:-768}"
 V_HIDDEN="${V_HIDDEN:-128}" V_LAYERS="${V_LAYERS:-2}" V_HEADS="${V_HEADS:-2}" V_FFN="${V_FFN:-512}" PATCH="${PATCH:-32}"
@@ -57,7 +57,7 @@ if [ "$REUSE_DATA" = 1 ] && [ -f "$W/base.gguf" ] && [ -f "$W/heldout/curve.json
 else
 # 1. training conversations (text only: the tokenizer comes first)
 rm -rf "$W/train" "$W/heldout" "$W/init" "$W/init.gguf" "$W/init.vision.gguf" "$W/base.gguf" "$W/base.vision.gguf"
-"$BIN" synth --seed "$SEED" --scenes "$TRAIN" --seconds "$SECS" --no-video --out "$W/train" 2>"$W/synth_train.log"
+"$BIN" synth --seed "$SEED" --scenes "$TRAIN" --seconds "$SECS" --event-offset "$EVOFF" --no-video --out "$W/train" 2>"$W/synth_train.log"
 say "$TRAIN training scenes of $SECS s"
 
 # 2. tokenizer
@@ -77,14 +77,14 @@ CAL_ARGS=()
 [ "$DIFF_HEADS" = 1 ] && CAL_ARGS+=(--frame-diff-heads)
 [ "$DIFF_HEADS" = 1 ] && [ "$REPLY_HEAD" = 1 ] && CAL_ARGS+=(--reply-head)
 [ "$DIFF_HEADS" = 1 ] && [ "$REPLY_HEAD" = 1 ] && [ -n "$WORD_HEAD" ] && CAL_ARGS+=(--word-head "$WORD_HEAD")
-"$BIN" calibrate --model "$W/init.gguf" --out "$W/base.gguf" --seed "$SEED" --scenes "$CAL_SCENES" --seconds "$SECS" \
+"$BIN" calibrate --model "$W/init.gguf" --out "$W/base.gguf" --seed "$SEED" --scenes "$CAL_SCENES" --seconds "$SECS" --event-offset "$EVOFF" \
   --threads "$THREADS" "${CAL_ARGS[@]}" 2>"$W/calibrate.log"
 while read -r line; do say "$line"; done < "$W/calibrate.log"
 
 # 4. features of the training scenes; held-out scenes as 2 fps videos with features
-"$BIN" synth --seed "$SEED" --scenes "$TRAIN" --seconds "$SECS" --no-video --out "$W/train" \
+"$BIN" synth --seed "$SEED" --scenes "$TRAIN" --seconds "$SECS" --event-offset "$EVOFF" --no-video --out "$W/train" \
   --model "$W/base.gguf" --features 2>"$W/synth_train.log"
-"$BIN" synth --seed "$HELDOUT_SEED" --scenes "$HELDOUT" --seconds "$SECS" --fps-video 2 --out "$W/heldout" \
+"$BIN" synth --seed "$HELDOUT_SEED" --scenes "$HELDOUT" --seconds "$SECS" --event-offset "$EVOFF" --fps-video 2 --out "$W/heldout" \
   --model "$W/base.gguf" --features 2>"$W/synth_heldout.log"
 head -n "$CURVE_SCENES" "$W/heldout/train.jsonl" > "$W/heldout/curve.jsonl"
 say "features: $TRAIN training scenes, $HELDOUT held-out scenes"

@@ -11,7 +11,7 @@
 
 static int usage(FILE *f) {
     fprintf(f, "usage: videollm calibrate --model M.gguf --out OUT.gguf [--seed 1] [--scenes 100] [--seconds 20]\n"
-               "                          [--max-objects 4] [--threads 2] [--frame-diff-heads [--reply-head]]\n"
+               "                          [--max-objects 4] [--event-offset 1] [--threads 2] [--frame-diff-heads [--reply-head]]\n"
                "                          [--word-head WORD,WORD,... [--word-pos 2]] [--design-tower] [--quiet]\n"
                "  Runs the model's vision tower on the 2 fps frames (ticks 0, 5, 10, ...) of synthetic scenes\n"
                "  seed .. seed+scenes-1 and rescales its post-LN, MAP-head attention output and head bias so\n"
@@ -135,7 +135,7 @@ static vlm_status design_tower(const vlm_model *m, frames *f, size_t n_frames, i
 
 int cmd_calibrate(int argc, char **argv) {
     const char *model = NULL, *out = NULL;
-    long seed = 1, scenes = 100, seconds = 20, maxobj = 4, threads = 2;
+    long seed = 1, scenes = 100, seconds = 20, maxobj = 4, threads = 2, evoff = 1;
     int quiet = 0, diff_heads = 0, reply_head = 0, design = 0;
     const char *word_head = NULL;
     long word_pos = 2;
@@ -154,6 +154,13 @@ int cmd_calibrate(int argc, char **argv) {
         else if (!strcmp(a, "--scenes")) { if (!cli_parse_count("calibrate", a, v, 100000, &scenes)) return 2; }
         else if (!strcmp(a, "--seconds")) { if (!cli_parse_count("calibrate", a, v, 3600, &seconds)) return 2; }
         else if (!strcmp(a, "--max-objects")) { if (!cli_parse_count("calibrate", a, v, 64, &maxobj)) return 2; }
+        else if (!strcmp(a, "--event-offset")) {
+            if (v[0] < '0' || v[0] > '4' || v[1]) {
+                fprintf(stderr, "videollm calibrate: bad --event-offset '%s' (want 0..4, as videollm synth)\n", v);
+                return 2;
+            }
+            evoff = v[0] - '0';
+        }
         else if (!strcmp(a, "--threads")) { if (!cli_parse_count("calibrate", a, v, 256, &threads)) return 2; }
         else if (!strcmp(a, "--word-head")) word_head = v;
         else if (!strcmp(a, "--word-pos")) { if (!cli_parse_count("calibrate", a, v, 64, &word_pos)) return 2; }
@@ -228,6 +235,7 @@ int cmd_calibrate(int argc, char **argv) {
     frames f = {.p = vlm_synth_default_params(), .cur = -1, .s = NULL};
     f.p.seed = (uint64_t)seed, f.p.seconds = (double)seconds, f.p.size = hp.v_image_size;
     f.p.max_present = (int32_t)maxobj;
+    f.p.event_offset = (int32_t)evoff;
     vlm_calibrate_report rep;
     memset(&rep, 0, sizeof rep);
     vlm_status st = load_scene(&f, 0, err, sizeof err); /* every scene has scene 0's frame count */

@@ -11,12 +11,14 @@
 static int usage(FILE *f) {
     fprintf(f,
             "usage: videollm synth --seed S --scenes N --seconds T --out DIR [--fps-video 10] [--codec ffv1|x264]\n"
-            "                      [--size 384] [--max-objects 4] [--questions-every 8] [--model M.gguf --features]\n"
+            "                      [--size 384] [--max-objects 4] [--event-offset 1] [--questions-every 8] [--model M.gguf --features]\n"
             "                      [--no-video]\n"
             "Writes DIR/scene_XXXX.mkv (.mp4 with x264), DIR/scene_XXXX.events.json and DIR/train.jsonl;\n"
             "with --model and --features also DIR/scene_XXXX.safetensors (vision features at 2 fps).\n"
             "--no-video writes no video: the conversations use the 2 fps frame grid and the features are\n"
-            "computed from the renders (identical to those of a --fps-video 2 clip), for fast training data.\n");
+            "computed from the renders (identical to those of a --fps-video 2 clip), for fast training data.\n"
+            "--event-offset K: spontaneous events fall K ticks (0.1 s each) after a whole half second (0..4;\n"
+            "default 1, so the 2 fps frame a narration follows shows five steps of a move; 0: its first step).\n");
     return f == stdout ? 0 : 2;
 }
 
@@ -43,7 +45,7 @@ static int parse_int(const char *a, const char *v, double lo, double hi, double 
 }
 
 int cmd_synth(int argc, char **argv) {
-    double seed = 0, scenes = 1, seconds = 30, fps_video = 10, size = 384, maxobj = 4, qevery = 8;
+    double seed = 0, scenes = 1, seconds = 30, fps_video = 10, size = 384, maxobj = 4, qevery = 8, evoff = 1;
     const char *out = NULL, *model_path = NULL, *codec_name = "ffv1";
     int features = 0, no_video = 0;
     for (int i = 1; i < argc; i++) {
@@ -53,7 +55,7 @@ int cmd_synth(int argc, char **argv) {
         else if (!strcmp(a, "--features")) { features = 1; continue; }
         else if (!strcmp(a, "--no-video")) { no_video = 1; continue; }
         static const char *const valued[] = {"--seed", "--scenes", "--seconds", "--fps-video", "--size",
-                                             "--max-objects", "--questions-every", "--out", "--model", "--codec"};
+                                             "--max-objects", "--questions-every", "--event-offset", "--out", "--model", "--codec"};
         int known = 0;
         for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++) known |= !strcmp(a, valued[k]);
         if (!known) { fprintf(stderr, "videollm synth: unknown option '%s'\n", a); return usage(stderr); }
@@ -64,6 +66,7 @@ int cmd_synth(int argc, char **argv) {
         else if (!strcmp(a, "--fps-video")) ok = parse_int(a, v, 1, 60, &fps_video);
         else if (!strcmp(a, "--size")) ok = parse_int(a, v, 128, 1024, &size);
         else if (!strcmp(a, "--max-objects")) ok = parse_int(a, v, 1, 8, &maxobj);
+        else if (!strcmp(a, "--event-offset")) ok = parse_int(a, v, 0, 4, &evoff);
         else if (!strcmp(a, "--questions-every")) ok = parse_num(a, v, 0, 1e6, &qevery);
         else if (!strcmp(a, "--out")) out = v;
         else if (!strcmp(a, "--model")) model_path = v;
@@ -97,6 +100,7 @@ int cmd_synth(int argc, char **argv) {
         p.seconds = seconds;
         p.size = (int32_t)size;
         p.max_present = (int32_t)maxobj;
+        p.event_offset = (int32_t)evoff;
         vlm_synth_scene *s = NULL;
         char *conv = NULL, *ev = NULL;
         int64_t f0 = 0, f1 = 0;

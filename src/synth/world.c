@@ -4,7 +4,9 @@
  *
  * Rules (docs/synth.md): time advances in ticks of 1/10 s. At tick 0 one or
  * two objects appear. Spontaneous events follow every 1.0-3.0 s (drawn in
- * whole half seconds). At most one object moves at a time, 6 px per tick in
+ * whole half seconds), each event_offset ticks (default 1) after a whole
+ * half second, so that the 2 fps frame its reply follows shows it well (a
+ * move five steps in, not one). At most one object moves at a time, 6 px per tick in
  * one of four directions, for 1-3 s or until a wall; when it touches another
  * object it stops exactly in contact ("collides with"). Present objects
  * always have distinct (colour, shape) pairs, so "the red square" is unique.
@@ -85,7 +87,7 @@ void vlm_synth_colour_rgb(int32_t c, uint8_t rgb[3]) {
 }
 
 vlm_synth_params vlm_synth_default_params(void) {
-    return (vlm_synth_params){.seed = 0, .seconds = 30, .size = 384, .max_present = 4};
+    return (vlm_synth_params){.seed = 0, .seconds = 30, .size = 384, .max_present = 4, .event_offset = 1};
 }
 
 /* ---------------------------------------------------------------------- */
@@ -310,6 +312,9 @@ vlm_status vlm_synth_generate(const vlm_synth_params *p, vlm_synth_scene **out, 
     if (p->max_present < 1 || p->max_present > 8)
         return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "synth: max_present must be in [1, 8], got %d",
                            p->max_present);
+    if (p->event_offset < 0 || p->event_offset > 4)
+        return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "synth: event_offset must be in [0, 4] ticks, got %d",
+                           p->event_offset);
     int64_t n_ticks = (int64_t)(p->seconds * VLM_SYNTH_TICK_HZ + 1e-9);
     if (n_ticks < 1) return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "synth: clip shorter than one tick");
     vlm_synth_scene *s = calloc(1, sizeof *s);
@@ -335,9 +340,10 @@ vlm_status vlm_synth_generate(const vlm_synth_params *p, vlm_synth_scene **out, 
         if (t == 0) {
             int64_t first = rng_range(&m.rng, 1, 2);
             for (int64_t k = 0; k < first && !st; k++) st = do_appear(&m, 0);
-            next = 5 * rng_range(&m.rng, 2, 6);
+            next = 5 * rng_range(&m.rng, 2, 6) + p->event_offset;
         } else if (t == next) {
-            st = spontaneous(&m, t);
+            /* none after the last whole half second: no 2 fps frame would show it */
+            if (t + (5 - p->event_offset) % 5 < n_ticks) st = spontaneous(&m, t);
             next = t + 5 * rng_range(&m.rng, 2, 6);
         }
     }

@@ -92,6 +92,46 @@ int main(void) {
         vlm_synth_free(s);
     }
     printf("events checked: %d appear, %d disappear, %d turn, %d collide\n", n_appear, n_disappear, n_turn, n_collide);
+
+    /* the event offset: spontaneous events (everything but collisions and the tick-0 appearances) fall
+     * event_offset ticks after a whole half second, and the 2 fps frame a move's reply follows shows the
+     * mover (6 - offset) steps = 30 px (default) or 1 step = 6 px (offset 0) from where it started */
+    for (int off = 0; off <= 4; off += 1) {
+        int n_spont = 0, n_moves = 0, n_shown = 0;
+        for (uint64_t seed = 0; seed < 20; seed++) {
+            vlm_synth_params p = vlm_synth_default_params();
+            p.seed = seed;
+            p.seconds = 60;
+            p.event_offset = off;
+            vlm_synth_scene *s = NULL;
+            char err[256];
+            CHECK_MSG(vlm_synth_generate(&p, &s, err, sizeof err) == VLM_OK, "%s", err);
+            if (!s) continue;
+            for (size_t i = 0; i < vlm_synth_n_events(s); i++) {
+                const vlm_synth_event *e = &vlm_synth_events(s)[i];
+                if (e->tick == 0 || e->action == VLM_SYNTH_COLLIDES) continue;
+                n_spont++;
+                CHECK_MSG(e->tick % 5 == off, "offset %d seed %llu: event at tick %lld", off, (unsigned long long)seed,
+                          (long long)e->tick);
+                int64_t reply_tick = vlm_synth_ceil_frame(e->tick, 2) * 5;
+                CHECK_MSG(reply_tick < vlm_synth_n_ticks(s), "offset %d: event at tick %lld, after the last frame",
+                          off, (long long)e->tick);
+                if (e->action != VLM_SYNTH_MOVES || reply_tick >= vlm_synth_n_ticks(s)) continue;
+                vlm_synth_object_state before, at;
+                vlm_synth_object_at(s, e->tick - 1, (size_t)e->object, &before);
+                vlm_synth_object_at(s, reply_tick, (size_t)e->object, &at);
+                int moved = abs(at.x - before.x) + abs(at.y - before.y), steps = off ? 6 - off : 1;
+                n_moves++;
+                /* a wall or a collision may stop it sooner; one more step when the same object's
+                 * previous move took its last step on this tick */
+                CHECK_MSG(moved > 0 && moved <= 6 * (steps + 1), "offset %d: moved %d px", off, moved);
+                n_shown += moved >= 6 * steps;
+            }
+            vlm_synth_free(s);
+        }
+        CHECK_MSG(n_spont > 100 && n_moves > 20 && n_shown * 10 >= n_moves * 9, "offset %d: %d events, %d of %d moves",
+                  off, n_spont, n_shown, n_moves);
+    }
     CHECK(n_appear > 30 && n_disappear > 5 && n_turn > 5 && n_collide > 0);
 
     /* object areas: a frame where exactly one object is on screen has that many non-background pixels
@@ -328,6 +368,11 @@ int main(void) {
     CHECK(vlm_synth_generate(&p, &s, err, sizeof err) == VLM_ERR_INVALID_ARG && !s);
     p.seconds = 10;
     p.size = 50;
+    CHECK(vlm_synth_generate(&p, &s, err, sizeof err) == VLM_ERR_INVALID_ARG && !s);
+    p.size = 384;
+    p.event_offset = 5;
+    CHECK(vlm_synth_generate(&p, &s, err, sizeof err) == VLM_ERR_INVALID_ARG && !s && strstr(err, "event_offset"));
+    p.event_offset = -1;
     CHECK(vlm_synth_generate(&p, &s, err, sizeof err) == VLM_ERR_INVALID_ARG && !s);
     vlm_synth_free(a);
     vlm_synth_free(b);
