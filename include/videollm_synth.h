@@ -112,12 +112,15 @@ typedef struct {
     double question_every;     /* mean seconds between user questions (8; 0: none)           */
     uint64_t seed;             /* question times/kinds and instruction choice                */
     const char *system_prompt; /* NULL: the original's default                               */
+    int recap;                 /* 1: end with user(VLM_SYNTH_RECAP_QUESTION) + assistant(every
+                                * narration reply so far, in order, learned); training data only */
     /* Optional: the tick each sampled frame r of the clip's video shows
      * (vlm_synth_sample_ticks). NULL: the exact grid, tick r * TICK_HZ / fps. */
     const int64_t *frame_ticks;
     size_t n_frame_ticks;
 } vlm_synth_dataset_params;
 
+#define VLM_SYNTH_RECAP_QUESTION "What has happened so far?"
 vlm_synth_dataset_params vlm_synth_dataset_default_params(void);
 /* One training sample: the conversation (JSON array, malloc'd) and its frame
  * range [*frame_start, *frame_end) on the fps grid (frame r = time r/fps).

@@ -24,7 +24,7 @@
 #   7. the report (WORK_DIR/report.md) and, with INSTALL=1, the model copied to
 #      models/default/ with its report and training log.
 # Settings (environment, defaults in brackets): SEED [1] TRAIN [800] SECONDS_PER_SCENE [20]
-#   EVENT_OFFSET [1] (synth --event-offset) HELDOUT [200] HELDOUT_SEED [1000000] VOCAB [512] HIDDEN [256] LAYERS [4] HEADS [4]
+#   EVENT_OFFSET [1] (synth --event-offset) RECAP [0] (synth --recap for the training scenes) HELDOUT [200] HELDOUT_SEED [1000000] VOCAB [512] HIDDEN [256] LAYERS [4] HEADS [4]
 #   FFN [768] V_HIDDEN [128] V_LAYERS [2] V_HEADS [2] V_FFN [512] PATCH [32] V_BASIS [2]
 #   V_RES [0.1] CAL_SCENES [100] DESIGN_TOWER [0] DIFF_HEADS [1] REPLY_HEAD [1] EPOCHS [8] LR [1e-3] WARMUP [0.03] ACCUM [2] EVAL_EVERY [200] CURVE_SCENES [40] THREADS [2]
 #   FREEZE [] (train --freeze patterns: tensors held fixed) FREEZE_STEPS [0] (0: the whole run)
@@ -45,6 +45,8 @@ V_BASIS="${V_BASIS:-2}" V_RES="${V_RES:-0.1}" CAL_SCENES="${CAL_SCENES:-100}" DE
 EPOCHS="${EPOCHS:-8}" LR="${LR:-1e-3}" WARMUP="${WARMUP:-0.03}" ACCUM="${ACCUM:-2}" EVAL_EVERY="${EVAL_EVERY:-200}"
 CURVE_SCENES="${CURVE_SCENES:-40}" THREADS="${THREADS:-2}" BASELINE_K="${BASELINE_K:-6}" INSTALL="${INSTALL:-0}"
 REUSE_DATA="${REUSE_DATA:-0}" RESUME="${RESUME:-0}" FREEZE="${FREEZE:-}" FREEZE_STEPS="${FREEZE_STEPS:-0}" WORD_HEAD="${WORD_HEAD:-}"
+RECAP="${RECAP:-0}" RECAP_ARG=()
+[ "$RECAP" = 1 ] && RECAP_ARG=(--recap)
 PY=/usr/bin/python3
 [ -x "$BIN" ] || { echo "demo-model: missing $BIN (run make first)" >&2; exit 1; }
 mkdir -p "$W"
@@ -82,8 +84,9 @@ CAL_ARGS=()
 while read -r line; do say "$line"; done < "$W/calibrate.log"
 
 # 4. features of the training scenes; held-out scenes as 2 fps videos with features
+#    (with RECAP=1 the training conversations end with a recap; the tokenizer was trained without it)
 "$BIN" synth --seed "$SEED" --scenes "$TRAIN" --seconds "$SECS" --event-offset "$EVOFF" --no-video --out "$W/train" \
-  --model "$W/base.gguf" --features 2>"$W/synth_train.log"
+  --model "$W/base.gguf" --features ${RECAP_ARG[@]+"${RECAP_ARG[@]}"} 2>"$W/synth_train.log"
 "$BIN" synth --seed "$HELDOUT_SEED" --scenes "$HELDOUT" --seconds "$SECS" --event-offset "$EVOFF" --fps-video 2 --out "$W/heldout" \
   --model "$W/base.gguf" --features 2>"$W/synth_heldout.log"
 head -n "$CURVE_SCENES" "$W/heldout/train.jsonl" > "$W/heldout/curve.jsonl"
@@ -200,7 +203,7 @@ PY
   echo
   echo "## Recipe"
   echo
-  echo "SEED=$SEED TRAIN=$TRAIN SECONDS_PER_SCENE=$SECS VOCAB=$VOCAB HIDDEN=$HIDDEN LAYERS=$LAYERS HEADS=$HEADS FFN=$FFN"
+  echo "SEED=$SEED TRAIN=$TRAIN SECONDS_PER_SCENE=$SECS EVENT_OFFSET=$EVOFF RECAP=$RECAP VOCAB=$VOCAB HIDDEN=$HIDDEN LAYERS=$LAYERS HEADS=$HEADS FFN=$FFN"
   echo "V_HIDDEN=$V_HIDDEN V_LAYERS=$V_LAYERS V_HEADS=$V_HEADS V_FFN=$V_FFN PATCH=$PATCH V_BASIS=$V_BASIS V_RES=$V_RES CAL_SCENES=$CAL_SCENES DESIGN_TOWER=$DESIGN_TOWER DIFF_HEADS=$DIFF_HEADS REPLY_HEAD=$REPLY_HEAD${WORD_HEAD:+ WORD_HEAD=$WORD_HEAD}"
   echo "EPOCHS=$EPOCHS LR=$LR WARMUP=$WARMUP ACCUM=$ACCUM THREADS=$THREADS${FREEZE:+ FREEZE='$FREEZE' FREEZE_STEPS=$FREEZE_STEPS}; $(($(date +%s) - t0)) s in all."
 } > "$W/REPORT.md"

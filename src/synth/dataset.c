@@ -11,7 +11,8 @@
  *   system, stream(1, learn=false), user(instruction), assistant(first reply),
  *   then per reply stream(gap, learn=true) + assistant(text, learn=true);
  *   per question stream(gap, learn=gap-1) + user(question) + assistant(answer);
- *   a trailing stream to the end of the clip with learn=gap-1.
+ *   a trailing stream to the end of the clip with learn=gap-1; with recap,
+ *   then user(VLM_SYNTH_RECAP_QUESTION) + assistant(every reply, in order).
  * frames = [first reply frame, last frame + 1). */
 #include <stdio.h>
 
@@ -193,7 +194,26 @@ vlm_status vlm_synth_conversation(const vlm_synth_scene *s, const vlm_synth_data
         jb_msg(&b, "assistant", a, 1);
         last = r;
     }
-    if (n_frames - 1 > last) jb_stream(&b, n_frames - 1 - last, n_frames - 2 - last);
+    if (n_frames - 1 > last) {
+        jb_stream(&b, n_frames - 1 - last, n_frames - 2 - last);
+        if (p->recap) { /* the narration so far, repeated: text the model can copy from above */
+            size_t n = 0;
+            for (size_t i = 0; i < nr; i++) n += strlen(rtext[i]) + 1;
+            char *all = malloc(n);
+            if (!all) { st = VLM_ERR_OOM; goto done; }
+            size_t o = 0;
+            for (size_t i = 0; i < nr; i++) {
+                size_t c = strlen(rtext[i]);
+                if (i) all[o++] = ' ';
+                memcpy(all + o, rtext[i], c);
+                o += c;
+            }
+            all[o] = 0;
+            jb_msg(&b, "user", VLM_SYNTH_RECAP_QUESTION, 0);
+            jb_msg(&b, "assistant", all, 1);
+            free(all);
+        }
+    }
     jb_str(&b, "\n]");
     if (b.oom) { st = VLM_ERR_OOM; goto done; }
     *frame_start = start;

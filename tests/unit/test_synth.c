@@ -230,6 +230,63 @@ int main(void) {
         free(json);
         vlm_synth_free(s);
     }
+    /* the recap: the same conversation plus user(question) + assistant(every narration reply, in order,
+     * learned), still valid in strict mode */
+    int n_recap = 0;
+    for (uint64_t seed = 0; seed < 20; seed++) {
+        vlm_synth_scene *s = gen(seed, 45);
+        vlm_synth_dataset_params dp = vlm_synth_dataset_default_params();
+        dp.seed = seed;
+        char *j0 = NULL, *j1 = NULL, err[512];
+        size_t l0 = 0, l1 = 0;
+        int64_t a0, a1, b0, b1;
+        CHECK_MSG(vlm_synth_conversation(s, &dp, &j0, &l0, &a0, &a1, err, sizeof err) == VLM_OK, "%s", err);
+        dp.recap = 1;
+        CHECK_MSG(vlm_synth_conversation(s, &dp, &j1, &l1, &b0, &b1, err, sizeof err) == VLM_OK, "%s", err);
+        vlm_conversation *c0 = NULL, *c1 = NULL;
+        CHECK(j0 && j1 && vlm_conversation_parse(j0, l0, &c0, err, sizeof err) == VLM_OK &&
+              vlm_conversation_parse(j1, l1, &c1, err, sizeof err) == VLM_OK);
+        if (c0 && c1) {
+            const vlm_message *m0 = vlm_conversation_messages(c0), *m1 = vlm_conversation_messages(c1);
+            size_t n0 = vlm_conversation_size(c0), n1 = vlm_conversation_size(c1);
+            CHECK(a0 == b0 && a1 == b1);
+            if (m0[n0 - 1].role == VLM_ROLE_STREAM) { /* a trailing stream: the recap follows it */
+                CHECK(n1 == n0 + 2);
+                for (size_t i = 0; i < n0 && i < n1; i++)
+                    CHECK(m0[i].role == m1[i].role && m0[i].num_frames == m1[i].num_frames && m0[i].learn == m1[i].learn &&
+                          !strcmp(m0[i].content ? m0[i].content : "", m1[i].content ? m1[i].content : ""));
+                char want[8192] = "";
+                for (size_t i = 3; i < n0; i++)
+                    if (m0[i].role == VLM_ROLE_ASSISTANT && (i == 3 || m0[i - 1].role == VLM_ROLE_STREAM)) {
+                        if (*want) strcat(want, " ");
+                        strcat(want, m0[i].content);
+                    }
+                CHECK(n1 == n0 + 2 && m1[n0].role == VLM_ROLE_USER && !strcmp(m1[n0].content, VLM_SYNTH_RECAP_QUESTION));
+                CHECK(n1 == n0 + 2 && m1[n0 + 1].role == VLM_ROLE_ASSISTANT && m1[n0 + 1].learn &&
+                      !strcmp(m1[n0 + 1].content, want) && strlen(want) > 100);
+                vlm_template_params tp = vlm_template_default_params();
+                tp.strict = true;
+                int64_t *ranges = NULL;
+                size_t nr0 = 0, nr1 = 0;
+                CHECK_MSG(vlm_learn_ranges(m0, n0, &tp, &ranges, &nr0, err, sizeof err) == VLM_OK, "%s", err);
+                free(ranges);
+                ranges = NULL;
+                CHECK_MSG(vlm_learn_ranges(m1, n1, &tp, &ranges, &nr1, err, sizeof err) == VLM_OK, "%s", err);
+                CHECK(nr1 == nr0 + 1);
+                free(ranges);
+                n_recap++;
+            } else {
+                CHECK(n1 == n0); /* no frame after the last reply: no recap */
+            }
+        }
+        vlm_conversation_free(c0);
+        vlm_conversation_free(c1);
+        free(j0);
+        free(j1);
+        vlm_synth_free(s);
+    }
+    CHECK_MSG(n_recap >= 10, "%d recaps", n_recap); /* 12 of 20: the others end with a reply on their last frame */
+
     /* the same conversations through the real Llama-3 tokenizer: every learn
      * range falls on token starts (vlm_sample_build fails otherwise) */
     const char *tokp = getenv("VLM_LLAMA3_TOKENIZER");
