@@ -28,6 +28,8 @@ const char *cli_default_model(void);
 /* Parse an integer in [1, max] given to option opt of `videollm cmd`. Returns 1
  * on success; otherwise prints why and returns 0. */
 int cli_parse_count(const char *cmd, const char *opt, const char *s, long max, long *out);
+/* The same for an integer in [min, max]. */
+int cli_parse_range(const char *cmd, const char *opt, const char *s, long min, long max, long *out);
 /* Parse "WxH" (each side 1..16384). Returns 1 on success. */
 int cli_parse_size(const char *s, int *w, int *h);
 

@@ -154,13 +154,7 @@ int cmd_calibrate(int argc, char **argv) {
         else if (!strcmp(a, "--scenes")) { if (!cli_parse_count("calibrate", a, v, 100000, &scenes)) return 2; }
         else if (!strcmp(a, "--seconds")) { if (!cli_parse_count("calibrate", a, v, 3600, &seconds)) return 2; }
         else if (!strcmp(a, "--max-objects")) { if (!cli_parse_count("calibrate", a, v, 64, &maxobj)) return 2; }
-        else if (!strcmp(a, "--event-offset")) {
-            if (v[0] < '0' || v[0] > '4' || v[1]) {
-                fprintf(stderr, "videollm calibrate: bad --event-offset '%s' (want 0..4, as videollm synth)\n", v);
-                return 2;
-            }
-            evoff = v[0] - '0';
-        }
+        else if (!strcmp(a, "--event-offset")) { if (!cli_parse_range("calibrate", a, v, 0, 4, &evoff)) return 2; }
         else if (!strcmp(a, "--threads")) { if (!cli_parse_count("calibrate", a, v, 256, &threads)) return 2; }
         else if (!strcmp(a, "--word-head")) word_head = v;
         else if (!strcmp(a, "--word-pos")) { if (!cli_parse_count("calibrate", a, v, 64, &word_pos)) return 2; }

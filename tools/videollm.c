@@ -66,16 +66,20 @@ char *cli_read_input(const char *path, size_t *len) {
     return cli_read_input(NULL, len);
 }
 
-int cli_parse_count(const char *cmd, const char *opt, const char *s, long max, long *out) {
+int cli_parse_range(const char *cmd, const char *opt, const char *s, long min, long max, long *out) {
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < 1 || v > max) {
-        fprintf(stderr, "videollm %s: %s needs an integer in [1, %ld], not '%s'\n", cmd, opt, max, s);
+    if (errno || end == s || *end || v < min || v > max) {
+        fprintf(stderr, "videollm %s: %s needs an integer in [%ld, %ld], not '%s'\n", cmd, opt, min, max, s);
         return 0;
     }
     *out = v;
     return 1;
+}
+
+int cli_parse_count(const char *cmd, const char *opt, const char *s, long max, long *out) {
+    return cli_parse_range(cmd, opt, s, 1, max, out);
 }
 
 const char *cli_default_model(void) {

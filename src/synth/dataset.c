@@ -197,21 +197,15 @@ vlm_status vlm_synth_conversation(const vlm_synth_scene *s, const vlm_synth_data
     if (n_frames - 1 > last) {
         jb_stream(&b, n_frames - 1 - last, n_frames - 2 - last);
         if (p->recap) { /* the narration so far, repeated: text the model can copy from above */
-            size_t n = 0;
-            for (size_t i = 0; i < nr; i++) n += strlen(rtext[i]) + 1;
-            char *all = malloc(n);
-            if (!all) { st = VLM_ERR_OOM; goto done; }
-            size_t o = 0;
+            jbuf all = {0};
             for (size_t i = 0; i < nr; i++) {
-                size_t c = strlen(rtext[i]);
-                if (i) all[o++] = ' ';
-                memcpy(all + o, rtext[i], c);
-                o += c;
+                if (i) jb_raw(&all, " ", 1);
+                jb_str(&all, rtext[i]);
             }
-            all[o] = 0;
             jb_msg(&b, "user", VLM_SYNTH_RECAP_QUESTION, 0);
-            jb_msg(&b, "assistant", all, 1);
-            free(all);
+            jb_msg(&b, "assistant", all.p ? all.p : "", 1);
+            b.oom |= all.oom;
+            free(all.p);
         }
     }
     jb_str(&b, "\n]");

@@ -342,8 +342,8 @@ vlm_status vlm_synth_generate(const vlm_synth_params *p, vlm_synth_scene **out, 
             for (int64_t k = 0; k < first && !st; k++) st = do_appear(&m, 0);
             next = 5 * rng_range(&m.rng, 2, 6) + p->event_offset;
         } else if (t == next) {
-            /* none after the last whole half second: no 2 fps frame would show it */
-            if (t + (5 - p->event_offset) % 5 < n_ticks) st = spontaneous(&m, t);
+            /* none where no 2 fps frame of the clip would show it */
+            if (vlm_synth_ceil_frame(t, 2) * (VLM_SYNTH_TICK_HZ / 2) < n_ticks) st = spontaneous(&m, t);
             next = t + 5 * rng_range(&m.rng, 2, 6);
         }
     }

@@ -649,9 +649,8 @@ static int64_t attn_round(int64_t n) { /* n rounded up to the block kernels' ali
     const int64_t al = vlm_attn_blocks_align();
     return (n + al - 1) / al * al;
 }
-static int64_t attn_tp(int64_t cap_T) { return attn_round(cap_T); }
 static size_t attn_scratch_floats(int64_t cap_T, int64_t Dh) {
-    return (size_t)(attn_tp(cap_T) * (2 * RB + 2 * Dh));
+    return (size_t)(attn_round(cap_T) * (2 * RB + 2 * Dh));
 }
 
 /* xt[i][s] = x[s][i] for s < T, 0 for T <= s < n: one head's rows (stride ld) */
@@ -687,7 +686,7 @@ static void attn_fn(void *ctx, int ith, int nth) {
     attn_job *j = ctx;
     vlm_train_context *c = j->c;
     const int64_t T = j->T, Dh = j->Dh, Nq = j->nh * Dh, Nkv = j->nkv * Dh, grp = j->nh / j->nkv;
-    const int64_t Tp = attn_tp(c->cap_T), Ta = attn_round(T);
+    const int64_t Tp = attn_round(c->cap_T), Ta = attn_round(T);
     const vlm_attn_blocks *kb = c->ab;
     float *p = c->attp + (size_t)ith * attn_scratch_floats(c->cap_T, Dh), *dp = p + RB * Tp;
     float *kt = dp + RB * Tp, *vt = kt + Dh * Tp;
