@@ -1,0 +1,59 @@
+#!/usr/bin/python3
+"""spoken_at_event.py STREAMS_DIR - whether a model speaks at the frame of each event, apart from
+whether what it says is right (docs/demo-model.md, "What limits it now").
+
+STREAMS_DIR holds, per clip, NAME.events.json (`videollm synth`) and NAME.stream.jsonl
+(`videollm stream --json`), as the recipe's WORK_DIR/streams. An event's frame is the first 2 fps
+frame at or after it (the narration's own rule). Per action, and for appearances at 0 s apart,
+prints how many events have a reply at that frame, and the median P(interval) there; then the
+same P for frames with no event. `videollm score` says whether the replies are right; this says
+whether the model spoke at all. Standard library only."""
+import glob
+import json
+import math
+import os
+import sys
+from collections import defaultdict
+
+
+def main(argv):
+    if len(argv) != 2:
+        sys.exit(__doc__)
+    paths = sorted(glob.glob(os.path.join(argv[1], "*.events.json")))
+    if not paths:
+        sys.exit(f"spoken_at_event: no *.events.json in {argv[1]}")
+    spoken, probs, quiet = defaultdict(lambda: [0, 0]), defaultdict(list), []
+    for ev_path in paths:
+        stream_path = ev_path[: -len(".events.json")] + ".stream.jsonl"
+        with open(ev_path) as f:
+            events = json.load(f)["events"]
+        with open(stream_path) as f:
+            lines = [json.loads(line) for line in f if line.strip()]
+        p = {round(x["time"], 2): x["p_interval"] for x in lines if x["event"] == "frame"}
+        said = {round(x["time"], 2) for x in lines if x["event"] == "response"}
+        at = set()
+        for e in events:
+            frame = math.ceil(e["time"] * 2 - 1e-9) / 2
+            at.add(frame)
+            key = e["action"] + (" at 0 s" if e["time"] == 0 else "")
+            spoken[key][0] += 1
+            spoken[key][1] += frame in said
+            if frame in p:
+                probs[key].append(p[frame])
+        quiet += [v for t, v in p.items() if t not in at and t > 0]
+    print("| events | n | a reply at the event's frame | median P(interval) there |")
+    print("|---|---|---|---|")
+    for key in sorted(spoken):
+        n, s = spoken[key]
+        v = sorted(probs[key])
+        med = f"{v[len(v) // 2]:.3f}" if v else "n/a"
+        print(f"| {key} | {n} | {s} = {100.0 * s / n:.1f}% | {med} |")
+    q = sorted(quiet)
+    if q:
+        low = sum(x < 0.725 for x in q)
+        print(f"| frames with no event | {len(q)} | P(interval) < 0.725 at {low} = {100.0 * low / len(q):.1f}% | "
+              f"{q[len(q) // 2]:.3f} |")
+
+
+if __name__ == "__main__":
+    main(sys.argv)
