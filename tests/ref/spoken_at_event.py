@@ -7,11 +7,14 @@ STREAMS_DIR holds, per clip, NAME.events.json (`videollm synth`) and NAME.stream
 frame at or after it (the narration's own rule). Per action, and for appearances at 0 s apart,
 prints how many events have a reply at that frame, and the median P(interval) there; then the
 same P for frames with no event. `videollm score` says whether the replies are right; this says
-whether the model spoke at all. Standard library only."""
+whether the model spoke at all. Last, for the moves with a sentence "The <colour> <shape> moves
+<direction>." in a reply within 1 s after them, how often its first such sentence names the right
+direction, colour and shape. Standard library only."""
 import glob
 import json
 import math
 import os
+import re
 import sys
 from collections import defaultdict
 
@@ -23,14 +26,17 @@ def main(argv):
     if not paths:
         sys.exit(f"spoken_at_event: no *.events.json in {argv[1]}")
     spoken, probs, quiet = defaultdict(lambda: [0, 0]), defaultdict(list), []
+    moves = [0, 0, 0, 0]  # with a move sentence; right direction, colour, shape
     for ev_path in paths:
         stream_path = ev_path[: -len(".events.json")] + ".stream.jsonl"
         with open(ev_path) as f:
-            events = json.load(f)["events"]
+            scene = json.load(f)
+        events, shapes = scene["events"], {o["id"]: o["shape"] for o in scene["objects"]}
         with open(stream_path) as f:
             lines = [json.loads(line) for line in f if line.strip()]
         p = {round(x["time"], 2): x["p_interval"] for x in lines if x["event"] == "frame"}
         said = {round(x["time"], 2) for x in lines if x["event"] == "response"}
+        replies = [(x["time"], x["text"]) for x in lines if x["event"] == "response"]
         at = set()
         for e in events:
             frame = math.ceil(e["time"] * 2 - 1e-9) / 2
@@ -40,6 +46,15 @@ def main(argv):
             spoken[key][1] += frame in said
             if frame in p:
                 probs[key].append(p[frame])
+            if e["action"] == "moves":
+                said_move = [m for t, text in replies if e["time"] <= t <= e["time"] + 1
+                             for m in re.findall(r"The (\w+) (\w+) moves (\w+)\.", text)]
+                if said_move:
+                    colour, shape, direction = said_move[0]
+                    moves[0] += 1
+                    moves[1] += direction == e["direction"]
+                    moves[2] += colour == e["colour"]
+                    moves[3] += shape == shapes[e["object"]]
         quiet += [v for t, v in p.items() if t not in at and t > 0]
     print("| events | n | a reply at the event's frame | median P(interval) there |")
     print("|---|---|---|---|")
@@ -53,6 +68,10 @@ def main(argv):
         low = sum(x < 0.725 for x in q)
         print(f"| frames with no event | {len(q)} | P(interval) < 0.725 at {low} = {100.0 * low / len(q):.1f}% | "
               f"{q[len(q) // 2]:.3f} |")
+    if moves[0]:
+        n = moves[0]
+        print(f"moves with a move sentence within 1 s: {n}; its direction right in {100.0 * moves[1] / n:.1f}%, "
+              f"colour {100.0 * moves[2] / n:.1f}%, shape {100.0 * moves[3] / n:.1f}%")
 
 
 if __name__ == "__main__":
