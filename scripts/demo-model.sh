@@ -24,10 +24,10 @@
 #      the baselines (always silent, speaking every K frames);
 #   7. the report (WORK_DIR/report.md) and, with INSTALL=1, the model copied to
 #      models/default/ with its report and training log.
-# Settings (environment, defaults in brackets): SEED [1] TRAIN [1600] SECONDS_PER_SCENE [20]
+# Settings (environment, defaults in brackets): SEED [1] TRAIN [3200] SECONDS_PER_SCENE [20]
 #   EVENT_OFFSET [1] (synth --event-offset) RECAP [0] (synth --recap for the training scenes) HELDOUT [200] HELDOUT_SEED [1000000] VOCAB [512] HIDDEN [256] LAYERS [4] HEADS [4]
 #   FFN [768] V_HIDDEN [128] V_LAYERS [2] V_HEADS [2] V_FFN [512] PATCH [32] V_BASIS [2]
-#   V_RES [0.1] CAL_SCENES [100] DESIGN_TOWER [1] DIFF_HEADS [1] REPLY_HEAD [1] EPOCHS [4] LR [1e-3] WARMUP [0.03] ACCUM [2] EVAL_EVERY [200] CURVE_SCENES [40] THREADS [2]
+#   V_RES [0.1] CAL_SCENES [100] DESIGN_TOWER [1] DIFF_HEADS [1] REPLY_HEAD [1] EPOCHS [2] LR [1e-3] WARMUP [0.03] ACCUM [2] EVAL_EVERY [200] CURVE_SCENES [40] THREADS [2]
 #   FREEZE [] (train --freeze patterns: tensors held fixed) FREEZE_STEPS [0] (0: the whole run)
 #   WORD_HEAD [] (with REPLY_HEAD=1: calibrate --word-head words, e.g. the colour words)
 #   BASELINE_K [6] INSTALL [0] REUSE_DATA [0] (keep WORK_DIR's data) RESUME [0] (also continue
@@ -38,12 +38,12 @@ ROOT=$PWD
 BUILD="${BUILD:-build}"
 BIN="$ROOT/$BUILD/videollm"
 W="${1:-$ROOT/$BUILD/demo-model}"
-SEED="${SEED:-1}" TRAIN="${TRAIN:-1600}" SECS="${SECONDS_PER_SCENE:-20}" EVOFF="${EVENT_OFFSET:-1}" HELDOUT="${HELDOUT:-200}"
+SEED="${SEED:-1}" TRAIN="${TRAIN:-3200}" SECS="${SECONDS_PER_SCENE:-20}" EVOFF="${EVENT_OFFSET:-1}" HELDOUT="${HELDOUT:-200}"
 HELDOUT_SEED="${HELDOUT_SEED:-1000000}" VOCAB="${VOCAB:-512}"
 HIDDEN="${HIDDEN:-256}" LAYERS="${LAYERS:-4}" HEADS="${HEADS:-4}" FFN="${FFN:-768}"
 V_HIDDEN="${V_HIDDEN:-128}" V_LAYERS="${V_LAYERS:-2}" V_HEADS="${V_HEADS:-2}" V_FFN="${V_FFN:-512}" PATCH="${PATCH:-32}"
 V_BASIS="${V_BASIS:-2}" V_RES="${V_RES:-0.1}" CAL_SCENES="${CAL_SCENES:-100}" DESIGN_TOWER="${DESIGN_TOWER:-1}" DIFF_HEADS="${DIFF_HEADS:-1}" REPLY_HEAD="${REPLY_HEAD:-1}"
-EPOCHS="${EPOCHS:-4}" LR="${LR:-1e-3}" WARMUP="${WARMUP:-0.03}" ACCUM="${ACCUM:-2}" EVAL_EVERY="${EVAL_EVERY:-200}"
+EPOCHS="${EPOCHS:-2}" LR="${LR:-1e-3}" WARMUP="${WARMUP:-0.03}" ACCUM="${ACCUM:-2}" EVAL_EVERY="${EVAL_EVERY:-200}"
 CURVE_SCENES="${CURVE_SCENES:-40}" THREADS="${THREADS:-2}" BASELINE_K="${BASELINE_K:-6}" INSTALL="${INSTALL:-0}"
 REUSE_DATA="${REUSE_DATA:-0}" RESUME="${RESUME:-0}" FREEZE="${FREEZE:-}" FREEZE_STEPS="${FREEZE_STEPS:-0}" WORD_HEAD="${WORD_HEAD:-}"
 RECAP="${RECAP:-0}" RECAP_ARG=()

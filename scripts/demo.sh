@@ -4,7 +4,7 @@
 # model (models/default/, trained by `make demo-model`) and narrates it as it
 # plays; then the ground-truth event list is printed for comparison, with the
 # narration score and the streaming metrics of this clip.
-#   DEMO_SEED [4242]: which clip (the training scenes use seeds 1..1600, the
+#   DEMO_SEED [4242]: which clip (the training scenes use seeds 1..3200, the
 #   held-out evaluation 1000000..1000199); DEMO_SECONDS [20].
 set -euo pipefail
 cd "$(dirname "$0")/.."
