@@ -12,7 +12,6 @@ whether the model spoke at all. Last, for the moves with a sentence "The <colour
 direction, colour and shape. Standard library only."""
 import glob
 import json
-import math
 import os
 import re
 import sys
@@ -32,14 +31,15 @@ def main(argv):
         with open(ev_path) as f:
             scene = json.load(f)
         events, shapes = scene["events"], {o["id"]: o["shape"] for o in scene["objects"]}
+        tick_hz = scene["tick_hz"]
         with open(stream_path) as f:
             lines = [json.loads(line) for line in f if line.strip()]
         p = {round(x["time"], 2): x["p_interval"] for x in lines if x["event"] == "frame"}
-        said = {round(x["time"], 2) for x in lines if x["event"] == "response"}
         replies = [(x["time"], x["text"]) for x in lines if x["event"] == "response"]
+        said = {round(t, 2) for t, _ in replies}
         at = set()
         for e in events:
-            frame = math.ceil(e["time"] * 2 - 1e-9) / 2
+            frame = -(-e["tick"] * 2 // tick_hz) / 2  # ceil to the 2 fps grid, in whole ticks
             at.add(frame)
             key = e["action"] + (" at 0 s" if e["time"] == 0 else "")
             spoken[key][0] += 1
