@@ -604,6 +604,9 @@ typedef struct {
     double areas[VLM_DESIGN_MAX_AREAS];
     int32_t n_groups;                            /* 0, or the groups the areas fall in (e.g. shapes) */
     int32_t area_group[VLM_DESIGN_MAX_AREAS];    /* 0..n_groups-1 for each area */
+    double head_moment_gain;                     /* the head token's moments have this std over the
+                                                    frames (0 or 1: standardised like the rest; a
+                                                    larger gain makes a move a larger change) */
 } vlm_tower_design_params;
 
 typedef struct {

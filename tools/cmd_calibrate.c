@@ -2,6 +2,7 @@
  * frames of the synthetic world (vlm_vision_calibrate; docs/demo-model.md),
  * and optionally design layer 0's frame-difference heads on the calibrated
  * tower's tokens (vlm_design_diff_heads). */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +13,8 @@
 static int usage(FILE *f) {
     fprintf(f, "usage: videollm calibrate --model M.gguf --out OUT.gguf [--seed 1] [--scenes 100] [--seconds 20]\n"
                "                          [--max-objects 4] [--event-offset 1] [--threads 2] [--frame-diff-heads [--reply-head]]\n"
-               "                          [--word-head WORD,WORD,... [--word-pos 2]] [--design-tower] [--quiet]\n"
+               "                          [--word-head WORD,WORD,... [--word-pos 2]] [--design-tower [--head-moment-gain 1]]\n"
+               "                          [--quiet]\n"
                "  Runs the model's vision tower on the 2 fps frames (ticks 0, 5, 10, ...) of synthetic scenes\n"
                "  seed .. seed+scenes-1 and rescales its post-LN, MAP-head attention output and head bias so\n"
                "  that the frame tokens have mean 0 and std 1 per dimension over those frames. Writes OUT.gguf\n"
@@ -21,6 +23,8 @@ static int usage(FILE *f) {
                "                      world (per patch: the area of each palette colour and its column/row\n"
                "                      moments; the head token adds which known object area each colour\n"
                "                      covers), standardised on the same frames (docs/model-format.md)\n"
+               "  --head-moment-gain G  with --design-tower: the head token's column/row moments get std G\n"
+               "                      over the frames instead of 1, so that a move is a larger change\n"
                "  --frame-diff-heads  then design heads 0-3 of LM layer 0 to compare each frame with the one\n"
                "                      before, and give the connector a constant output for them to key on\n"
                "                      (fitted on the calibrated tokens of the first 10 scenes; an untrained LM)\n"
@@ -110,8 +114,8 @@ static vlm_status design_heads(frames *f, long n_scenes, const vlm_diff_heads_pa
 /* The designed tower (vlm_vision_design) for the synthetic world: its palette,
  * background and the six object areas. */
 static vlm_status design_tower(const vlm_model *m, frames *f, size_t n_frames, int32_t threads, const char *out,
-                               int quiet, long scenes, char *err, size_t err_size) {
-    vlm_tower_design_params p = {.n_colours = VLM_SYNTH_N_COLOURS, .n_areas = 0};
+                               int quiet, long scenes, double moment_gain, char *err, size_t err_size) {
+    vlm_tower_design_params p = {.n_colours = VLM_SYNTH_N_COLOURS, .n_areas = 0, .head_moment_gain = moment_gain};
     vlm_synth_colour_rgb(-1, p.background);
     for (int k = 0; k < VLM_SYNTH_N_COLOURS; k++) vlm_synth_colour_rgb(k, p.colours[k]);
     p.n_groups = VLM_SYNTH_N_SHAPES; /* the head token also says which shape appeared, whatever its colour */
@@ -139,6 +143,7 @@ int cmd_calibrate(int argc, char **argv) {
     int quiet = 0, diff_heads = 0, reply_head = 0, design = 0;
     const char *word_head = NULL;
     long word_pos = 2;
+    double moment_gain = 0.0; /* 0: not given (1) */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) return usage(stdout);
@@ -157,12 +162,25 @@ int cmd_calibrate(int argc, char **argv) {
         else if (!strcmp(a, "--event-offset")) { if (!cli_parse_range("calibrate", a, v, 0, 4, &evoff)) return 2; }
         else if (!strcmp(a, "--threads")) { if (!cli_parse_count("calibrate", a, v, 256, &threads)) return 2; }
         else if (!strcmp(a, "--word-head")) word_head = v;
+        else if (!strcmp(a, "--head-moment-gain")) {
+            char *end;
+            errno = 0;
+            moment_gain = strtod(v, &end);
+            if (errno || end == v || *end || !(moment_gain >= 0.01 && moment_gain <= 100.0)) {
+                fprintf(stderr, "videollm calibrate: --head-moment-gain needs a number in 0.01..100, not '%s'\n", v);
+                return 2;
+            }
+        }
         else if (!strcmp(a, "--word-pos")) { if (!cli_parse_count("calibrate", a, v, 64, &word_pos)) return 2; }
         else { fprintf(stderr, "videollm calibrate: unknown option %s\n", a); return usage(stderr); }
     }
     if (!model || !out) { fprintf(stderr, "videollm calibrate: --model and --out are required\n"); return usage(stderr); }
     if (reply_head && !diff_heads) {
         fprintf(stderr, "videollm calibrate: --reply-head goes with --frame-diff-heads\n");
+        return usage(stderr);
+    }
+    if (moment_gain > 0.0 && !design) {
+        fprintf(stderr, "videollm calibrate: --head-moment-gain goes with --design-tower\n");
         return usage(stderr);
     }
     if (word_head && !reply_head) {
@@ -236,8 +254,8 @@ int cmd_calibrate(int argc, char **argv) {
     if (!st) {
         f.per_scene = (size_t)vlm_synth_n_stream_frames(f.s);
         if (design)
-            st = design_tower(m, &f, (size_t)scenes * f.per_scene, (int32_t)threads, out, quiet, scenes, err,
-                              sizeof err);
+            st = design_tower(m, &f, (size_t)scenes * f.per_scene, (int32_t)threads, out, quiet, scenes, moment_gain,
+                              err, sizeof err);
         else
             st = vlm_vision_calibrate(m, next_frame, &f, (size_t)scenes * f.per_scene, (int32_t)threads, out, &rep,
                                       err, sizeof err);

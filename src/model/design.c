@@ -405,6 +405,10 @@ vlm_status vlm_vision_design(const vlm_model *m, const vlm_tower_design_params *
     if (p->n_groups < 0 || p->n_groups > VLM_DESIGN_MAX_AREAS)
         return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "vision_design: %d area groups (0..%d)", p->n_groups,
                            VLM_DESIGN_MAX_AREAS);
+    if (!(p->head_moment_gain >= 0.0 && p->head_moment_gain <= 100.0))
+        return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "vision_design: head moment gain %g (0..100; 0 means 1)",
+                           p->head_moment_gain);
+    const double mgain = p->head_moment_gain > 0.0 ? p->head_moment_gain : 1.0;
     double areas[VLM_DESIGN_MAX_AREAS];
     int32_t group[VLM_DESIGN_MAX_AREAS];
     { /* ascending, each with its group */
@@ -466,8 +470,9 @@ vlm_status vlm_vision_design(const vlm_model *m, const vlm_tower_design_params *
          * standardised frame means */
         t.hin[(2 * D + (size_t)i) * D + (size_t)i] = 1.0f;
         if (live && sdg[i] > LIVE_MIN) {
-            t.hout[(size_t)i * D + (size_t)i] = (float)(sd[i] / sdg[i]);
-            t.hout_b[i] = (float)((mu[i] - mug[i]) / sdg[i]);
+            const double g = i >= y.dax && i < y.day + y.nc ? mgain : 1.0;
+            t.hout[(size_t)i * D + (size_t)i] = (float)(g * sd[i] / sdg[i]);
+            t.hout_b[i] = (float)(g * (mu[i] - mug[i]) / sdg[i]);
         }
     }
     balance_rows(t.hout, y.D, y.D);

@@ -236,6 +236,75 @@ static void test_design(const char *tok) {
     vlm_model_free(c);
 }
 
+/* --head-moment-gain: the head token's moments scaled by the gain (std G over the
+ * frames), everything else of every token as without it (but the head token's
+ * balance dimension, which keeps its row sum) */
+static void test_moment_gain(const char *tok) {
+    enum { D = 64, G = 3 };
+    char g[300], o1[300], o3[300], e[512];
+    vlm_model *m = make_model(tok, "mg64", D, g, sizeof g);
+    if (!m) return;
+    snprintf(e, sizeof e, "%s/gain", root);
+    CHECK(mkdir(e, 0777) == 0);
+    snprintf(o1, sizeof o1, "%s/gain/g1.gguf", root);
+    snprintf(o3, sizeof o3, "%s/gain/g3.gguf", root);
+    vlm_tower_design_params p = world();
+    vlm_tower_design_report rep;
+    frames f = {0, -1};
+    CHECK_MSG(vlm_vision_design(m, &p, frame_cb, &f, NF, 2, o1, &rep, e, sizeof e) == VLM_OK, "design: %s", e);
+    p.head_moment_gain = G;
+    f = (frames){0, -1};
+    CHECK_MSG(vlm_vision_design(m, &p, frame_cb, &f, NF, 2, o3, NULL, e, sizeof e) == VLM_OK, "design: %s", e);
+    vlm_model_free(m);
+    vlm_model *c1 = NULL, *c3 = NULL;
+    vlm_vision_context *v1 = NULL, *v3 = NULL;
+    vlm_model_params mp = vlm_model_default_params();
+    CHECK_MSG(vlm_model_load(o1, &mp, &c1, e, sizeof e) == VLM_OK, "%s", e);
+    CHECK_MSG(vlm_model_load(o3, &mp, &c3, e, sizeof e) == VLM_OK, "%s", e);
+    if (c1) CHECK_MSG(vlm_vision_context_init(c1, NULL, &v1, e, sizeof e) == VLM_OK, "%s", e);
+    if (c3) CHECK_MSG(vlm_vision_context_init(c3, NULL, &v3, e, sizeof e) == VLM_OK, "%s", e);
+    if (v1 && v3) {
+        uint8_t *rgb = malloc(S * S * 3);
+        float a[NT * D], b[NT * D];
+        double sum[D] = {0}, sq[D] = {0}, worst_other = 0, worst_ratio = 0, worst_sum = 0;
+        const int m0 = rep.dim_moment_x, m1 = rep.dim_moment_y + 3;
+        for (size_t i = 0; i < NF; i++) {
+            make_frame(i, rgb), encode(v1, rgb, a), encode(v3, rgb, b);
+            double rs1 = 0, rs3 = 0, ra = 0;
+            for (int d = 0; d < D; d++) rs1 += a[d], rs3 += b[d], ra += fabs(b[d]);
+            worst_sum = fmax(worst_sum, fabs(rs3 - rs1) / (1 + ra));
+            for (int t = 0; t < NT; t++)
+                for (int d = 0; d < D; d++) {
+                    const float x = a[t * D + d], y = b[t * D + d];
+                    if (t == 0 && d >= m0 && d < m1) {
+                        worst_ratio = fmax(worst_ratio, fabs(y - G * x));
+                        sum[d] += y, sq[d] += (double)y * y;
+                    } else if (t == 0 && d == 2) { /* the balance: minus the sum of the others */
+                        continue;
+                    } else {
+                        worst_other = fmax(worst_other, fabs(y - x));
+                    }
+                }
+        }
+        CHECK_MSG(worst_ratio < 2e-3 * G, "head moments differ from %d x the gain-1 tower's by %g", G, worst_ratio);
+        CHECK_MSG(worst_other < 2e-3, "other features differ by %g with the gain", worst_other);
+        CHECK_MSG(worst_sum < 1e-4, "the head token's balance: row sums differ by %g (relative)", worst_sum);
+        int varying = 0;
+        for (int d = m0; d < m1; d++) {
+            const double mean = sum[d] / NF, sd = sqrt(fmax(sq[d] / NF - mean * mean, 0));
+            varying += sd > 0;
+            CHECK_MSG(sd == 0 || fabs(sd - G) < 2e-3 * G, "head moment dim %d: std %g, expected %d", d, sd, G);
+            CHECK_MSG(fabs(mean) < 1e-3 * G, "head moment dim %d: mean %g", d, mean);
+        }
+        CHECK_MSG(varying >= 3, "only %d head moment dims vary over the frames", varying);
+        printf("head moment gain %d: moments within %.2g of %d x, other features within %.2g\n", G, worst_ratio, G,
+               worst_other);
+        free(rgb);
+    }
+    vlm_vision_context_free(v1), vlm_vision_context_free(v3);
+    vlm_model_free(c1), vlm_model_free(c3);
+}
+
 static void expect_refusal(const vlm_model *m, const vlm_tower_design_params *p, frames *f, size_t n, const char *out,
                            vlm_status want, const char *msg, const char *dir) {
     char e[512] = "";
@@ -268,6 +337,10 @@ static void test_refusals(const char *tok) {
         expect_refusal(m, &q, &ok, NF, out, VLM_ERR_INVALID_ARG, "distinct", dir);
         q = p, q.area_group[0] = 2;
         expect_refusal(m, &q, &ok, NF, out, VLM_ERR_INVALID_ARG, "group 2 is not in 0..1", dir);
+        q = p, q.head_moment_gain = -1;
+        expect_refusal(m, &q, &ok, NF, out, VLM_ERR_INVALID_ARG, "head moment gain", dir);
+        q = p, q.head_moment_gain = NAN;
+        expect_refusal(m, &q, &ok, NF, out, VLM_ERR_INVALID_ARG, "head moment gain", dir);
     }
     vlm_model_free(m);
     vlm_model *n = make_model(tok, "r32", 32, g, sizeof g);
@@ -285,6 +358,7 @@ int main(void) {
     snprintf(tok, sizeof tok, "%s/tokenizer.json", root);
     write_llama3_tokenizer(tok);
     test_design(tok);
+    test_moment_gain(tok);
     test_refusals(tok);
     test_root_finish(root);
     return check_done("test_design");
