@@ -119,15 +119,23 @@ static double grid_sum(const float *tok, int D, int d) {
     return s;
 }
 
+/* A fresh model and its folder root/SUB with two output paths in it, a.gguf and b.gguf. */
+static vlm_model *setup(const char *tok, const char *name, const char *sub, char *g, char *a, char *b) {
+    char dir[290]; /* + "/a.gguf" fits 300 */
+    vlm_model *m = make_model(tok, name, 64, g, 300);
+    if (!m) return NULL;
+    snprintf(dir, sizeof dir, "%s/%s", root, sub);
+    CHECK(mkdir(dir, 0777) == 0);
+    snprintf(a, 300, "%s/a.gguf", dir);
+    snprintf(b, 300, "%s/b.gguf", dir);
+    return m;
+}
+
 static void test_design(const char *tok) {
     enum { D = 64 };
     char g[300], out[300], out2[300], e[512];
-    vlm_model *m = make_model(tok, "m64", D, g, sizeof g);
+    vlm_model *m = setup(tok, "m64", "des", g, out, out2);
     if (!m) return;
-    snprintf(e, sizeof e, "%s/des", root);
-    CHECK(mkdir(e, 0777) == 0);
-    snprintf(out, sizeof out, "%s/des/a.gguf", root);
-    snprintf(out2, sizeof out2, "%s/des/b.gguf", root);
     vlm_tower_design_params p = world();
     vlm_tower_design_report rep;
     memset(&rep, 0xff, sizeof rep);
@@ -242,12 +250,8 @@ static void test_design(const char *tok) {
 static void test_moment_gain(const char *tok) {
     enum { D = 64, G = 3 };
     char g[300], o1[300], o3[300], e[512];
-    vlm_model *m = make_model(tok, "mg64", D, g, sizeof g);
+    vlm_model *m = setup(tok, "mg64", "gain", g, o1, o3); /* gains 1 and G */
     if (!m) return;
-    snprintf(e, sizeof e, "%s/gain", root);
-    CHECK(mkdir(e, 0777) == 0);
-    snprintf(o1, sizeof o1, "%s/gain/g1.gguf", root);
-    snprintf(o3, sizeof o3, "%s/gain/g3.gguf", root);
     vlm_tower_design_params p = world();
     vlm_tower_design_report rep;
     frames f = {0, -1};
