@@ -654,6 +654,9 @@ typedef struct {
     /* with word tokens: */
     int32_t word_offset;      /* positions back head 1 of layer 1 attends to (0: not designed) */
     double word_margin;       /* its position score margin                                      */
+    /* with prev_change_head: */
+    int32_t prev_offset;      /* positions back head 2 of layer 1 attends to (0: not designed)  */
+    int32_t prev_rank;        /* dimensions of the subspace it writes                            */
 } vlm_diff_heads_report;
 
 typedef struct {
@@ -665,6 +668,8 @@ typedef struct {
     const int32_t *word_tokens;
     size_t n_word_tokens;
     int32_t word_pos;   /* default 2: the reply's third token */
+    bool prev_change_head; /* with reply_head: head 2 of layer 1 hands each frame's last token the
+                            * previous frame's change (below) */
 } vlm_diff_heads_params;
 
 vlm_diff_heads_params vlm_diff_heads_default_params(void);
@@ -695,7 +700,15 @@ vlm_diff_heads_params vlm_diff_heads_default_params(void);
  * the same subspace into the same place as head 0: a word at that place in a
  * reply (in the demo world the colour word, which predicts the shape) gets
  * the change of the frame; other tokens query nothing (uniform attention).
- * Needs 3 head dims within n_embd - 3. rep may be NULL. */
+ * Needs 3 head dims within n_embd - 3.
+ * With p->prev_change_head (and reply_head), head 2 of layer 1 attends by
+ * position from every frame token (query and key on dimension 0) to the same
+ * token one frame earlier and copies its frame-difference subspace into a
+ * fourth subspace, the dimensions left after the other three (at least
+ * head_dim / 2 of them): a frame's last token then holds both its frame's
+ * change and the previous frame's, so that the start of a motion (a change
+ * after none) differs from motion that goes on (a change after a change).
+ * rep may be NULL. */
 /* The shape and type conditions alone (before the work that feeds the design). */
 vlm_status vlm_design_diff_heads_check(const vlm_model *m, const vlm_diff_heads_params *p, char *err,
                                        size_t err_size);

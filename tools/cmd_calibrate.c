@@ -13,7 +13,8 @@
 static int usage(FILE *f) {
     fprintf(f, "usage: videollm calibrate --model M.gguf --out OUT.gguf [--seed 1] [--scenes 100] [--seconds 20]\n"
                "                          [--max-objects 4] [--event-offset 1] [--threads 2] [--frame-diff-heads [--reply-head]]\n"
-               "                          [--word-head WORD,WORD,... [--word-pos 2]] [--design-tower [--head-moment-gain 1]]\n"
+               "                          [--word-head WORD,WORD,... [--word-pos 2]] [--prev-change-head]\n"
+               "                          [--design-tower [--head-moment-gain 1]]\n"
                "                          [--quiet]\n"
                "  Runs the model's vision tower on the 2 fps frames (ticks 0, 5, 10, ...) of synthetic scenes\n"
                "  seed .. seed+scenes-1 and rescales its post-LN, MAP-head attention output and head bias so\n"
@@ -33,7 +34,10 @@ static int usage(FILE *f) {
                "  --word-head W,...   with --reply-head: head 1 of layer 1 copies the same change to these words\n"
                "                      (each one token with a leading space) when they stand --word-pos tokens\n"
                "                      into a reply (default 2, the third token: in the demo world the colour\n"
-               "                      word, which predicts the shape)\n");
+               "                      word, which predicts the shape)\n"
+               "  --prev-change-head  with --reply-head: head 2 of layer 1 copies the change seen one frame\n"
+               "                      earlier to each frame token, so a motion that starts (a change after\n"
+               "                      none) differs from one that goes on\n");
     return f == stdout ? 0 : 2;
 }
 
@@ -105,6 +109,9 @@ static vlm_status design_heads(frames *f, long n_scenes, const vlm_diff_heads_pa
     if (!st && !quiet && dp->n_word_tokens)
         fprintf(stderr, "calibrate: word head: %zu words; head 1 of layer 1 attends %d tokens back (position margin "
                 "%.2f)\n", dp->n_word_tokens, rep.word_offset, rep.word_margin);
+    if (!st && !quiet && dp->prev_change_head)
+        fprintf(stderr, "calibrate: previous-change head: head 2 of layer 1 attends %d tokens back, into %d "
+                "dimensions\n", rep.prev_offset, rep.prev_rank);
     vlm_vision_context_free(vc);
     free(rgb), free(tokens);
     vlm_model_free(m);
@@ -140,7 +147,7 @@ static vlm_status design_tower(const vlm_model *m, frames *f, size_t n_frames, i
 int cmd_calibrate(int argc, char **argv) {
     const char *model = NULL, *out = NULL;
     long seed = 1, scenes = 100, seconds = 20, maxobj = 4, threads = 2, evoff = 1;
-    int quiet = 0, diff_heads = 0, reply_head = 0, design = 0;
+    int quiet = 0, diff_heads = 0, reply_head = 0, design = 0, prev_head = 0;
     const char *word_head = NULL;
     long word_pos = 2;
     double moment_gain = 0.0; /* 0: not given (1) */
@@ -150,6 +157,7 @@ int cmd_calibrate(int argc, char **argv) {
         if (!strcmp(a, "--quiet")) { quiet = 1; continue; }
         if (!strcmp(a, "--frame-diff-heads")) { diff_heads = 1; continue; }
         if (!strcmp(a, "--reply-head")) { reply_head = 1; continue; }
+        if (!strcmp(a, "--prev-change-head")) { prev_head = 1; continue; }
         if (!strcmp(a, "--design-tower")) { design = 1; continue; }
         if (!v) { fprintf(stderr, "videollm calibrate: %s needs a value\n", a); return usage(stderr); }
         i++;
@@ -183,13 +191,17 @@ int cmd_calibrate(int argc, char **argv) {
         fprintf(stderr, "videollm calibrate: --head-moment-gain goes with --design-tower\n");
         return usage(stderr);
     }
+    if (prev_head && !reply_head) {
+        fprintf(stderr, "videollm calibrate: --prev-change-head goes with --reply-head\n");
+        return usage(stderr);
+    }
     if (word_head && !reply_head) {
         fprintf(stderr, "videollm calibrate: --word-head goes with --reply-head\n");
         return usage(stderr);
     }
     vlm_diff_heads_params dp = vlm_diff_heads_default_params();
     dp.seed = (uint64_t)seed, dp.n_threads = (int32_t)threads, dp.reply_head = reply_head;
-    dp.word_pos = (int32_t)word_pos;
+    dp.word_pos = (int32_t)word_pos, dp.prev_change_head = prev_head;
     int32_t word_ids[64];
     { /* fail before the work, not after it: the output folder must exist */
         char dir[4096];

@@ -33,6 +33,16 @@
  *    residual of a frame's last token gains P^T P (n(pooled_f) - n(pooled_f-1))
  *    and every frame token gains P'^T P' (n(x) - n(x one frame back)): zero when
  *    nothing changed. P and P' span orthogonal subspaces.
+ * With the reply head (vlm_diff_heads_params.reply_head), head 0 of layer 1
+ * copies the change from a frame's last token to the reply's first token
+ * (docs/model-format.md, "The reply head"), and optionally head 1 to a word
+ * further in. With prev_change_head, head 2 of layer 1 attends from each
+ * frame token to the same token one frame back (K + 1 positions, by the same
+ * position construction, query and key on dimension 0) and copies its
+ * frame-difference subspace P into a fourth subspace Q (the dimensions left,
+ * at most head_dim): a frame's last token then holds its own change (in P)
+ * and the previous frame's (in Q). A motion that starts is a change after
+ * none; one that goes on, a change after a change.
  * Every other weight is copied. */
 #include <math.h>
 #include <stdio.h>
@@ -185,6 +195,9 @@ vlm_status vlm_design_diff_heads_check(const vlm_model *m, const vlm_diff_heads_
         return vlm_set_err(err, err_size, VLM_ERR_UNSUPPORTED,
                            "diff_heads: layer 0 and the connector must be f32 (found %s); design an f32 model "
                            "and quantize afterwards", vlm_dtype_name(bad->type));
+    if (p->prev_change_head && !p->reply_head)
+        return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG,
+                           "diff_heads: the previous-change head goes with the reply head");
     if (!p->reply_head) return VLM_OK;
     if (hp->n_layer < 2)
         return vlm_set_err(err, err_size, VLM_ERR_UNSUPPORTED, "diff_heads: the reply head needs 2 layers (has %d)",
@@ -203,6 +216,14 @@ vlm_status vlm_design_diff_heads_check(const vlm_model *m, const vlm_diff_heads_
     if (o < 2 || o >= DH_SPAN)
         return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG,
                            "diff_heads: the reply head needs the model's tokenizer (to count \"]\\nAssistant:\")");
+    if (p->prev_change_head) {
+        const int64_t left = H - (p->n_word_tokens ? 3 : 2) - 3 * Dh;
+        if (2 * left < Dh)
+            return vlm_set_err(err, err_size, VLM_ERR_UNSUPPORTED,
+                               "diff_heads: the previous-change head needs head_dim / 2 = %lld dimensions beside the "
+                               "other three subspaces (%lld left of n_embd %lld)", (long long)(Dh / 2),
+                               (long long)(left > 0 ? left : 0), (long long)H);
+    }
     if (!p->n_word_tokens) return VLM_OK;
     if (!p->word_tokens || 3 * Dh > H - 3 || p->word_pos < 1 || o + p->word_pos >= DH_SPAN)
         return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG,
@@ -242,6 +263,10 @@ vlm_status vlm_design_diff_heads(const vlm_model *m, const float *tokens, size_t
     const double signs[DH_HEADS] = {1, -1, 1, -1};
     const int subspace[DH_HEADS] = {0, 0, 1, 1};
     const int n_sub = reply ? 3 : 2, zeros = word ? 3 : reply ? 2 : 1;
+    const bool prev = reply && p->prev_change_head;
+    /* rows of the projections: n_sub subspaces of Dh, and the previous-change head's Q */
+    const int64_t r_prev = prev ? (H - zeros - 3 * Dh < Dh ? H - zeros - 3 * Dh : Dh) : 0;
+    const int64_t n_rows = n_sub * Dh + r_prev;
 
     const size_t Hz = (size_t)H;
     float *q = malloc((size_t)(Nq * H) * sizeof(float)), *k = malloc((size_t)(Nkv * H) * sizeof(float));
@@ -249,8 +274,8 @@ vlm_status vlm_design_diff_heads(const vlm_model *m, const float *tokens, size_t
     float *w2 = malloc(Hz * Hz * sizeof(float)), *b2 = malloc(Hz * sizeof(float));
     float *out = malloc(Hz * 64 * sizeof(float)), *tout = reply ? malloc(n_tokens * Hz * sizeof(float)) : NULL;
     double *norms = malloc((n_tokens > (size_t)V ? n_tokens : (size_t)V) * sizeof(double));
-    const size_t p_size = (size_t)(n_sub * Dh * H) > (size_t)DH_HEADS * DH_SPAN * DH_PAIRS
-                              ? (size_t)(n_sub * Dh * H)
+    const size_t p_size = (size_t)(n_rows * H) > (size_t)DH_HEADS * DH_SPAN * DH_PAIRS
+                              ? (size_t)(n_rows * H)
                               : (size_t)DH_HEADS * DH_SPAN * DH_PAIRS;
     double *P = malloc(p_size * sizeof(double)); /* the pair-weight table, then the projections */
     double *draws = malloc((size_t)DH_TRIALS * DH_REPLY_PAIRS * sizeof(double));
@@ -340,7 +365,7 @@ vlm_status vlm_design_diff_heads(const vlm_model *m, const float *tokens, size_t
     double ww[DH_REPLY_PAIRS], gap_w = 0, rel_w = 0;
     const int64_t off_w = word ? off_r + p->word_pos : 0;
     if (word) rel_w = pair_weights(theta, DH_REPLY_PAIRS, &off_w, 1, seed, ww, &gap_w, P, draws);
-    if (!orthonormal_rows(P, n_sub * Dh, H, zeros, seed)) {
+    if (!orthonormal_rows(P, n_rows, H, zeros, seed)) {
         st = vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "diff_heads: degenerate projection");
         goto done;
     }
@@ -423,6 +448,22 @@ vlm_status vlm_design_diff_heads(const vlm_model *m, const float *tokens, size_t
             const double uw = sqrt(DH_MARGIN * sqrt((double)Dh) / (gap_w * xw * xk));
             position_head(q1 + (size_t)Dh * Hz, k1 + (size_t)Dh * Hz, Dh, H, 2, off_w, theta, ww, DH_REPLY_PAIRS, uw);
         }
+        if (prev) {
+            /* 8. head 2 of layer 1: frame token to frame token K + 1 back (query and key on
+             *    dimension 0, layer 0's pair weights, whose margin covers that offset); value: the
+             *    first r_prev rows of P; output: s Q^T, the same scale as the reply head's copy */
+            const double up = sqrt(DH_MARGIN * sqrt((double)Dh) / gap) / xk;
+            float *q2 = q1 + (size_t)(2 * Dh) * Hz, *k2 = k1 + (size_t)(2 * Dh) * Hz, *v2 = v1 + (size_t)(2 * Dh) * Hz;
+            position_head(q2, k2, Dh, H, 0, offsets[3], theta, w, DH_PAIRS, up);
+            const double *Q = P + (size_t)(3 * Dh) * Hz;
+            for (int64_t d = 0; d < Dh; d++)
+                for (int64_t c = 0; c < H; c++) {
+                    const bool in = d < r_prev;
+                    v2[(size_t)d * Hz + (size_t)c] = in ? (float)P0[(size_t)d * Hz + (size_t)c] : 0.0f;
+                    o1[(size_t)c * (size_t)Nq + (size_t)(2 * Dh + d)] =
+                        in ? (float)(sc * Q[(size_t)d * Hz + (size_t)c]) : 0.0f;
+                }
+        }
     }
     static const char *const names[11] = {"blk.0.attn_q.weight", "blk.0.attn_k.weight", "blk.0.attn_v.weight",
                                           "blk.0.attn_output.weight", "mm.2.weight", "mm.2.bias",
@@ -437,6 +478,7 @@ vlm_status vlm_design_diff_heads(const vlm_model *m, const float *tokens, size_t
         for (int h = 0; h < DH_HEADS; h++) rep->offsets[h] = (int32_t)offsets[h];
         if (reply) rep->reply_offset = (int32_t)off_r, rep->reply_margin = rel_r, rep->gamma = gamma;
         if (word) rep->word_offset = (int32_t)off_w, rep->word_margin = rel_w;
+        if (prev) rep->prev_offset = (int32_t)offsets[3], rep->prev_rank = (int32_t)r_prev;
     }
 done:
     vlm_vision_context_free(vc);

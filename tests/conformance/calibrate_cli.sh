@@ -13,7 +13,7 @@
 #   4. --frame-diff-heads on a 4-head model: the report line, byte-identical
 #      files from two runs, the tower untouched (the same features as plain
 #      calibration), and a 2-head model refused before any work (no file);
-#   5. --reply-head on a 2-layer model (and --word-head): its report line, byte-identical
+#   5. --reply-head on a 2-layer model (and --word-head, --prev-change-head): its report line, byte-identical
 #      reruns, the tower untouched; refused alone (exit 2) and on a one-layer
 #      model (exit 1, no file);
 #   6. --design-tower on the recipe's tower shape: its report line, byte-identical
@@ -153,6 +153,18 @@ cmp -s "$W/q1/w.gguf" "$W/q1/d.gguf" && { echo "FAIL: the word head changed noth
   2>"$W/err"; rc=$?
 [ $rc -eq 2 ] && grep -q "goes with --reply-head" "$W/err" || { echo "FAIL: --word-head alone gave $rc"; exit 1; }
 echo "word head: $(tail -n 1 "$W/log" | cut -c1-120); refusals ok"
+# the previous-change head: its report line (head dim 16: 64 - 2 - 3 x 16 = 14 dimensions left);
+# refused without --reply-head
+"$B" calibrate --model "$W/m42.gguf" --out "$W/q1/p.gguf" --seed 5 --scenes 3 --seconds 4 --frame-diff-heads --reply-head \
+  --prev-change-head 2>"$W/log"
+grep -q "^calibrate: previous-change head: head 2 of layer 1 attends 11 tokens back, into 14 dimensions" "$W/log" \
+  || { echo "FAIL: previous-change head report line"; cat "$W/log"; exit 1; }
+cmp -s "$W/q1/p.gguf" "$W/q1/d.gguf" && { echo "FAIL: the previous-change head changed nothing"; exit 1; }
+"$B" calibrate --model "$W/m42.gguf" --out "$W/e.gguf" --scenes 1 --seconds 1 --frame-diff-heads --prev-change-head \
+  2>"$W/err"; rc=$?
+[ $rc -eq 2 ] && grep -q "prev-change-head goes with --reply-head" "$W/err" && [ ! -e "$W/e.gguf" ] \
+  || { echo "FAIL: --prev-change-head alone gave $rc"; exit 1; }
+echo "previous-change head: $(tail -n 1 "$W/log" | cut -c1-120); refusal ok"
 
 # 6. the designed tower (--design-tower) on the recipe's tower shape; the oracle is the world's
 #    own event list: the shapes' areas from their documented geometry (docs/synth.md), the

@@ -203,21 +203,35 @@ out:
 /* The reply head: on a two-layer model with both MLPs and layer 1's heads 1-3
  * zeroed, layer 1's output minus its input at a reply's first token (reply_offset
  * after a frame's last token) must be head 0's copy of that frame token.
- * With word tokens (word true): heads 0, 2 and 3 zeroed, and at a word token
- * reply_offset + 2 after the frame's last token, head 1's copy of it. */
+ * With word tokens (WITH_WORD): heads 0, 2 and 3 zeroed, and at a word token
+ * reply_offset + 2 after the frame's last token, head 1's copy of it.
+ * With the previous-change head (WITH_PREV): heads 0, 1 and 3 zeroed, and at
+ * the last frame's last token, head 2's copy of the previous frame's last
+ * token (NT + 1 back) into its own subspace. */
 enum { WORD_TOKEN = 42 };
-static void test_reply(const char *tok, bool word) {
+enum { REPLY_ONLY, WITH_WORD, WITH_PREV };
+static void test_reply(const char *tok, int mode) {
+    const bool word = mode == WITH_WORD, prev = mode == WITH_PREV;
+    static const char *const names[3] = {"two", "two_w", "two_p"}, *const outs[3] = {"r", "w", "p"};
     char g[300], out[300], flat[300], e[512];
-    vlm_model *m = make_model_l(tok, word ? "two_w" : "two", 2, 4, VLM_WTYPE_F32, g, sizeof g);
+    vlm_model *m = make_model_l(tok, names[mode], 2, 4, VLM_WTYPE_F32, g, sizeof g);
     if (!m) return;
-    snprintf(out, sizeof out, "%s/%s.gguf", root, word ? "w" : "r");
-    snprintf(flat, sizeof flat, "%s/%sflat.gguf", root, word ? "w" : "r");
+    snprintf(out, sizeof out, "%s/%s.gguf", root, outs[mode]);
+    snprintf(flat, sizeof flat, "%s/%sflat.gguf", root, outs[mode]);
     float *tokens = sample_tokens(23);
     vlm_diff_heads_report rep;
     vlm_diff_heads_params dp = vlm_diff_heads_default_params();
     dp.seed = 3, dp.reply_head = true;
     const int32_t word_ids[2] = {WORD_TOKEN, WORD_TOKEN + 1};
     if (word) dp.word_tokens = word_ids, dp.n_word_tokens = 2, dp.word_pos = 2;
+    dp.prev_change_head = prev;
+    if (prev) {
+        vlm_diff_heads_params bad = dp;
+        bad.reply_head = false;
+        CHECK(vlm_design_diff_heads_check(m, &bad, e, sizeof e) == VLM_ERR_INVALID_ARG &&
+              strstr(e, "goes with the reply head"));
+        printf("refused: %s\n", e);
+    }
     CHECK_MSG(vlm_design_diff_heads(m, tokens, NS, &dp, out, &rep, e, sizeof e) == VLM_OK, "%s", e);
     if (word) {
         printf("word head: offset %d (reply offset %d + 2), position margin %.3f\n", rep.word_offset, rep.reply_offset,
@@ -232,6 +246,11 @@ static void test_reply(const char *tok, bool word) {
         printf("refused: %s\n", e);
     } else
         CHECK(rep.word_offset == 0);
+    if (prev) { /* 128 - 2 constants - 3 subspaces of 32: 30 dimensions left */
+        printf("previous-change head: offset %d, rank %d\n", rep.prev_offset, rep.prev_rank);
+        CHECK(rep.prev_offset == NT + 1 && rep.prev_rank == H - 2 - 3 * (H / 4));
+    } else
+        CHECK(rep.prev_offset == 0 && rep.prev_rank == 0);
     vlm_tokens gap = {0};
     CHECK(vlm_tokenizer_encode(vlm_model_tokenizer(m), "]\nAssistant:", 12, &gap) == VLM_OK);
     printf("reply head: gamma %.4f, offset %d (the gap is %zu tokens), position margin %.3f\n", rep.gamma,
@@ -256,7 +275,7 @@ static void test_reply(const char *tok, bool word) {
     CHECK(same_bytes(m, d, "blk.1.ffn_gate.weight", false) && same_bytes(m, d, "output_norm.weight", false));
     CHECK(!same_bytes(m, d, "blk.1.attn_q.weight", false) && !same_bytes(m, d, "blk.0.attn_v.weight", false));
     /* zero both MLPs and every head of layer 1 but the one under test (their output columns) */
-    const int Dh = H / 4, head = word ? 1 : 0;
+    const int Dh = H / 4, head = word ? 1 : prev ? 2 : 0;
     float *zeros = calloc((size_t)H * 64, sizeof(float));
     float *wo1 = malloc((size_t)H * H * sizeof(float));
     memcpy(wo1, d->layers[1].wo.data, (size_t)H * H * sizeof(float));
@@ -291,7 +310,8 @@ static void test_reply(const char *tok, bool word) {
     }
     const int last = t - 1; /* the last frame's last token */
     while (t < T) in[t] = (vlm_lm_input){.token = 10 + t % 20}, t++;
-    const int p = last + off + (word ? 2 : 0); /* where the head under test fetches the frame's last token */
+    /* where the head under test fetches a frame's last token (src) */
+    const int p = prev ? last : last + off + (word ? 2 : 0), src = prev ? last - (NT + 1) : last;
     if (word) in[p] = (vlm_lm_input){.token = WORD_TOKEN + 1};
     vlm_lm_context_params lp = vlm_lm_context_default_params();
     lp.n_ctx = 128, lp.cb = on_tensor, lp.cb_user_data = &cap;
@@ -302,7 +322,7 @@ static void test_reply(const char *tok, bool word) {
     CHECK(fabs(cap.embd[0 * H + 1] - rep.gamma) < 1e-6 * rep.gamma && cap.embd[last * H + 1] == 0.0f);
     const vlm_llama_layer *l1 = &z->layers[1];
     double nx[H], vh[64], want[H] = {0}, worst = 0, biggest = 0;
-    rmsnorm(cap.layer + last * H, l1->attn_norm, z->hp.rms_norm_eps, nx);
+    rmsnorm(cap.layer + src * H, l1->attn_norm, z->hp.rms_norm_eps, nx);
     for (int r = 0; r < Dh; r++) {
         vh[r] = 0;
         for (int c = 0; c < H; c++) vh[r] += (double)((const float *)l1->wv.data)[(head * Dh + r) * H + c] * nx[c];
@@ -315,7 +335,8 @@ static void test_reply(const char *tok, bool word) {
         biggest = fmax(biggest, fabs(want[c]));
     }
     printf("%s: max |diff| %.3g, max |want| %.3g\n", word ? "word head at a word token 2 into the reply" :
-           "reply head at the reply's first token", worst, biggest);
+           prev ? "previous-change head at a frame's last token" : "reply head at the reply's first token", worst,
+           biggest);
     CHECK_MSG(biggest > 0.1 * rep.gamma && worst < 0.02 * biggest, "diff %.3g of %.3g", worst, biggest);
     vlm_lm_context_free(lc);
     vlm_vision_context_free(vc);
@@ -382,8 +403,9 @@ int main(void) {
     snprintf(tok, sizeof tok, "%s/tokenizer.json", root);
     write_llama3_tokenizer(tok);
     test_design(tok);
-    test_reply(tok, false);
-    test_reply(tok, true);
+    test_reply(tok, REPLY_ONLY);
+    test_reply(tok, WITH_WORD);
+    test_reply(tok, WITH_PREV);
     test_refusals(tok);
     test_root_finish(root);
     return check_done("test_diffheads");
