@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""spoken_at_event.py STREAMS_DIR - whether a model speaks at the frame of each event, apart from
+"""spoken_at_event.py STREAMS_DIR [FEATURES_DIR] - whether a model speaks at the frame of each event, apart from
 whether what it says is right (docs/demo-model.md, "What limits it now").
 
 STREAMS_DIR holds, per clip, NAME.events.json (`videollm synth`) and NAME.stream.jsonl
@@ -9,22 +9,45 @@ prints how many events have a reply at that frame, and the median P(interval) th
 same P for frames with no event. `videollm score` says whether the replies are right; this says
 whether the model spoke at all. Last, for the moves with a sentence "The <colour> <shape> moves
 <direction>." in a reply within 1 s after them, how often its first such sentence names the right
-direction, colour and shape. Standard library only."""
+direction, colour and shape. With FEATURES_DIR (the recipe's WORK_DIR/heldout: scene_XXXX.safetensors,
+`videollm synth --features`, named as the streams), the frames with no event are split by whether
+the head token changed from the frame before ("an object moving": a motion going on) or not.
+Standard library only."""
 import glob
 import json
 import os
 import re
+import struct
 import sys
+from array import array
 from collections import defaultdict
 
 
+def moving_frames(path):
+    """Frame indices whose head token differs from the frame before (features [T, K, D], F32)."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    t = json.loads(raw[8:8 + n])["features"]
+    if t["dtype"] != "F32" or len(t["shape"]) != 3:
+        sys.exit(f"{path}: features are {t['dtype']} {t['shape']}, expected F32 [T, K, D]")
+    T, K, D = t["shape"]
+    s, e = t["data_offsets"]
+    x = array("f")
+    x.frombytes(raw[8 + n + s:8 + n + e])
+    if sys.byteorder != "little":
+        x.byteswap()
+    head = lambda r: x[r * K * D:r * K * D + D]
+    return {r for r in range(1, T) if any(abs(a - b) > 1e-6 for a, b in zip(head(r), head(r - 1)))}
+
+
 def main(argv):
-    if len(argv) != 2:
+    if len(argv) not in (2, 3):
         sys.exit(__doc__)
     paths = sorted(glob.glob(os.path.join(argv[1], "*.events.json")))
     if not paths:
         sys.exit(f"spoken_at_event: no *.events.json in {argv[1]}")
-    spoken, probs, quiet = defaultdict(lambda: [0, 0]), defaultdict(list), []
+    spoken, probs, quiet, quiet_moving = defaultdict(lambda: [0, 0]), defaultdict(list), [], []
     moves = [0, 0, 0, 0]  # with a move sentence; right direction, colour, shape
     for ev_path in paths:
         stream_path = ev_path[: -len(".events.json")] + ".stream.jsonl"
@@ -55,7 +78,12 @@ def main(argv):
                     moves[1] += direction == e["direction"]
                     moves[2] += colour == e["colour"]
                     moves[3] += shape == shapes[e["object"]]
-        quiet += [v for t, v in p.items() if t not in at and t > 0]
+        moving = set()
+        if len(argv) == 3:
+            moving = moving_frames(os.path.join(argv[2], os.path.basename(ev_path)[: -len(".events.json")] +
+                                                ".safetensors"))
+        quiet += [v for t, v in p.items() if t not in at and t > 0 and round(2 * t) not in moving]
+        quiet_moving += [v for t, v in p.items() if t not in at and t > 0 and round(2 * t) in moving]
     print("| events | n | a reply at the event's frame | median P(interval) there |")
     print("|---|---|---|---|")
     for key in sorted(spoken):
@@ -63,11 +91,12 @@ def main(argv):
         v = sorted(probs[key])
         med = f"{v[len(v) // 2]:.3f}" if v else "n/a"
         print(f"| {key} | {n} | {s} = {100.0 * s / n:.1f}% | {med} |")
-    q = sorted(quiet)
-    if q:
-        low = sum(x < 0.725 for x in q)
-        print(f"| frames with no event | {len(q)} | P(interval) < 0.725 at {low} = {100.0 * low / len(q):.1f}% | "
-              f"{q[len(q) // 2]:.3f} |")
+    for name, q in (("frames with no event" + (", still" if len(argv) == 3 else ""), sorted(quiet)),
+                    ("frames with no event, an object moving", sorted(quiet_moving))):
+        if q:
+            low = sum(x < 0.725 for x in q)
+            print(f"| {name} | {len(q)} | P(interval) < 0.725 at {low} = {100.0 * low / len(q):.1f}% | "
+                  f"{q[len(q) // 2]:.3f} |")
     if moves[0]:
         n = moves[0]
         print(f"moves with a move sentence within 1 s: {n}; its direction right in {100.0 * moves[1] / n:.1f}%, "
