@@ -149,6 +149,13 @@ static void position_head(float *qh, float *kh, int64_t Dh, int64_t H, int64_t q
     }
 }
 
+/* Dimensions of the previous-change head's subspace Q: what n_embd leaves beside the constants
+ * (dimensions 0-1, and 2 with the word head) and the three subspaces P, P', P'', at most head_dim. */
+static int64_t prev_rank(int64_t H, int64_t Dh, bool word) {
+    const int64_t left = H - (word ? 3 : 2) - 3 * Dh;
+    return left < Dh ? left : Dh;
+}
+
 /* The first of n weights that is not f32, or NULL. */
 static const vlm_wt *first_not_f32(const vlm_wt *const *w, size_t n) {
     for (size_t i = 0; i < n; i++)
@@ -217,7 +224,7 @@ vlm_status vlm_design_diff_heads_check(const vlm_model *m, const vlm_diff_heads_
         return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG,
                            "diff_heads: the reply head needs the model's tokenizer (to count \"]\\nAssistant:\")");
     if (p->prev_change_head) {
-        const int64_t left = H - (p->n_word_tokens ? 3 : 2) - 3 * Dh;
+        const int64_t left = prev_rank(H, Dh, p->n_word_tokens > 0);
         if (2 * left < Dh)
             return vlm_set_err(err, err_size, VLM_ERR_UNSUPPORTED,
                                "diff_heads: the previous-change head needs head_dim / 2 = %lld dimensions beside the "
@@ -265,7 +272,7 @@ vlm_status vlm_design_diff_heads(const vlm_model *m, const float *tokens, size_t
     const int n_sub = reply ? 3 : 2, zeros = word ? 3 : reply ? 2 : 1;
     const bool prev = reply && p->prev_change_head;
     /* rows of the projections: n_sub subspaces of Dh, and the previous-change head's Q */
-    const int64_t r_prev = prev ? (H - zeros - 3 * Dh < Dh ? H - zeros - 3 * Dh : Dh) : 0;
+    const int64_t r_prev = prev ? prev_rank(H, Dh, word) : 0;
     const int64_t n_rows = n_sub * Dh + r_prev;
 
     const size_t Hz = (size_t)H;

@@ -82,8 +82,9 @@ def main(argv):
         if len(argv) == 3:
             moving = moving_frames(os.path.join(argv[2], os.path.basename(ev_path)[: -len(".events.json")] +
                                                 ".safetensors"))
-        quiet += [v for t, v in p.items() if t not in at and t > 0 and round(2 * t) not in moving]
-        quiet_moving += [v for t, v in p.items() if t not in at and t > 0 and round(2 * t) in moving]
+        for t, v in p.items():
+            if t not in at and t > 0:
+                (quiet_moving if round(2 * t) in moving else quiet).append(v)
     print("| events | n | a reply at the event's frame | median P(interval) there |")
     print("|---|---|---|---|")
     for key in sorted(spoken):
