@@ -607,6 +607,11 @@ typedef struct {
     double head_moment_gain;                     /* the head token's moments have this std over the
                                                     frames (0 or 1: standardised like the rest; a
                                                     larger gain makes a move a larger change) */
+    double moment_wave;                          /* 0: none; else every token also carries, per colour,
+                                                    its area times the sine and cosine of 2 pi column /
+                                                    moment_wave and of 2 pi row / moment_wave (patches,
+                                                    2..64): a step of a fraction of that period turns
+                                                    them by as much, whatever the object's place */
 } vlm_tower_design_params;
 
 typedef struct {
@@ -626,6 +631,9 @@ typedef struct {
     int32_t dim_mass;      /* the 12 per-quadrant colour masses; the 4 x colours rejection terms
                               are the dimensions just before dim_area */
     int32_t dim_groups;    /* head token: group g (the sum of its areas' bins over the colours) */
+    int32_t dim_waves;     /* with moment_wave: colour k's sine and cosine of the column at
+                              dim_waves + k and + n_colours + k, of the row at + 2 n_colours + k
+                              and + 3 n_colours + k; -1 without */
 } vlm_tower_design_report;
 
 /* Write every weight of a live1+ tower (>= 2 layers, even patch size, f32)

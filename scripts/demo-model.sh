@@ -27,7 +27,7 @@
 # Settings (environment, defaults in brackets): SEED [1] TRAIN [3200] SECONDS_PER_SCENE [20]
 #   EVENT_OFFSET [1] (synth --event-offset) RECAP [0] (synth --recap for the training scenes) HELDOUT [200] HELDOUT_SEED [1000000] VOCAB [512] HIDDEN [256] LAYERS [4] HEADS [4]
 #   FFN [768] V_HIDDEN [128] V_LAYERS [2] V_HEADS [2] V_FFN [512] PATCH [32] V_BASIS [2]
-#   V_RES [0.1] CAL_SCENES [100] DESIGN_TOWER [1] MOMENT_GAIN [1] (calibrate --head-moment-gain) DIFF_HEADS [1] REPLY_HEAD [1] EPOCHS [2] LR [1e-3] WARMUP [0.03] ACCUM [2] EVAL_EVERY [200] CURVE_SCENES [40] THREADS [2]
+#   V_RES [0.1] CAL_SCENES [100] DESIGN_TOWER [1] MOMENT_GAIN [1] (calibrate --head-moment-gain) MOMENT_WAVE [0] (calibrate --moment-wave; needs V_HIDDEN >= 142) DIFF_HEADS [1] REPLY_HEAD [1] EPOCHS [2] LR [1e-3] WARMUP [0.03] ACCUM [2] EVAL_EVERY [200] CURVE_SCENES [40] THREADS [2]
 #   FREEZE [] (train --freeze patterns: tensors held fixed) FREEZE_STEPS [0] (0: the whole run)
 #   WORD_HEAD [] (with REPLY_HEAD=1: calibrate --word-head words, e.g. the colour words) WORD_POS [2] (--word-pos)
 #   PREV_HEAD [0] (with REPLY_HEAD=1: calibrate --prev-change-head)
@@ -48,7 +48,7 @@ PREV_HEAD="${PREV_HEAD:-0}" WORD_POS="${WORD_POS:-2}"
 EPOCHS="${EPOCHS:-2}" LR="${LR:-1e-3}" WARMUP="${WARMUP:-0.03}" ACCUM="${ACCUM:-2}" EVAL_EVERY="${EVAL_EVERY:-200}"
 CURVE_SCENES="${CURVE_SCENES:-40}" THREADS="${THREADS:-2}" BASELINE_K="${BASELINE_K:-6}" INSTALL="${INSTALL:-0}"
 REUSE_DATA="${REUSE_DATA:-0}" RESUME="${RESUME:-0}" FREEZE="${FREEZE:-}" FREEZE_STEPS="${FREEZE_STEPS:-0}" WORD_HEAD="${WORD_HEAD:-}"
-RECAP="${RECAP:-0}" RECAP_ARG=() MOMENT_GAIN="${MOMENT_GAIN:-1}"
+RECAP="${RECAP:-0}" RECAP_ARG=() MOMENT_GAIN="${MOMENT_GAIN:-1}" MOMENT_WAVE="${MOMENT_WAVE:-0}"
 [ "$RECAP" = 1 ] && RECAP_ARG=(--recap)
 PY=/usr/bin/python3
 [ -x "$BIN" ] || { echo "demo-model: missing $BIN (run make first)" >&2; exit 1; }
@@ -80,6 +80,7 @@ say "initial model: $(du -h "$W/init.gguf" | cut -f1) + $(du -h "$W/init.vision.
 CAL_ARGS=()
 [ "$DESIGN_TOWER" = 1 ] && CAL_ARGS=(--design-tower)
 [ "$DESIGN_TOWER" = 1 ] && [ "$MOMENT_GAIN" != 1 ] && CAL_ARGS+=(--head-moment-gain "$MOMENT_GAIN")
+[ "$DESIGN_TOWER" = 1 ] && [ "$MOMENT_WAVE" != 0 ] && CAL_ARGS+=(--moment-wave "$MOMENT_WAVE")
 [ "$DIFF_HEADS" = 1 ] && CAL_ARGS+=(--frame-diff-heads)
 [ "$DIFF_HEADS" = 1 ] && [ "$REPLY_HEAD" = 1 ] && CAL_ARGS+=(--reply-head)
 [ "$DIFF_HEADS" = 1 ] && [ "$REPLY_HEAD" = 1 ] && [ -n "$WORD_HEAD" ] && CAL_ARGS+=(--word-head "$WORD_HEAD" --word-pos "$WORD_POS")
@@ -209,7 +210,7 @@ PY
   echo "## Recipe"
   echo
   echo "SEED=$SEED TRAIN=$TRAIN SECONDS_PER_SCENE=$SECS EVENT_OFFSET=$EVOFF RECAP=$RECAP VOCAB=$VOCAB HIDDEN=$HIDDEN LAYERS=$LAYERS HEADS=$HEADS FFN=$FFN"
-  echo "V_HIDDEN=$V_HIDDEN V_LAYERS=$V_LAYERS V_HEADS=$V_HEADS V_FFN=$V_FFN PATCH=$PATCH V_BASIS=$V_BASIS V_RES=$V_RES CAL_SCENES=$CAL_SCENES DESIGN_TOWER=$DESIGN_TOWER MOMENT_GAIN=$MOMENT_GAIN DIFF_HEADS=$DIFF_HEADS REPLY_HEAD=$REPLY_HEAD${WORD_HEAD:+ WORD_HEAD=$WORD_HEAD WORD_POS=$WORD_POS} PREV_HEAD=$PREV_HEAD"
+  echo "V_HIDDEN=$V_HIDDEN V_LAYERS=$V_LAYERS V_HEADS=$V_HEADS V_FFN=$V_FFN PATCH=$PATCH V_BASIS=$V_BASIS V_RES=$V_RES CAL_SCENES=$CAL_SCENES DESIGN_TOWER=$DESIGN_TOWER MOMENT_GAIN=$MOMENT_GAIN MOMENT_WAVE=$MOMENT_WAVE DIFF_HEADS=$DIFF_HEADS REPLY_HEAD=$REPLY_HEAD${WORD_HEAD:+ WORD_HEAD=$WORD_HEAD WORD_POS=$WORD_POS} PREV_HEAD=$PREV_HEAD"
   echo "EPOCHS=$EPOCHS LR=$LR WARMUP=$WARMUP ACCUM=$ACCUM THREADS=$THREADS${FREEZE:+ FREEZE='$FREEZE' FREEZE_STEPS=$FREEZE_STEPS}; $(($(date +%s) - t0)) s in all."
 } > "$W/REPORT.md"
 cat "$W/REPORT.md"

@@ -14,7 +14,7 @@ static int usage(FILE *f) {
     fprintf(f, "usage: videollm calibrate --model M.gguf --out OUT.gguf [--seed 1] [--scenes 100] [--seconds 20]\n"
                "                          [--max-objects 4] [--event-offset 1] [--threads 2] [--frame-diff-heads [--reply-head]]\n"
                "                          [--word-head WORD,WORD,... [--word-pos 2]] [--prev-change-head]\n"
-               "                          [--design-tower [--head-moment-gain 1]]\n"
+               "                          [--design-tower [--head-moment-gain 1] [--moment-wave T]]\n"
                "                          [--quiet]\n"
                "  Runs the model's vision tower on the 2 fps frames (ticks 0, 5, 10, ...) of synthetic scenes\n"
                "  seed .. seed+scenes-1 and rescales its post-LN, MAP-head attention output and head bias so\n"
@@ -26,6 +26,10 @@ static int usage(FILE *f) {
                "                      covers), standardised on the same frames (docs/model-format.md)\n"
                "  --head-moment-gain G  with --design-tower: the head token's column/row moments get std G\n"
                "                      over the frames instead of 1, so that a move is a larger change\n"
+               "  --moment-wave T     with --design-tower: every token also carries each colour's area times\n"
+               "                      the sine and cosine of 2 pi column / T and 2 pi row / T (T in patches,\n"
+               "                      2..64; 4 x colours more dimensions): a step of a fraction of T turns\n"
+               "                      them by as much wherever the object is\n"
                "  --frame-diff-heads  then design heads 0-3 of LM layer 0 to compare each frame with the one\n"
                "                      before, and give the connector a constant output for them to key on\n"
                "                      (fitted on the calibrated tokens of the first 10 scenes; an untrained LM)\n"
@@ -121,8 +125,9 @@ static vlm_status design_heads(frames *f, long n_scenes, const vlm_diff_heads_pa
 /* The designed tower (vlm_vision_design) for the synthetic world: its palette,
  * background and the six object areas. */
 static vlm_status design_tower(const vlm_model *m, frames *f, size_t n_frames, int32_t threads, const char *out,
-                               int quiet, long scenes, double moment_gain, char *err, size_t err_size) {
-    vlm_tower_design_params p = {.n_colours = VLM_SYNTH_N_COLOURS, .n_areas = 0, .head_moment_gain = moment_gain};
+                               int quiet, long scenes, double moment_gain, double wave, char *err, size_t err_size) {
+    vlm_tower_design_params p = {.n_colours = VLM_SYNTH_N_COLOURS, .n_areas = 0, .head_moment_gain = moment_gain,
+                                 .moment_wave = wave};
     vlm_synth_colour_rgb(-1, p.background);
     for (int k = 0; k < VLM_SYNTH_N_COLOURS; k++) vlm_synth_colour_rgb(k, p.colours[k]);
     p.n_groups = VLM_SYNTH_N_SHAPES; /* the head token also says which shape appeared, whatever its colour */
@@ -137,10 +142,10 @@ static vlm_status design_tower(const vlm_model *m, frames *f, size_t n_frames, i
         fprintf(stderr,
                 "calibrate: designed tower on %zu frames of %ld scenes: %d of %d dimensions used, %d vary over the "
                 "grid; colour areas within %.1f pixels of the counts (bins right within %.1f); dimensions: "
-                "area %d, moments %d and %d, area bins %d, shapes %d; wrote %s\n",
+                "area %d, moments %d and %d, area bins %d, shapes %d, waves %d; wrote %s\n",
                 rep.n_frames, scenes, rep.dims_used, vlm_model_get_hparams(m)->v_n_embd, rep.n_live,
                 rep.area_err_max, rep.area_margin, rep.dim_area, rep.dim_moment_x, rep.dim_moment_y, rep.dim_bins,
-                rep.dim_groups, out);
+                rep.dim_groups, rep.dim_waves, out);
     return st;
 }
 
@@ -151,6 +156,7 @@ int cmd_calibrate(int argc, char **argv) {
     const char *word_head = NULL;
     long word_pos = 2;
     double moment_gain = 0.0; /* 0: not given (1) */
+    double wave = 0.0;        /* 0: no wave moments */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) return usage(stdout);
@@ -179,6 +185,15 @@ int cmd_calibrate(int argc, char **argv) {
                 return 2;
             }
         }
+        else if (!strcmp(a, "--moment-wave")) {
+            char *end;
+            errno = 0;
+            wave = strtod(v, &end);
+            if (errno || end == v || *end || !(wave >= 2.0 && wave <= 64.0)) {
+                fprintf(stderr, "videollm calibrate: --moment-wave needs a period in 2..64 patches, not '%s'\n", v);
+                return 2;
+            }
+        }
         else if (!strcmp(a, "--word-pos")) { if (!cli_parse_count("calibrate", a, v, 64, &word_pos)) return 2; }
         else { fprintf(stderr, "videollm calibrate: unknown option %s\n", a); return usage(stderr); }
     }
@@ -189,6 +204,10 @@ int cmd_calibrate(int argc, char **argv) {
     }
     if (moment_gain > 0.0 && !design) {
         fprintf(stderr, "videollm calibrate: --head-moment-gain goes with --design-tower\n");
+        return usage(stderr);
+    }
+    if (wave > 0.0 && !design) {
+        fprintf(stderr, "videollm calibrate: --moment-wave goes with --design-tower\n");
         return usage(stderr);
     }
     if (prev_head && !reply_head) {
@@ -266,7 +285,7 @@ int cmd_calibrate(int argc, char **argv) {
     if (!st) {
         f.per_scene = (size_t)vlm_synth_n_stream_frames(f.s);
         if (design)
-            st = design_tower(m, &f, (size_t)scenes * f.per_scene, (int32_t)threads, out, quiet, scenes, moment_gain,
+            st = design_tower(m, &f, (size_t)scenes * f.per_scene, (int32_t)threads, out, quiet, scenes, moment_gain, wave,
                               err, sizeof err);
         else
             st = vlm_vision_calibrate(m, next_frame, &f, (size_t)scenes * f.per_scene, (int32_t)threads, out, &rep,

@@ -15,6 +15,10 @@
  *   AX[k], AY[k]  A[k] * column / (g-1), A[k] * row / (g-1): gated by a thermometer
  *             code of the patch position in the position embedding (gate j of a patch
  *             is 1/2 when its column, or row, is >= j, else -1/2)                      (layer 1 MLP)
+ *   W[4][k]   optional (moment_wave T): A[k] sin(2 pi col / T), A[k] cos(2 pi col / T),
+ *             and the same of the row. Any f(col) A[k] is f(0) A[k] plus the sum over the
+ *             gates j of (f(j) - f(j-1)) A[k] [col >= j], so these come from the same
+ *             units as AX and AY: only more output rows                                 (layer 1 MLP)
  *
  * Every LayerNorm is made the identity on these dimensions: dimensions 0 and
  * 1 hold the constants +ANCHOR and -ANCHOR (patch bias) and dimension 2 minus
@@ -39,7 +43,7 @@
  *
  * Residual layout (nc colours, nb areas, g x g patches):
  *   0, 1 anchors | 2 balance | 3.. M [4][3] | gates x [g-1], y [g-1] | E [4][nc] |
- *   A [nc] | AX [nc] | AY [nc] | bins [nc][nb], groups [ng] (head token only) | unused */
+ *   A [nc] | AX [nc] | AY [nc] | bins [nc][nb], groups [ng] (head token only) | W [4][nc] | unused */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,10 +58,12 @@
 #define REJECT 2.0  /* weight of the off-colour terms */
 #define RAMP_C 2.0  /* a step is (gelu(z + C) - gelu(z - C)) / 2C */
 #define LIVE_MIN 1e-5
+#define TWO_PI 6.283185307179586
 
 typedef struct {
     int64_t D, I, P, g, Np, S, nc, nb, L, ncell;
-    int64_t bal, dm, dgate, de, da, dax, day, dbin, dgroup, ng, used;
+    int64_t bal, dm, dgate, de, da, dax, day, dbin, dgroup, ng, dwave, nw, used;
+    double wave; /* the period of W in patches (nw = 4 nc), or 0 (nw = 0) */
 } layout;
 
 /* Every tensor of the tower, f32, in one allocation. */
@@ -205,7 +211,16 @@ static void build_layers(tower *t, const layout *y, const double cn[][3], const 
                 t->up[1][u * D + y->dgate + axis * (g - 1) + (j - 1)] = (float)GATE; /* gate is +-1/2 */
                 t->upb[1][u] = (float)(-GATE / 2);
                 t->down[1][((axis ? y->day : y->dax) + k) * I + u] = (float)(1.0 / (4.0 * SHARP * (double)(g - 1)));
+                if (y->nw) { /* W: the steps of sin and cos at gate j */
+                    const double a1 = TWO_PI * (double)j / y->wave, a0 = TWO_PI * (double)(j - 1) / y->wave;
+                    t->down[1][(y->dwave + (2 * axis) * nc + k) * I + u] = (float)((sin(a1) - sin(a0)) / (4.0 * SHARP));
+                    t->down[1][(y->dwave + (2 * axis + 1) * nc + k) * I + u] = (float)((cos(a1) - cos(a0)) / (4.0 * SHARP));
+                }
             }
+        /* W's cosines at column / row 0: A[k] itself (the sines are 0 there) */
+        for (int64_t s = 0; y->nw && s < 4; s++)
+            for (int axis = 0; axis < 2; axis++)
+                t->down[1][(y->dwave + (2 * axis + 1) * nc + k) * I + s * nc + k] = (float)(1.0 / (4.0 * SHARP));
     }
     balance_rows(t->down[1], D, I);
 }
@@ -367,7 +382,11 @@ vlm_status vlm_vision_design(const vlm_model *m, const vlm_tower_design_params *
     y.bal = 2, y.dm = 3, y.dgate = y.dm + 12, y.de = y.dgate + 2 * (y.g - 1), y.da = y.de + 4 * y.nc;
     y.ng = p->n_groups;
     y.dax = y.da + y.nc, y.day = y.dax + y.nc, y.dbin = y.day + y.nc, y.dgroup = y.dbin + y.nc * y.nb;
-    y.used = y.dgroup + y.ng;
+    if (!(p->moment_wave == 0.0 || (p->moment_wave >= 2.0 && p->moment_wave <= 64.0)))
+        return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "vision_design: moment wave period %g (0, or 2..64 patches)",
+                           p->moment_wave);
+    y.wave = p->moment_wave, y.nw = p->moment_wave > 0.0 ? 4 * y.nc : 0;
+    y.dwave = y.dgroup + y.ng, y.used = y.dwave + y.nw;
     const int64_t units[3] = {16 * y.nc, 4 * y.nc + 2 * y.nc * (y.g - 1), 2 * y.nc * (y.nb + 1)};
     const int64_t need_i = units[1] > units[0] ? (units[1] > units[2] ? units[1] : units[2])
                                                : (units[0] > units[2] ? units[0] : units[2]);
@@ -459,10 +478,11 @@ vlm_status vlm_vision_design(const vlm_model *m, const vlm_tower_design_params *
     const double std0 = anchor_std(y.D);
     int32_t n_live = 0;
     for (int64_t i = 0; i < y.D; i++) {
-        /* live: the features (M, E, A, AX, AY); the anchors, the balance, the position
+        /* live: the features (M, E, A, AX, AY, W); the anchors, the balance, the position
          * gates and the bins are constant or 0 over the grid and are set to 0. (Tokens
          * with A, AX and AY alone trained to worse timing: docs/demo-model.md.) */
-        const int live = ((i >= y.dm && i < y.dgate) || (i >= y.de && i < y.dbin)) && sd[i] > LIVE_MIN;
+        const int live = ((i >= y.dm && i < y.dgate) || (i >= y.de && i < y.dbin) || (i >= y.dwave && i < y.used)) &&
+                         sd[i] > LIVE_MIN;
         t.post_w[i] = live ? (float)(std0 / sd[i]) : 0.0f;
         t.post_b[i] = live ? (float)(-mu[i] / sd[i]) : 0.0f;
         n_live += live;
@@ -508,7 +528,7 @@ vlm_status vlm_vision_design(const vlm_model *m, const vlm_tower_design_params *
         goto done;
     stats(a.csum, a.csq, a.n, y.D, mu, sd);
     for (int64_t i = 0; i < y.D; i++) {
-        if (i >= y.dbin && i < y.used && sd[i] > LIVE_MIN) { /* bins and groups */
+        if (i >= y.dbin && i < y.dwave && sd[i] > LIVE_MIN) { /* bins and groups */
             for (size_t u = 0; u < I; u++) t.hdown[(size_t)i * I + u] = (float)(t.hdown[(size_t)i * I + u] / sd[i]);
             t.hdown_b[i] = (float)(((double)t.hdown_b[i] - mu[i]) / sd[i]);
         } else {
@@ -570,6 +590,7 @@ vlm_status vlm_vision_design(const vlm_model *m, const vlm_tower_design_params *
         report->dim_mass = (int32_t)y.dm, report->dim_area = (int32_t)y.da, report->dim_moment_x = (int32_t)y.dax;
         report->dim_moment_y = (int32_t)y.day, report->dim_bins = (int32_t)y.dbin;
         report->dim_groups = (int32_t)y.dgroup;
+        report->dim_waves = y.nw ? (int32_t)y.dwave : -1;
     }
 done:
     tower_free(&t);

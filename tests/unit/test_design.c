@@ -18,10 +18,17 @@
  *    groups (here: group 1 = the large area, group 0 = the small) likewise;
  *  - the LM file's tensors are copied byte for byte; a second run writes the
  *    same bytes;
+ *  - moment waves (period 4 patches, D = 80): a small red square in patch
+ *    column c changes the sine and cosine column dimensions of red, summed
+ *    over the grid and in the head token, in proportion to sin(2 pi c / 4)
+ *    and cos(2 pi c / 4) (within 1% of the largest change), the row ones by
+ *    the same amount for every c, the other colours' not at all; every
+ *    other dimension but the balance is as without the waves;
  *  - refusals, with a message and no file left: one frame, a failing frame
  *    callback, a tower too narrow (the message says how wide), a colour equal
  *    to the background, two colours that cannot be told apart, equal areas,
- *    an area in no group. */
+ *    an area in no group, a wave period out of range, a tower too narrow
+ *    for the waves. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -40,6 +47,7 @@
 #define S 96
 #define NT 10
 #define NG 9
+#define TWO_PI_T(c) (6.283185307179586 * (double)(c) / (double)T) /* the wave's angle at patch c */
 
 static char root[256];
 static const uint8_t BG[3] = {40, 40, 40};
@@ -119,16 +127,20 @@ static double grid_sum(const float *tok, int D, int d) {
     return s;
 }
 
-/* A fresh model and its folder root/SUB with two output paths in it, a.gguf and b.gguf. */
-static vlm_model *setup(const char *tok, const char *name, const char *sub, char *g, char *a, char *b) {
+/* A fresh model of tower width d and its folder root/SUB with two output paths in it, a.gguf and b.gguf. */
+static vlm_model *setup_d(const char *tok, const char *name, int d, const char *sub, char *g, char *a, char *b) {
     char dir[290]; /* + "/a.gguf" fits 300 */
-    vlm_model *m = make_model(tok, name, 64, g, 300);
+    vlm_model *m = make_model(tok, name, d, g, 300);
     if (!m) return NULL;
     snprintf(dir, sizeof dir, "%s/%s", root, sub);
     CHECK(mkdir(dir, 0777) == 0);
     snprintf(a, 300, "%s/a.gguf", dir);
     snprintf(b, 300, "%s/b.gguf", dir);
     return m;
+}
+
+static vlm_model *setup(const char *tok, const char *name, const char *sub, char *g, char *a, char *b) {
+    return setup_d(tok, name, 64, sub, g, a, b);
 }
 
 static void test_design(const char *tok) {
@@ -309,6 +321,81 @@ static void test_moment_gain(const char *tok) {
     vlm_model_free(c1), vlm_model_free(c3);
 }
 
+/* --moment-wave: per colour A sin / cos (2 pi column / T) and of the row, from the same
+ * units as the moments; nothing else changes */
+static void test_moment_wave(const char *tok) {
+    enum { D = 80, T = 4 };
+    char g[300], o0[300], ow[300], e[512];
+    vlm_model *m = setup_d(tok, "mw80", D, "wave", g, o0, ow); /* without and with the waves */
+    if (!m) return;
+    vlm_tower_design_params p = world();
+    vlm_tower_design_report r0, rep;
+    frames f = {0, -1};
+    CHECK_MSG(vlm_vision_design(m, &p, frame_cb, &f, NF, 2, o0, &r0, e, sizeof e) == VLM_OK, "design: %s", e);
+    p.moment_wave = T;
+    f = (frames){0, -1};
+    CHECK_MSG(vlm_vision_design(m, &p, frame_cb, &f, NF, 2, ow, &rep, e, sizeof e) == VLM_OK, "design: %s", e);
+    vlm_model_free(m);
+    CHECK_MSG(r0.dim_waves == -1 && rep.dim_waves == r0.dims_used && rep.dims_used == r0.dims_used + 12,
+              "waves at %d (%d without), dims used %d (%d without)", rep.dim_waves, r0.dim_waves, rep.dims_used,
+              r0.dims_used);
+    CHECK_MSG(rep.n_live == r0.n_live + 12, "%d live grid dims with the waves, %d without", rep.n_live, r0.n_live);
+    vlm_model *c0 = NULL, *cw = NULL;
+    vlm_vision_context *v0 = NULL, *vw = NULL;
+    vlm_model_params mp = vlm_model_default_params();
+    CHECK_MSG(vlm_model_load(o0, &mp, &c0, e, sizeof e) == VLM_OK, "%s", e);
+    CHECK_MSG(vlm_model_load(ow, &mp, &cw, e, sizeof e) == VLM_OK, "%s", e);
+    if (c0) CHECK_MSG(vlm_vision_context_init(c0, NULL, &v0, e, sizeof e) == VLM_OK, "%s", e);
+    if (cw) CHECK_MSG(vlm_vision_context_init(cw, NULL, &vw, e, sizeof e) == VLM_OK, "%s", e);
+    if (v0 && vw && rep.dim_waves > 0) {
+        uint8_t *rgb = malloc(S * S * 3);
+        float a[NT * D], b[NT * D], t0[NT * D], tc[6][NT * D];
+        double worst_other = 0;
+        for (size_t i = 0; i < NF; i++) {
+            make_frame(i, rgb), encode(v0, rgb, a), encode(vw, rgb, b);
+            for (int t = 0; t < NT; t++)
+                for (int d = 0; d < rep.dim_waves; d++)
+                    if (d != 2) worst_other = fmax(worst_other, fabs(b[t * D + d] - a[t * D + d]));
+        }
+        CHECK_MSG(worst_other < 2e-3, "features other than the waves differ by %g with them", worst_other);
+        /* a small red square inside patch (c, 0), c = 0..5, against an empty frame */
+        clear(rgb), encode(vw, rgb, t0);
+        for (int c = 0; c < 6; c++) clear(rgb), square(rgb, 16 * c + 4, 4, 8, 0), encode(vw, rgb, tc[c]);
+        const int nc = 3, w = rep.dim_waves;
+        double worst = 0, scale = 0;
+        for (int head = 0; head < 2; head++) { /* grid sums, then the head token */
+            /* dimension j: red's column sine, column cosine, row sine, row cosine */
+            double dlt[4][6];
+            for (int j = 0; j < 4; j++)
+                for (int c = 0; c < 6; c++) {
+                    const int d = w + j * nc;
+                    dlt[j][c] = head ? tc[c][d] - t0[d] : grid_sum(tc[c], D, d) - grid_sum(t0, D, d);
+                }
+            const double ks = dlt[0][1] / sin(TWO_PI_T(1)), kc = dlt[1][0], kr = dlt[3][0];
+            CHECK_MSG(ks > 0 && kc > 0 && kr > 0, "wave changes %g %g %g (head %d)", ks, kc, kr, head);
+            scale = fmax(ks, kc);
+            for (int c = 0; c < 6; c++) {
+                worst = fmax(worst, fabs(dlt[0][c] - ks * sin(TWO_PI_T(c))) / scale);
+                worst = fmax(worst, fabs(dlt[1][c] - kc * cos(TWO_PI_T(c))) / scale);
+                worst = fmax(worst, fabs(dlt[2][c]) / scale);            /* row 0: sine 0 */
+                worst = fmax(worst, fabs(dlt[3][c] - kr) / scale);       /* row 0: cosine 1 */
+                for (int k = 1; k < nc; k++)
+                    for (int j = 0; j < 4; j++) {
+                        const int d = w + j * nc + k;
+                        const double o = head ? tc[c][d] - t0[d] : grid_sum(tc[c], D, d) - grid_sum(t0, D, d);
+                        worst = fmax(worst, fabs(o) / scale);
+                    }
+            }
+        }
+        CHECK_MSG(worst < 0.01, "wave dims off their sine / cosine by %g of the largest change", worst);
+        printf("moment waves (period %d): sine and cosine within %.2g of the largest change, other features within "
+               "%.2g\n", T, worst, worst_other);
+        free(rgb);
+    }
+    vlm_vision_context_free(v0), vlm_vision_context_free(vw);
+    vlm_model_free(c0), vlm_model_free(cw);
+}
+
 static void expect_refusal(const vlm_model *m, const vlm_tower_design_params *p, frames *f, size_t n, const char *out,
                            vlm_status want, const char *msg, const char *dir) {
     char e[512] = "";
@@ -345,6 +432,12 @@ static void test_refusals(const char *tok) {
         expect_refusal(m, &q, &ok, NF, out, VLM_ERR_INVALID_ARG, "head moment gain", dir);
         q = p, q.head_moment_gain = NAN;
         expect_refusal(m, &q, &ok, NF, out, VLM_ERR_INVALID_ARG, "head moment gain", dir);
+        q = p, q.moment_wave = 1;
+        expect_refusal(m, &q, &ok, NF, out, VLM_ERR_INVALID_ARG, "moment wave period", dir);
+        q = p, q.moment_wave = NAN;
+        expect_refusal(m, &q, &ok, NF, out, VLM_ERR_INVALID_ARG, "moment wave period", dir);
+        q = p, q.moment_wave = 4; /* 12 more dimensions than 64 hold */
+        expect_refusal(m, &q, &ok, NF, out, VLM_ERR_UNSUPPORTED, "at least 66 wide", dir);
     }
     vlm_model_free(m);
     vlm_model *n = make_model(tok, "r32", 32, g, sizeof g);
@@ -363,6 +456,7 @@ int main(void) {
     write_llama3_tokenizer(tok);
     test_design(tok);
     test_moment_gain(tok);
+    test_moment_wave(tok);
     test_refusals(tok);
     test_root_finish(root);
     return check_done("test_design");
