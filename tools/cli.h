@@ -30,6 +30,8 @@ const char *cli_default_model(void);
 int cli_parse_count(const char *cmd, const char *opt, const char *s, long max, long *out);
 /* The same for an integer in [min, max]. */
 int cli_parse_range(const char *cmd, const char *opt, const char *s, long min, long max, long *out);
+/* The same for a real number in [min, max] (NaN and trailing characters refused). */
+int cli_parse_real(const char *cmd, const char *opt, const char *s, double min, double max, double *out);
 /* Parse "WxH" (each side 1..16384). Returns 1 on success. */
 int cli_parse_size(const char *s, int *w, int *h);
 

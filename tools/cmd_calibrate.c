@@ -2,7 +2,6 @@
  * frames of the synthetic world (vlm_vision_calibrate; docs/demo-model.md),
  * and optionally design layer 0's frame-difference heads on the calibrated
  * tower's tokens (vlm_design_diff_heads). */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,23 +176,9 @@ int cmd_calibrate(int argc, char **argv) {
         else if (!strcmp(a, "--threads")) { if (!cli_parse_count("calibrate", a, v, 256, &threads)) return 2; }
         else if (!strcmp(a, "--word-head")) word_head = v;
         else if (!strcmp(a, "--head-moment-gain")) {
-            char *end;
-            errno = 0;
-            moment_gain = strtod(v, &end);
-            if (errno || end == v || *end || !(moment_gain >= 0.01 && moment_gain <= 100.0)) {
-                fprintf(stderr, "videollm calibrate: --head-moment-gain needs a number in 0.01..100, not '%s'\n", v);
-                return 2;
-            }
+            if (!cli_parse_real("calibrate", a, v, 0.01, 100.0, &moment_gain)) return 2;
         }
-        else if (!strcmp(a, "--moment-wave")) {
-            char *end;
-            errno = 0;
-            wave = strtod(v, &end);
-            if (errno || end == v || *end || !(wave >= 2.0 && wave <= 64.0)) {
-                fprintf(stderr, "videollm calibrate: --moment-wave needs a period in 2..64 patches, not '%s'\n", v);
-                return 2;
-            }
-        }
+        else if (!strcmp(a, "--moment-wave")) { if (!cli_parse_real("calibrate", a, v, 2.0, 64.0, &wave)) return 2; }
         else if (!strcmp(a, "--word-pos")) { if (!cli_parse_count("calibrate", a, v, 64, &word_pos)) return 2; }
         else { fprintf(stderr, "videollm calibrate: unknown option %s\n", a); return usage(stderr); }
     }

@@ -25,15 +25,7 @@ static int usage(FILE *f) {
 }
 
 static int parse_num(const char *a, const char *v, double lo, double hi, double *out) {
-    char *e;
-    errno = 0;
-    double x = strtod(v, &e);
-    if (e == v || *e || errno || !(x >= lo && x <= hi)) {
-        fprintf(stderr, "videollm synth: bad %s '%s' (want %g..%g)\n", a, v, lo, hi);
-        return 0;
-    }
-    *out = x;
-    return 1;
+    return cli_parse_real("synth", a, v, lo, hi, out);
 }
 
 /* The same for options that take a whole number. */

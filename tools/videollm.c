@@ -78,6 +78,18 @@ int cli_parse_range(const char *cmd, const char *opt, const char *s, long min, l
     return 1;
 }
 
+int cli_parse_real(const char *cmd, const char *opt, const char *s, double min, double max, double *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !(v >= min && v <= max)) {
+        fprintf(stderr, "videollm %s: %s needs a number in [%g, %g], not '%s'\n", cmd, opt, min, max, s);
+        return 0;
+    }
+    *out = v;
+    return 1;
+}
+
 int cli_parse_count(const char *cmd, const char *opt, const char *s, long max, long *out) {
     return cli_parse_range(cmd, opt, s, 1, max, out);
 }
