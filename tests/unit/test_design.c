@@ -256,6 +256,17 @@ static void test_design(const char *tok) {
     vlm_model_free(c);
 }
 
+/* Load two designed models and a vision context on each (NULL where that failed). */
+static void load_pair(const char *pa, const char *pb, vlm_model **ca, vlm_model **cb, vlm_vision_context **va,
+                      vlm_vision_context **vb) {
+    char e[512];
+    vlm_model_params mp = vlm_model_default_params();
+    CHECK_MSG(vlm_model_load(pa, &mp, ca, e, sizeof e) == VLM_OK, "%s", e);
+    CHECK_MSG(vlm_model_load(pb, &mp, cb, e, sizeof e) == VLM_OK, "%s", e);
+    if (*ca) CHECK_MSG(vlm_vision_context_init(*ca, NULL, va, e, sizeof e) == VLM_OK, "%s", e);
+    if (*cb) CHECK_MSG(vlm_vision_context_init(*cb, NULL, vb, e, sizeof e) == VLM_OK, "%s", e);
+}
+
 /* --head-moment-gain: the head token's moments scaled by the gain (std G over the
  * frames), everything else of every token as without it (but the head token's
  * balance dimension, which keeps its row sum) */
@@ -274,11 +285,7 @@ static void test_moment_gain(const char *tok) {
     vlm_model_free(m);
     vlm_model *c1 = NULL, *c3 = NULL;
     vlm_vision_context *v1 = NULL, *v3 = NULL;
-    vlm_model_params mp = vlm_model_default_params();
-    CHECK_MSG(vlm_model_load(o1, &mp, &c1, e, sizeof e) == VLM_OK, "%s", e);
-    CHECK_MSG(vlm_model_load(o3, &mp, &c3, e, sizeof e) == VLM_OK, "%s", e);
-    if (c1) CHECK_MSG(vlm_vision_context_init(c1, NULL, &v1, e, sizeof e) == VLM_OK, "%s", e);
-    if (c3) CHECK_MSG(vlm_vision_context_init(c3, NULL, &v3, e, sizeof e) == VLM_OK, "%s", e);
+    load_pair(o1, o3, &c1, &c3, &v1, &v3);
     if (v1 && v3) {
         uint8_t *rgb = malloc(S * S * 3);
         float a[NT * D], b[NT * D];
@@ -342,11 +349,7 @@ static void test_moment_wave(const char *tok) {
     CHECK_MSG(rep.n_live == r0.n_live + 12, "%d live grid dims with the waves, %d without", rep.n_live, r0.n_live);
     vlm_model *c0 = NULL, *cw = NULL;
     vlm_vision_context *v0 = NULL, *vw = NULL;
-    vlm_model_params mp = vlm_model_default_params();
-    CHECK_MSG(vlm_model_load(o0, &mp, &c0, e, sizeof e) == VLM_OK, "%s", e);
-    CHECK_MSG(vlm_model_load(ow, &mp, &cw, e, sizeof e) == VLM_OK, "%s", e);
-    if (c0) CHECK_MSG(vlm_vision_context_init(c0, NULL, &v0, e, sizeof e) == VLM_OK, "%s", e);
-    if (cw) CHECK_MSG(vlm_vision_context_init(cw, NULL, &vw, e, sizeof e) == VLM_OK, "%s", e);
+    load_pair(o0, ow, &c0, &cw, &v0, &vw);
     if (v0 && vw && rep.dim_waves > 0) {
         uint8_t *rgb = malloc(S * S * 3);
         float a[NT * D], b[NT * D], t0[NT * D], tc[6][NT * D];
