@@ -24,13 +24,9 @@ static int usage(FILE *f) {
     return f == stdout ? 0 : 2;
 }
 
-static int parse_num(const char *a, const char *v, double lo, double hi, double *out) {
-    return cli_parse_real("synth", a, v, lo, hi, out);
-}
-
-/* The same for options that take a whole number. */
+/* A number option that must be a whole number (kept as a double: --seed goes up to 2^53). */
 static int parse_int(const char *a, const char *v, double lo, double hi, double *out) {
-    if (!parse_num(a, v, lo, hi, out)) return 0;
+    if (!cli_parse_real("synth", a, v, lo, hi, out)) return 0;
     if (*out != (double)(int64_t)*out) {
         fprintf(stderr, "videollm synth: %s must be a whole number, got '%s'\n", a, v);
         return 0;
@@ -57,12 +53,12 @@ int cmd_synth(int argc, char **argv) {
         if (!v) { fprintf(stderr, "videollm synth: %s needs a value\n", a); return usage(stderr); }
         if (!strcmp(a, "--seed")) ok = parse_int(a, v, 0, 9007199254740992.0, &seed);
         else if (!strcmp(a, "--scenes")) ok = parse_int(a, v, 1, 100000, &scenes);
-        else if (!strcmp(a, "--seconds")) ok = parse_num(a, v, 0.1, VLM_SYNTH_MAX_SECONDS, &seconds);
+        else if (!strcmp(a, "--seconds")) ok = cli_parse_real("synth", a, v, 0.1, VLM_SYNTH_MAX_SECONDS, &seconds);
         else if (!strcmp(a, "--fps-video")) ok = parse_int(a, v, 1, 60, &fps_video);
         else if (!strcmp(a, "--size")) ok = parse_int(a, v, 128, 1024, &size);
         else if (!strcmp(a, "--max-objects")) ok = parse_int(a, v, 1, 8, &maxobj);
         else if (!strcmp(a, "--event-offset")) ok = parse_int(a, v, 0, 4, &evoff);
-        else if (!strcmp(a, "--questions-every")) ok = parse_num(a, v, 0, 1e6, &qevery);
+        else if (!strcmp(a, "--questions-every")) ok = cli_parse_real("synth", a, v, 0, 1e6, &qevery);
         else if (!strcmp(a, "--out")) out = v;
         else if (!strcmp(a, "--model")) model_path = v;
         else if (!strcmp(a, "--codec")) codec_name = v;

@@ -367,13 +367,12 @@ static void test_moment_wave(const char *tok) {
         const int nc = 3, w = rep.dim_waves;
         double worst = 0, scale = 0;
         for (int head = 0; head < 2; head++) { /* grid sums, then the head token */
+            /* the change of dimension d with the square in column c */
+#define DELTA(c, d) (head ? tc[c][d] - t0[d] : grid_sum(tc[c], D, d) - grid_sum(t0, D, d))
             /* dimension j: red's column sine, column cosine, row sine, row cosine */
             double dlt[4][6];
             for (int j = 0; j < 4; j++)
-                for (int c = 0; c < 6; c++) {
-                    const int d = w + j * nc;
-                    dlt[j][c] = head ? tc[c][d] - t0[d] : grid_sum(tc[c], D, d) - grid_sum(t0, D, d);
-                }
+                for (int c = 0; c < 6; c++) dlt[j][c] = DELTA(c, w + j * nc);
             const double ks = dlt[0][1] / sin(TWO_PI_T(1)), kc = dlt[1][0], kr = dlt[3][0];
             CHECK_MSG(ks > 0 && kc > 0 && kr > 0, "wave changes %g %g %g (head %d)", ks, kc, kr, head);
             scale = fmax(ks, kc);
@@ -383,12 +382,9 @@ static void test_moment_wave(const char *tok) {
                 worst = fmax(worst, fabs(dlt[2][c]) / scale);            /* row 0: sine 0 */
                 worst = fmax(worst, fabs(dlt[3][c] - kr) / scale);       /* row 0: cosine 1 */
                 for (int k = 1; k < nc; k++)
-                    for (int j = 0; j < 4; j++) {
-                        const int d = w + j * nc + k;
-                        const double o = head ? tc[c][d] - t0[d] : grid_sum(tc[c], D, d) - grid_sum(t0, D, d);
-                        worst = fmax(worst, fabs(o) / scale);
-                    }
+                    for (int j = 0; j < 4; j++) worst = fmax(worst, fabs(DELTA(c, w + j * nc + k)) / scale);
             }
+#undef DELTA
         }
         CHECK_MSG(worst < 0.01, "wave dims off their sine / cosine by %g of the largest change", worst);
         printf("moment waves (period %d): sine and cosine within %.2g of the largest change, other features within "
