@@ -665,6 +665,14 @@ typedef struct {
     /* with prev_change_head: */
     int32_t prev_offset;      /* positions back head 2 of layer 1 attends to (0: not designed)  */
     int32_t prev_rank;        /* dimensions of the subspace it writes                            */
+    /* with the move readout: */
+    int32_t readout_dims[4];  /* LM dimensions of the column and row moment sums (X, Y) and of
+                                 their changes (dX, dY); all 0: not designed                      */
+    double readout_scale;     /* s: the connector writes s X and s Y (std of a typical dimension) */
+    double readout_move;      /* median |G s (dX, dY)| over consecutive sample frames whose moments
+                                 changed, in the connector's units                                 */
+    double readout_change;    /* median norm of the rest of a frame's change in the pooled-difference
+                                 subspace, over consecutive sample frames that changed              */
 } vlm_diff_heads_report;
 
 typedef struct {
@@ -678,6 +686,12 @@ typedef struct {
     int32_t word_pos;   /* default 2: the reply's third token */
     bool prev_change_head; /* with reply_head: head 2 of layer 1 hands each frame's last token the
                             * previous frame's change (below) */
+    /* with reply_head: the move readout (below). readout_n_colours 0: not designed. */
+    int32_t readout_n_colours;              /* colours whose moments the vision tokens carry       */
+    int32_t readout_dim_x, readout_dim_y;   /* vision dimension of colour 0's column / row moment
+                                               (colour k at + k), as vlm_tower_design_report says */
+    double readout_gain;                    /* G > 0: the pooled difference reads the moment sums
+                                               G times as loud as the rest of the token            */
 } vlm_diff_heads_params;
 
 vlm_diff_heads_params vlm_diff_heads_default_params(void);
@@ -716,6 +730,18 @@ vlm_diff_heads_params vlm_diff_heads_default_params(void);
  * head_dim / 2 of them): a frame's last token then holds both its frame's
  * change and the previous frame's, so that the start of a motion (a change
  * after none) differs from motion that goes on (a change after a change).
+ * With p->readout_n_colours (and reply_head), the move readout: four units
+ * of the connector's hidden layer compute, as gelu(z) - gelu(-z) = z, the
+ * sums X and Y of the vision tokens' column and row moments over the colours,
+ * which the connector writes (times s) along two LM dimensions of their own;
+ * the first two value rows of heads 0 and 1 of layer 0 read those dimensions
+ * G times and write the change of the pooled token's X and Y along two more,
+ * which are the first two rows of the pooled-difference subspace that the
+ * reply, word and previous-change heads copy. The sign of that change is the
+ * direction of a move: right or left (X), down or up (Y), linear in the
+ * residual instead of a small part of a random projection. Text tokens get 0
+ * along the four dimensions. Needs the moments' dimensions within the vision
+ * width and f32 mm.0.
  * rep may be NULL. */
 /* The shape and type conditions alone (before the work that feeds the design). */
 vlm_status vlm_design_diff_heads_check(const vlm_model *m, const vlm_diff_heads_params *p, char *err,

@@ -31,6 +31,7 @@
 #   FREEZE [] (train --freeze patterns: tensors held fixed) FREEZE_STEPS [0] (0: the whole run)
 #   WORD_HEAD [] (with REPLY_HEAD=1: calibrate --word-head words, e.g. the colour words) WORD_POS [2] (--word-pos)
 #   PREV_HEAD [0] (with REPLY_HEAD=1: calibrate --prev-change-head)
+#   MOVE_READOUT [0] (with REPLY_HEAD=1: calibrate --move-readout G; 0: none)
 #   BASELINE_K [6] INSTALL [0] REUSE_DATA [0] (keep WORK_DIR's data) RESUME [0] (also continue
 #   WORK_DIR's training from its checkpoint, keeping the curve so far)
 set -euo pipefail
@@ -44,7 +45,7 @@ HELDOUT_SEED="${HELDOUT_SEED:-1000000}" VOCAB="${VOCAB:-512}"
 HIDDEN="${HIDDEN:-256}" LAYERS="${LAYERS:-4}" HEADS="${HEADS:-4}" FFN="${FFN:-768}"
 V_HIDDEN="${V_HIDDEN:-128}" V_LAYERS="${V_LAYERS:-2}" V_HEADS="${V_HEADS:-2}" V_FFN="${V_FFN:-512}" PATCH="${PATCH:-32}"
 V_BASIS="${V_BASIS:-2}" V_RES="${V_RES:-0.1}" CAL_SCENES="${CAL_SCENES:-100}" DESIGN_TOWER="${DESIGN_TOWER:-1}" DIFF_HEADS="${DIFF_HEADS:-1}" REPLY_HEAD="${REPLY_HEAD:-1}"
-PREV_HEAD="${PREV_HEAD:-0}" WORD_POS="${WORD_POS:-2}"
+PREV_HEAD="${PREV_HEAD:-0}" WORD_POS="${WORD_POS:-2}" MOVE_READOUT="${MOVE_READOUT:-0}"
 EPOCHS="${EPOCHS:-2}" LR="${LR:-1e-3}" WARMUP="${WARMUP:-0.03}" ACCUM="${ACCUM:-2}" EVAL_EVERY="${EVAL_EVERY:-200}"
 CURVE_SCENES="${CURVE_SCENES:-40}" THREADS="${THREADS:-2}" BASELINE_K="${BASELINE_K:-6}" INSTALL="${INSTALL:-0}"
 REUSE_DATA="${REUSE_DATA:-0}" RESUME="${RESUME:-0}" FREEZE="${FREEZE:-}" FREEZE_STEPS="${FREEZE_STEPS:-0}" WORD_HEAD="${WORD_HEAD:-}"
@@ -85,6 +86,7 @@ CAL_ARGS=()
 [ "$DIFF_HEADS" = 1 ] && [ "$REPLY_HEAD" = 1 ] && CAL_ARGS+=(--reply-head)
 [ "$DIFF_HEADS" = 1 ] && [ "$REPLY_HEAD" = 1 ] && [ -n "$WORD_HEAD" ] && CAL_ARGS+=(--word-head "$WORD_HEAD" --word-pos "$WORD_POS")
 [ "$DIFF_HEADS" = 1 ] && [ "$REPLY_HEAD" = 1 ] && [ "$PREV_HEAD" = 1 ] && CAL_ARGS+=(--prev-change-head)
+[ "$DIFF_HEADS" = 1 ] && [ "$REPLY_HEAD" = 1 ] && [ "$MOVE_READOUT" != 0 ] && CAL_ARGS+=(--move-readout "$MOVE_READOUT")
 "$BIN" calibrate --model "$W/init.gguf" --out "$W/base.gguf" --seed "$SEED" --scenes "$CAL_SCENES" --seconds "$SECS" --event-offset "$EVOFF" \
   --threads "$THREADS" "${CAL_ARGS[@]}" 2>"$W/calibrate.log"
 while read -r line; do say "$line"; done < "$W/calibrate.log"
@@ -210,7 +212,7 @@ PY
   echo "## Recipe"
   echo
   echo "SEED=$SEED TRAIN=$TRAIN SECONDS_PER_SCENE=$SECS EVENT_OFFSET=$EVOFF RECAP=$RECAP VOCAB=$VOCAB HIDDEN=$HIDDEN LAYERS=$LAYERS HEADS=$HEADS FFN=$FFN"
-  echo "V_HIDDEN=$V_HIDDEN V_LAYERS=$V_LAYERS V_HEADS=$V_HEADS V_FFN=$V_FFN PATCH=$PATCH V_BASIS=$V_BASIS V_RES=$V_RES CAL_SCENES=$CAL_SCENES DESIGN_TOWER=$DESIGN_TOWER MOMENT_GAIN=$MOMENT_GAIN MOMENT_WAVE=$MOMENT_WAVE DIFF_HEADS=$DIFF_HEADS REPLY_HEAD=$REPLY_HEAD${WORD_HEAD:+ WORD_HEAD=$WORD_HEAD WORD_POS=$WORD_POS} PREV_HEAD=$PREV_HEAD"
+  echo "V_HIDDEN=$V_HIDDEN V_LAYERS=$V_LAYERS V_HEADS=$V_HEADS V_FFN=$V_FFN PATCH=$PATCH V_BASIS=$V_BASIS V_RES=$V_RES CAL_SCENES=$CAL_SCENES DESIGN_TOWER=$DESIGN_TOWER MOMENT_GAIN=$MOMENT_GAIN MOMENT_WAVE=$MOMENT_WAVE DIFF_HEADS=$DIFF_HEADS REPLY_HEAD=$REPLY_HEAD${WORD_HEAD:+ WORD_HEAD=$WORD_HEAD WORD_POS=$WORD_POS} PREV_HEAD=$PREV_HEAD MOVE_READOUT=$MOVE_READOUT"
   echo "EPOCHS=$EPOCHS LR=$LR WARMUP=$WARMUP ACCUM=$ACCUM THREADS=$THREADS${FREEZE:+ FREEZE='$FREEZE' FREEZE_STEPS=$FREEZE_STEPS}; $(($(date +%s) - t0)) s in all."
 } > "$W/REPORT.md"
 cat "$W/REPORT.md"

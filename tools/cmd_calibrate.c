@@ -12,7 +12,7 @@
 static int usage(FILE *f) {
     fprintf(f, "usage: videollm calibrate --model M.gguf --out OUT.gguf [--seed 1] [--scenes 100] [--seconds 20]\n"
                "                          [--max-objects 4] [--event-offset 1] [--threads 2] [--frame-diff-heads [--reply-head]]\n"
-               "                          [--word-head WORD,WORD,... [--word-pos 2]] [--prev-change-head]\n"
+               "                          [--word-head WORD,WORD,... [--word-pos 2]] [--prev-change-head] [--move-readout G]\n"
                "                          [--design-tower [--head-moment-gain 1] [--moment-wave T]]\n"
                "                          [--quiet]\n"
                "  Runs the model's vision tower on the 2 fps frames (ticks 0, 5, 10, ...) of synthetic scenes\n"
@@ -40,7 +40,11 @@ static int usage(FILE *f) {
                "                      word, which predicts the shape)\n"
                "  --prev-change-head  with --reply-head: head 2 of layer 1 copies the change seen one frame\n"
                "                      earlier to each frame token, so a motion that starts (a change after\n"
-               "                      none) differs from one that goes on\n");
+               "                      none) differs from one that goes on\n"
+               "  --move-readout G    with --design-tower and --reply-head: the connector also writes the sums of\n"
+               "                      the colours' column and row moments along two LM dimensions of their own,\n"
+               "                      and heads 0-1 of layer 0 write their change (read G times) along two\n"
+               "                      more, which the reply heads copy: a move's direction as a sign\n");
     return f == stdout ? 0 : 2;
 }
 
@@ -112,6 +116,11 @@ static vlm_status design_heads(frames *f, long n_scenes, const vlm_diff_heads_pa
     if (!st && !quiet && dp->n_word_tokens)
         fprintf(stderr, "calibrate: word head: %zu words; head 1 of layer 1 attends %d tokens back (position margin "
                 "%.2f)\n", dp->n_word_tokens, rep.word_offset, rep.word_margin);
+    if (!st && !quiet && dp->readout_n_colours)
+        fprintf(stderr, "calibrate: move readout: moment sums along LM dimensions %d and %d (scale %.4g), their change "
+                "(gain %g) along %d and %d; median change %.4g where the moments changed, %.4g of the rest of the "
+                "pooled difference\n", rep.readout_dims[0], rep.readout_dims[1], rep.readout_scale, dp->readout_gain,
+                rep.readout_dims[2], rep.readout_dims[3], rep.readout_move, rep.readout_change);
     if (!st && !quiet && dp->prev_change_head)
         fprintf(stderr, "calibrate: previous-change head: head 2 of layer 1 attends %d tokens back, into %d "
                 "dimensions\n", rep.prev_offset, rep.prev_rank);
@@ -124,7 +133,8 @@ static vlm_status design_heads(frames *f, long n_scenes, const vlm_diff_heads_pa
 /* The designed tower (vlm_vision_design) for the synthetic world: its palette,
  * background and the six object areas. */
 static vlm_status design_tower(const vlm_model *m, frames *f, size_t n_frames, int32_t threads, const char *out,
-                               int quiet, long scenes, double moment_gain, double wave, char *err, size_t err_size) {
+                               int quiet, long scenes, double moment_gain, double wave, vlm_tower_design_report *rep_out,
+                               char *err, size_t err_size) {
     vlm_tower_design_params p = {.n_colours = VLM_SYNTH_N_COLOURS, .n_areas = 0, .head_moment_gain = moment_gain,
                                  .moment_wave = wave};
     vlm_synth_colour_rgb(-1, p.background);
@@ -137,6 +147,7 @@ static vlm_status design_tower(const vlm_model *m, frames *f, size_t n_frames, i
         }
     vlm_tower_design_report rep;
     vlm_status st = vlm_vision_design(m, &p, next_frame, f, n_frames, threads, out, &rep, err, err_size);
+    if (!st) *rep_out = rep;
     if (!st && !quiet)
         fprintf(stderr,
                 "calibrate: designed tower on %zu frames of %ld scenes: %d of %d dimensions used, %d vary over the "
@@ -156,6 +167,7 @@ int cmd_calibrate(int argc, char **argv) {
     long word_pos = 2;
     double moment_gain = 0.0; /* 0: not given (1) */
     double wave = 0.0;        /* 0: no wave moments */
+    double readout = 0.0;     /* 0: no move readout */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) return usage(stdout);
@@ -179,6 +191,7 @@ int cmd_calibrate(int argc, char **argv) {
             if (!cli_parse_real("calibrate", a, v, 0.01, 100.0, &moment_gain)) return 2;
         }
         else if (!strcmp(a, "--moment-wave")) { if (!cli_parse_real("calibrate", a, v, 2.0, 64.0, &wave)) return 2; }
+        else if (!strcmp(a, "--move-readout")) { if (!cli_parse_real("calibrate", a, v, 0.01, 10000.0, &readout)) return 2; }
         else if (!strcmp(a, "--word-pos")) { if (!cli_parse_count("calibrate", a, v, 64, &word_pos)) return 2; }
         else { fprintf(stderr, "videollm calibrate: unknown option %s\n", a); return usage(stderr); }
     }
@@ -199,6 +212,10 @@ int cmd_calibrate(int argc, char **argv) {
         fprintf(stderr, "videollm calibrate: --prev-change-head goes with --reply-head\n");
         return usage(stderr);
     }
+    if (readout > 0.0 && (!reply_head || !design)) {
+        fprintf(stderr, "videollm calibrate: --move-readout goes with --design-tower and --reply-head\n");
+        return usage(stderr);
+    }
     if (word_head && !reply_head) {
         fprintf(stderr, "videollm calibrate: --word-head goes with --reply-head\n");
         return usage(stderr);
@@ -206,6 +223,8 @@ int cmd_calibrate(int argc, char **argv) {
     vlm_diff_heads_params dp = vlm_diff_heads_default_params();
     dp.seed = (uint64_t)seed, dp.n_threads = (int32_t)threads, dp.reply_head = reply_head;
     dp.word_pos = (int32_t)word_pos, dp.prev_change_head = prev_head;
+    /* the moments' dimensions come from the designed tower; these stand in for the check below */
+    if (readout > 0.0) dp.readout_n_colours = 1, dp.readout_gain = readout;
     int32_t word_ids[64];
     { /* fail before the work, not after it: the output folder must exist */
         char dir[4096];
@@ -269,10 +288,14 @@ int cmd_calibrate(int argc, char **argv) {
     vlm_status st = load_scene(&f, 0, err, sizeof err); /* every scene has scene 0's frame count */
     if (!st) {
         f.per_scene = (size_t)vlm_synth_n_stream_frames(f.s);
-        if (design)
+        if (design) {
+            vlm_tower_design_report trep;
             st = design_tower(m, &f, (size_t)scenes * f.per_scene, (int32_t)threads, out, quiet, scenes, moment_gain, wave,
-                              err, sizeof err);
-        else
+                              &trep, err, sizeof err);
+            if (!st && readout > 0.0)
+                dp.readout_n_colours = VLM_SYNTH_N_COLOURS, dp.readout_dim_x = trep.dim_moment_x,
+                dp.readout_dim_y = trep.dim_moment_y;
+        } else
             st = vlm_vision_calibrate(m, next_frame, &f, (size_t)scenes * f.per_scene, (int32_t)threads, out, &rep,
                                       err, sizeof err);
     }

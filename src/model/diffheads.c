@@ -43,6 +43,12 @@
  * at most head_dim): a frame's last token then holds its own change (in P)
  * and the previous frame's (in Q). A motion that starts is a change after
  * none; one that goes on, a change after a change.
+ * With the move readout (readout_n_colours), four connector units compute the
+ * sums X, Y of the vision tokens' column and row moments (gelu(z) - gelu(-z)
+ * = z), written along two reserved LM dimensions; heads 0-1 read them G times
+ * and write their change along two more, which are the first rows of P: the
+ * sign of that change is a move's direction (docs/model-format.md, "The move
+ * readout").
  * Every other weight is copied. */
 #include <math.h>
 #include <stdio.h>
@@ -149,11 +155,19 @@ static void position_head(float *qh, float *kh, int64_t Dh, int64_t H, int64_t q
     }
 }
 
-/* Dimensions of the previous-change head's subspace Q: what n_embd leaves beside the constants
- * (dimensions 0-1, and 2 with the word head) and the three subspaces P, P', P'', at most head_dim. */
-static int64_t prev_rank(int64_t H, int64_t Dh, bool word) {
-    const int64_t left = H - (word ? 3 : 2) - 3 * Dh;
+/* Dimensions of the previous-change head's subspace Q: what n_embd leaves beside the reserved
+ * dimensions (the constants 0-1, 2 with the word head, and the move readout's four) and the three
+ * subspaces P, P', P'', at most head_dim. */
+static int64_t prev_rank(int64_t H, int64_t Dh, int reserved) {
+    const int64_t left = H - reserved - 3 * Dh;
     return left < Dh ? left : Dh;
+}
+
+/* Hidden dimensions that no random projection uses: the constants (0-1, and 2 with the word
+ * head), then the move readout's X, Y, dX, dY. */
+static int reserved_dims(const vlm_diff_heads_params *p) {
+    const bool word = p->reply_head && p->n_word_tokens > 0, readout = p->reply_head && p->readout_n_colours > 0;
+    return (word ? 3 : p->reply_head ? 2 : 1) + (readout ? 4 : 0);
 }
 
 /* The first of n weights that is not f32, or NULL. */
@@ -205,7 +219,27 @@ vlm_status vlm_design_diff_heads_check(const vlm_model *m, const vlm_diff_heads_
     if (p->prev_change_head && !p->reply_head)
         return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG,
                            "diff_heads: the previous-change head goes with the reply head");
+    if (p->readout_n_colours && !p->reply_head)
+        return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "diff_heads: the move readout goes with the reply head");
     if (!p->reply_head) return VLM_OK;
+    if (p->readout_n_colours) {
+        const int64_t Dv = hp->v_n_embd, n = p->readout_n_colours;
+        if (n < 0 || p->readout_dim_x < 0 || p->readout_dim_y < 0 || p->readout_dim_x + n > Dv ||
+            p->readout_dim_y + n > Dv)
+            return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG,
+                               "diff_heads: the move readout's moments (%d colours at vision dimensions %d and %d) "
+                               "must lie within the vision width %lld", p->readout_n_colours, p->readout_dim_x,
+                               p->readout_dim_y, (long long)Dv);
+        if (!(p->readout_gain > 0 && p->readout_gain <= 1e4))
+            return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG,
+                               "diff_heads: the move readout's gain %g is not in (0, 10000]", p->readout_gain);
+        if (m->mm0.type != VLM_DT_F32)
+            return vlm_set_err(err, err_size, VLM_ERR_UNSUPPORTED, "diff_heads: the move readout needs an f32 "
+                               "connector (mm.0 is %s)", vlm_dtype_name(m->mm0.type));
+        if (3 * Dh + reserved_dims(p) > H)
+            return vlm_set_err(err, err_size, VLM_ERR_UNSUPPORTED, "diff_heads: the move readout needs 4 more "
+                               "dimensions beside three head dims (n_embd %lld)", (long long)H);
+    }
     if (hp->n_layer < 2)
         return vlm_set_err(err, err_size, VLM_ERR_UNSUPPORTED, "diff_heads: the reply head needs 2 layers (has %d)",
                            hp->n_layer);
@@ -224,7 +258,7 @@ vlm_status vlm_design_diff_heads_check(const vlm_model *m, const vlm_diff_heads_
         return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG,
                            "diff_heads: the reply head needs the model's tokenizer (to count \"]\\nAssistant:\")");
     if (p->prev_change_head) {
-        const int64_t left = prev_rank(H, Dh, p->n_word_tokens > 0);
+        const int64_t left = prev_rank(H, Dh, reserved_dims(p));
         if (2 * left < Dh)
             return vlm_set_err(err, err_size, VLM_ERR_UNSUPPORTED,
                                "diff_heads: the previous-change head needs head_dim / 2 = %lld dimensions beside the "
@@ -270,9 +304,12 @@ vlm_status vlm_design_diff_heads(const vlm_model *m, const float *tokens, size_t
     const double signs[DH_HEADS] = {1, -1, 1, -1};
     const int subspace[DH_HEADS] = {0, 0, 1, 1};
     const int n_sub = reply ? 3 : 2, zeros = word ? 3 : reply ? 2 : 1;
-    const bool prev = reply && p->prev_change_head;
+    const bool prev = reply && p->prev_change_head, readout = reply && p->readout_n_colours > 0;
+    const int reserved = reserved_dims(p);
+    /* the move readout's dimensions: X, Y (written by the connector), dX, dY (their change) */
+    const int64_t dX = zeros, dY = zeros + 1, dDX = zeros + 2, dDY = zeros + 3;
     /* rows of the projections: n_sub subspaces of Dh, and the previous-change head's Q */
-    const int64_t r_prev = prev ? prev_rank(H, Dh, word) : 0;
+    const int64_t r_prev = prev ? prev_rank(H, Dh, reserved) : 0;
     const int64_t n_rows = n_sub * Dh + r_prev;
 
     const size_t Hz = (size_t)H;
@@ -286,7 +323,13 @@ vlm_status vlm_design_diff_heads(const vlm_model *m, const float *tokens, size_t
                               : (size_t)DH_HEADS * DH_SPAN * DH_PAIRS;
     double *P = malloc(p_size * sizeof(double)); /* the pair-weight table, then the projections */
     double *draws = malloc((size_t)DH_TRIALS * DH_REPLY_PAIRS * sizeof(double));
-    float *q1 = NULL, *k1 = NULL, *v1 = NULL, *o1 = NULL, *emb = NULL;
+    float *q1 = NULL, *k1 = NULL, *v1 = NULL, *o1 = NULL, *emb = NULL, *w0 = NULL, *b0 = NULL;
+    const int64_t Dv = hp->v_n_embd, nfr = (int64_t)n_tokens / K;
+    double *mx = NULL, *my = NULL; /* the pooled tokens' moment sums X, Y [nfr] */
+    if (readout) {
+        w0 = malloc((size_t)(H * Dv) * sizeof(float)), b0 = malloc(Hz * sizeof(float));
+        mx = malloc((size_t)(nfr + 1) * sizeof(double)), my = malloc((size_t)(nfr + 1) * sizeof(double));
+    }
     if (reply) {
         q1 = malloc((size_t)(Nq * H) * sizeof(float)), k1 = malloc((size_t)(Nkv * H) * sizeof(float));
         v1 = malloc((size_t)(Nkv * H) * sizeof(float)), o1 = malloc((size_t)(H * Nq) * sizeof(float));
@@ -294,7 +337,7 @@ vlm_status vlm_design_diff_heads(const vlm_model *m, const float *tokens, size_t
     }
     vlm_vision_context *vc = NULL;
     if (!q || !k || !v || !o || !w2 || !b2 || !out || !norms || !P || !draws ||
-        (reply && (!tout || !q1 || !k1 || !v1 || !o1 || !emb))) {
+        (reply && (!tout || !q1 || !k1 || !v1 || !o1 || !emb)) || (readout && (!w0 || !b0 || !mx || !my))) {
         st = vlm_set_err(err, err_size, VLM_ERR_OOM, "out of memory");
         goto done;
     }
@@ -372,9 +415,75 @@ vlm_status vlm_design_diff_heads(const vlm_model *m, const float *tokens, size_t
     double ww[DH_REPLY_PAIRS], gap_w = 0, rel_w = 0;
     const int64_t off_w = word ? off_r + p->word_pos : 0;
     if (word) rel_w = pair_weights(theta, DH_REPLY_PAIRS, &off_w, 1, seed, ww, &gap_w, P, draws);
-    if (!orthonormal_rows(P, n_rows, H, zeros, seed)) {
+    if (!orthonormal_rows(P, n_rows, H, reserved, seed)) {
         st = vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "diff_heads: degenerate projection");
         goto done;
+    }
+    double rs = 0, move_med = 0, change_med = 0; /* the move readout's scale s and its report */
+    if (readout) {
+        /* 2b. the connector writes s X and s Y along dX and dY: hidden units H-4..H-1 compute
+         *     gelu(+-X), gelu(+-Y) (bias 0), and gelu(z) - gelu(-z) = z; nothing else reads those
+         *     units or writes those dimensions. s gives X and Y the size of a typical dimension of
+         *     the connector's output (c_med / sqrt(H - zeros)) over the sample pooled tokens. */
+        if (nfr < 2) {
+            st = vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "diff_heads: the move readout needs the sample "
+                             "tokens of at least 2 frames (%zu tokens, %d per frame)", n_tokens, K);
+            goto done;
+        }
+        double sx = 0, sxx = 0, sy = 0, syy = 0;
+        for (int64_t f = 0; f < nfr; f++) {
+            const float *t = tokens + (size_t)(f * K * Dv); /* the frame's first token: the pooled one */
+            double x = 0, y = 0;
+            for (int32_t c = 0; c < p->readout_n_colours; c++) x += t[p->readout_dim_x + c], y += t[p->readout_dim_y + c];
+            mx[f] = x, my[f] = y, sx += x, sxx += x * x, sy += y, syy += y * y;
+        }
+        const double var = (sxx - sx * sx / (double)nfr + syy - sy * sy / (double)nfr) / (2.0 * (double)nfr);
+        if (!(var > 1e-12) || !isfinite(var)) {
+            st = vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "diff_heads: the move readout's moments do not vary "
+                             "over the sample frames");
+            goto done;
+        }
+        rs = c_med / sqrt((double)(H - zeros)) / sqrt(var);
+        memcpy(w0, m->mm0.data, (size_t)(H * Dv) * sizeof(float));
+        memcpy(b0, m->mm0_b, Hz * sizeof(float));
+        for (int j = 0; j < 4; j++) {
+            float *row = w0 + (size_t)(H - 4 + j) * (size_t)Dv;
+            memset(row, 0, (size_t)Dv * sizeof(float));
+            const int32_t at = j < 2 ? p->readout_dim_x : p->readout_dim_y;
+            for (int32_t c = 0; c < p->readout_n_colours; c++) row[at + c] = j % 2 ? -1.0f : 1.0f;
+            b0[H - 4 + j] = 0.0f;
+        }
+        for (int64_t r = 0; r < H; r++)
+            for (int j = 0; j < 4; j++) w2[(size_t)r * Hz + (size_t)(H - 4 + j)] = 0.0f;
+        for (int64_t r = dX; r <= dDY; r++) {
+            for (int64_t c = 0; c < H; c++) w2[(size_t)r * Hz + (size_t)c] = 0.0f;
+            b2[r] = 0.0f;
+        }
+        w2[(size_t)dX * Hz + (size_t)(H - 4)] = (float)rs, w2[(size_t)dX * Hz + (size_t)(H - 3)] = (float)-rs;
+        w2[(size_t)dY * Hz + (size_t)(H - 2)] = (float)rs, w2[(size_t)dY * Hz + (size_t)(H - 1)] = (float)-rs;
+        /* the pooled-difference subspace starts with dX and dY */
+        for (int d = 0; d < 2; d++) {
+            double *row = P + (size_t)d * Hz;
+            memset(row, 0, Hz * sizeof(double));
+            row[d ? dDY : dDX] = 1.0;
+        }
+        /* report: the change of (X, Y) that heads 0-1 write, and the rest of the pooled difference
+         * (rows 2.. of P) on the connector's own outputs, over consecutive frames that changed */
+        double *a = norms, *b = norms + nfr; /* norms holds max(n_tokens, V) >= 2 nfr */
+        size_t na = 0, nb = 0;
+        for (int64_t f = 1; f < nfr; f++) {
+            const double dm = p->readout_gain * rs * hypot(mx[f] - mx[f - 1], my[f] - my[f - 1]);
+            if (dm > 1e-9 * c_med) a[na++] = dm;
+            const float *t1 = tout + (size_t)(f * K) * Hz, *t0 = tout + (size_t)((f - 1) * K) * Hz;
+            double pn = 0;
+            for (int64_t d = 2; d < Dh; d++) {
+                double acc = 0;
+                for (int64_t c = reserved; c < H; c++) acc += P[(size_t)d * Hz + (size_t)c] * ((double)t1[c] - t0[c]);
+                pn += acc * acc;
+            }
+            if (sqrt(pn) > 1e-6 * c_med) b[nb++] = sqrt(pn);
+        }
+        move_med = na ? median(a, na) : 0.0, change_med = nb ? median(b, nb) : 0.0;
     }
     for (int h = 0; h < DH_HEADS; h++) {
         float *qh = q + (size_t)(h * Dh) * Hz, *kh = k + (size_t)(h * Dh) * Hz, *vh = v + (size_t)(h * Dh) * Hz;
@@ -386,7 +495,11 @@ vlm_status vlm_design_diff_heads(const vlm_model *m, const float *tokens, size_t
         const double sgn = signs[h] * (reply ? beta / xe : 1.0);
         for (int64_t d = 0; d < Dh; d++)
             for (int64_t c = 0; c < H; c++) {
-                vh[(size_t)d * Hz + (size_t)c] = (float)Ph[(size_t)d * Hz + (size_t)c];
+                /* with the move readout, heads 0-1 read X and Y G times (rows 0-1) and write them
+                 * along dX and dY (P's rows 0-1) */
+                const bool mv = readout && subspace[h] == 0 && d < 2;
+                vh[(size_t)d * Hz + (size_t)c] =
+                    mv ? (c == (d ? dY : dX) ? (float)p->readout_gain : 0.0f) : (float)Ph[(size_t)d * Hz + (size_t)c];
                 o[(size_t)c * (size_t)Nq + (size_t)(h * Dh + d)] = (float)(sgn * Ph[(size_t)d * Hz + (size_t)c]);
             }
     }
@@ -409,6 +522,9 @@ vlm_status vlm_design_diff_heads(const vlm_model *m, const float *tokens, size_t
             goto done;
         }
         for (int64_t t = 0; t < V; t++) emb[t * H + 1] = (float)(g1q < 0 ? -gamma : gamma);
+        if (readout) /* text tokens: 0 along the readout's dimensions */
+            for (int64_t t = 0; t < V; t++)
+                for (int64_t d = dX; d <= dDY; d++) emb[t * H + d] = 0.0f;
         if (word && !(fabs(l1->attn_norm[2]) > 0)) {
             st = vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "diff_heads: layer 1's norm weight is 0 where the "
                              "word head reads");
@@ -425,6 +541,7 @@ vlm_status vlm_design_diff_heads(const vlm_model *m, const float *tokens, size_t
         for (size_t r = 0; r < n_tokens; r++) {
             float *x = tout + r * Hz;
             x[0] = (float)b2[0], x[1] = 0.0f;
+            if (readout) x[dDX] = x[dDY] = 0.0f; /* the readout's change dimensions: 0 in a frame token */
             double ss = 0;
             for (int64_t d = 0; d < H; d++) ss += (double)x[d] * x[d];
             const double inv = 1.0 / sqrt(ss / (double)H + (double)hp->rms_norm_eps);
@@ -472,12 +589,14 @@ vlm_status vlm_design_diff_heads(const vlm_model *m, const float *tokens, size_t
                 }
         }
     }
-    static const char *const names[11] = {"blk.0.attn_q.weight", "blk.0.attn_k.weight", "blk.0.attn_v.weight",
+    static const char *const names[13] = {"blk.0.attn_q.weight", "blk.0.attn_k.weight", "blk.0.attn_v.weight",
                                           "blk.0.attn_output.weight", "mm.2.weight", "mm.2.bias",
                                           "blk.1.attn_q.weight", "blk.1.attn_k.weight", "blk.1.attn_v.weight",
-                                          "blk.1.attn_output.weight", "token_embd.weight"};
-    const float *const vals[11] = {q, k, v, o, w2, b2, q1, k1, v1, o1, emb};
-    if ((st = vlm_model_rewrite_pair(m, out_path, names, vals, reply ? 11 : 6, err, err_size))) goto done;
+                                          "blk.1.attn_output.weight", "token_embd.weight", "mm.0.weight",
+                                          "mm.0.bias"};
+    const float *const vals[13] = {q, k, v, o, w2, b2, q1, k1, v1, o1, emb, w0, b0};
+    if ((st = vlm_model_rewrite_pair(m, out_path, names, vals, readout ? 13 : reply ? 11 : 6, err, err_size)))
+        goto done;
     if (rep) {
         memset(rep, 0, sizeof *rep);
         rep->beta = beta, rep->xe_median = xe, rep->xe_min = xe_min;
@@ -486,10 +605,15 @@ vlm_status vlm_design_diff_heads(const vlm_model *m, const float *tokens, size_t
         if (reply) rep->reply_offset = (int32_t)off_r, rep->reply_margin = rel_r, rep->gamma = gamma;
         if (word) rep->word_offset = (int32_t)off_w, rep->word_margin = rel_w;
         if (prev) rep->prev_offset = (int32_t)offsets[3], rep->prev_rank = (int32_t)r_prev;
+        if (readout) {
+            rep->readout_dims[0] = (int32_t)dX, rep->readout_dims[1] = (int32_t)dY;
+            rep->readout_dims[2] = (int32_t)dDX, rep->readout_dims[3] = (int32_t)dDY;
+            rep->readout_scale = rs, rep->readout_move = move_med, rep->readout_change = change_med;
+        }
     }
 done:
     vlm_vision_context_free(vc);
     free(q), free(k), free(v), free(o), free(w2), free(b2), free(out), free(norms), free(P), free(draws);
-    free(tout), free(q1), free(k1), free(v1), free(o1), free(emb);
+    free(tout), free(q1), free(k1), free(v1), free(o1), free(emb), free(w0), free(b0), free(mx), free(my);
     return st;
 }

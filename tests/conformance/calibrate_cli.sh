@@ -7,7 +7,7 @@
 #      same scenes (`videollm synth --features`) have grid tokens of mean 0 and
 #      std 1 per dimension and a head token of mean 0 (checked in NumPy);
 #      the same run again gives byte-identical files;
-#   3. refusals: missing options, a bad or misplaced --head-moment-gain or --moment-wave (exit 2),
+#   3. refusals: missing options, a bad or misplaced --head-moment-gain, --moment-wave or --move-readout (exit 2),
 #      an output folder that does not
 #      exist and a model file that is not there (exit 1, a message, no file);
 #   4. --frame-diff-heads on a 4-head model: the report line, byte-identical
@@ -87,16 +87,23 @@ set +e
   || { echo "FAIL: missing model gave $rc"; cat "$W/err"; exit 1; }
 "$B" calibrate --model "$W/m.gguf" --out "$W/z.gguf" --scenes 0 2>"$W/err"; rc=$?
 [ $rc -eq 2 ] && grep -q "scenes" "$W/err" || { echo "FAIL: --scenes 0 gave $rc"; cat "$W/err"; exit 1; }
-for bad in "--head-moment-gain 2" "--design-tower --head-moment-gain 0" "--design-tower --head-moment-gain x"; do
+# each line: the option the message must name | the arguments
+while IFS='|' read -r opt bad; do
   "$B" calibrate --model "$W/m.gguf" --out "$W/z.gguf" --scenes 1 --seconds 1 $bad 2>"$W/err"; rc=$?
-  [ $rc -eq 2 ] && grep -q "head-moment-gain" "$W/err" && [ ! -e "$W/z.gguf" ] \
+  [ $rc -eq 2 ] && grep -q -- "$opt" "$W/err" && [ ! -e "$W/z.gguf" ] \
     || { echo "FAIL: '$bad' gave $rc"; cat "$W/err"; exit 1; }
-done
-for bad in "--moment-wave 6" "--design-tower --moment-wave 1" "--design-tower --moment-wave x"; do
-  "$B" calibrate --model "$W/m.gguf" --out "$W/z.gguf" --scenes 1 --seconds 1 $bad 2>"$W/err"; rc=$?
-  [ $rc -eq 2 ] && grep -q "moment-wave" "$W/err" && [ ! -e "$W/z.gguf" ] \
-    || { echo "FAIL: '$bad' gave $rc"; cat "$W/err"; exit 1; }
-done
+done <<'EOF'
+head-moment-gain|--head-moment-gain 2
+head-moment-gain|--design-tower --head-moment-gain 0
+head-moment-gain|--design-tower --head-moment-gain x
+moment-wave|--moment-wave 6
+moment-wave|--design-tower --moment-wave 1
+moment-wave|--design-tower --moment-wave x
+move-readout|--frame-diff-heads --reply-head --move-readout 10
+move-readout|--design-tower --frame-diff-heads --move-readout 10
+move-readout|--design-tower --frame-diff-heads --reply-head --move-readout 0
+move-readout|--design-tower --frame-diff-heads --reply-head --move-readout nan
+EOF
 echo "refusals: ok"
 
 # 4. the designed frame-difference heads

@@ -348,6 +348,122 @@ out:
     vlm_model_free(m);
 }
 
+/* The move readout: on a two-layer model with both MLPs zeroed, the connector
+ * writes s X and s Y (X, Y: the sums of the readout's vision dimensions) along
+ * the first two readout dimensions and 0 along the next two; text tokens are 0
+ * along all four; at a frame's last token, layer 0's output minus its input
+ * along the third and fourth is G times the change of the normalised pooled
+ * token's X and Y dimensions from the previous frame (in the connector's units:
+ * times beta / x_e), heads 0-1's copy. */
+enum { RO_COLOURS = 3, RO_X = 4, RO_Y = 12 };
+#define RO_GAIN 7.0
+static void test_readout(const char *tok) {
+    char g[300], out[300], flat[300], e[512];
+    vlm_model *m = make_model_l(tok, "two_ro", 2, 4, VLM_WTYPE_F32, g, sizeof g);
+    if (!m) return;
+    snprintf(out, sizeof out, "%s/ro.gguf", root);
+    snprintf(flat, sizeof flat, "%s/roflat.gguf", root);
+    float *tokens = sample_tokens(29);
+    vlm_diff_heads_params dp = vlm_diff_heads_default_params();
+    dp.seed = 3, dp.reply_head = true, dp.prev_change_head = true;
+    dp.readout_n_colours = RO_COLOURS, dp.readout_dim_x = RO_X, dp.readout_dim_y = RO_Y, dp.readout_gain = RO_GAIN;
+    vlm_diff_heads_params bad = dp;
+    bad.reply_head = false, bad.prev_change_head = false;
+    CHECK(vlm_design_diff_heads_check(m, &bad, e, sizeof e) == VLM_ERR_INVALID_ARG && strstr(e, "goes with the reply"));
+    bad = dp, bad.readout_dim_y = D - RO_COLOURS + 1;
+    CHECK(vlm_design_diff_heads_check(m, &bad, e, sizeof e) == VLM_ERR_INVALID_ARG && strstr(e, "vision width"));
+    printf("refused: %s\n", e);
+    bad = dp, bad.readout_gain = 0.0 / 0.0;
+    CHECK(vlm_design_diff_heads_check(m, &bad, e, sizeof e) == VLM_ERR_INVALID_ARG && strstr(e, "gain"));
+    printf("refused: %s\n", e);
+    vlm_diff_heads_report rep;
+    CHECK_MSG(vlm_design_diff_heads(m, tokens, NS, &dp, out, &rep, e, sizeof e) == VLM_OK, "%s", e);
+    printf("move readout: dimensions %d %d %d %d, scale %.4g, median change %.4g (rest %.4g); previous-change rank %d\n",
+           rep.readout_dims[0], rep.readout_dims[1], rep.readout_dims[2], rep.readout_dims[3], rep.readout_scale,
+           rep.readout_move, rep.readout_change, rep.prev_rank);
+    /* after the constants 0-1; Q loses the four dimensions */
+    CHECK(rep.readout_dims[0] == 2 && rep.readout_dims[1] == 3 && rep.readout_dims[2] == 4 && rep.readout_dims[3] == 5);
+    CHECK(rep.prev_rank == H - 2 - 4 - 3 * (H / 4) && rep.readout_scale > 0 && rep.readout_move > 0 &&
+          rep.readout_change > 0);
+    vlm_model *d = load(out);
+    if (!d) goto out;
+    const int64_t V = d->hp.n_vocab;
+    int wrong = 0;
+    for (int64_t t = 0; t < V; t++)
+        for (int k = 2; k < 6; k++) wrong += ((const float *)d->tok_embd.data)[t * H + k] != 0.0f;
+    CHECK_MSG(wrong == 0, "%d token embeddings not 0 along the readout's dimensions", wrong);
+    CHECK(!same_bytes(m, d, "mm.0.weight", true) && same_bytes(m, d, "v.post_ln.weight", true));
+    float *zeros = calloc((size_t)H * 64, sizeof(float));
+    const char *const zn[2] = {"blk.0.ffn_down.weight", "blk.1.ffn_down.weight"};
+    const float *const zv[2] = {zeros, zeros};
+    CHECK_MSG(vlm_model_rewrite_pair(d, flat, zn, zv, 2, e, sizeof e) == VLM_OK, "%s", e);
+    free(zeros);
+    vlm_model *z = load(flat);
+    if (!z) {
+        vlm_model_free(d);
+        goto out;
+    }
+    enum { NTXT = 5, NFR = 4, T = NTXT + NFR * (NT + 1) - 1 };
+    capture cap = {malloc((size_t)T * H * sizeof(float)), malloc((size_t)T * H * sizeof(float)),
+                   malloc((size_t)T * H * sizeof(float))};
+    vlm_vision_context *vc = NULL;
+    vlm_vision_context_params vp = vlm_vision_context_default_params();
+    CHECK(vlm_vision_context_init(z, &vp, &vc, e, sizeof e) == VLM_OK);
+    float *emb = malloc((size_t)NFR * NT * H * sizeof(float));
+    CHECK(vlm_connector(vc, tokens, NFR * NT, emb) == VLM_OK);
+    /* the connector: s X, s Y, 0, 0 for every frame token (gelu(z) - gelu(-z) = z) */
+    double worst = 0, biggest = 0;
+    for (int i = 0; i < NFR * NT; i++) {
+        double x = 0, y = 0;
+        for (int c = 0; c < RO_COLOURS; c++) x += tokens[i * D + RO_X + c], y += tokens[i * D + RO_Y + c];
+        const double want[4] = {rep.readout_scale * x, rep.readout_scale * y, 0, 0};
+        for (int k = 0; k < 4; k++) {
+            worst = fmax(worst, fabs(emb[(size_t)i * H + 2 + (size_t)k] - want[k]));
+            biggest = fmax(biggest, fabs(want[k]));
+        }
+    }
+    printf("connector along the readout's dimensions: max |diff| %.3g, max |want| %.3g\n", worst, biggest);
+    CHECK_MSG(biggest > 0 && worst < 1e-5 * biggest, "diff %.3g of %.3g", worst, biggest);
+    vlm_lm_input in[T];
+    int t = 0, last[NFR];
+    for (int i = 0; i < NTXT; i++) in[t++] = (vlm_lm_input){.token = 1 + i};
+    for (int f = 0; f < NFR; f++) {
+        for (int j = 0; j < NT; j++) in[t++] = (vlm_lm_input){.token = -1, .embd = emb + (size_t)(f * NT + j) * H};
+        last[f] = t - 1;
+        if (f < NFR - 1) in[t++] = (vlm_lm_input){.token = 7};
+    }
+    vlm_lm_context_params lp = vlm_lm_context_default_params();
+    lp.n_ctx = 64, lp.cb = on_tensor, lp.cb_user_data = &cap;
+    vlm_lm_context *lc = NULL;
+    CHECK(vlm_lm_context_init(z, &lp, &lc, e, sizeof e) == VLM_OK);
+    if (lc) CHECK(vlm_lm_eval(lc, in, T, VLM_LOGITS_NONE, NULL) == VLM_OK);
+    CHECK(cap.embd[2 * H + 2] == 0.0f && cap.embd[2 * H + 5] == 0.0f); /* a text token */
+    const vlm_llama_layer *l0 = &z->layers[0];
+    worst = 0, biggest = 0;
+    for (int f = 1; f < NFR; f++) { /* frame f's last token: its pooled token (NT - 1 back) minus frame f - 1's */
+        double n1[H], n0[H];
+        rmsnorm(cap.embd + (last[f] - (NT - 1)) * H, l0->attn_norm, z->hp.rms_norm_eps, n1);
+        rmsnorm(cap.embd + (last[f] - 2 * NT) * H, l0->attn_norm, z->hp.rms_norm_eps, n0);
+        for (int k = 0; k < 2; k++) {
+            const double want = rep.beta / rep.xe_median * RO_GAIN * (n1[2 + k] - n0[2 + k]);
+            const double got = (double)cap.layer[last[f] * H + 4 + k] - cap.embd[last[f] * H + 4 + k];
+            worst = fmax(worst, fabs(got - want));
+            biggest = fmax(biggest, fabs(want));
+        }
+    }
+    printf("layer 0 at frames' last tokens along the change dimensions: max |diff| %.3g, max |want| %.3g\n", worst,
+           biggest);
+    CHECK_MSG(biggest > 0.01 && worst < 1e-3 * biggest, "diff %.3g of %.3g", worst, biggest);
+    vlm_lm_context_free(lc);
+    vlm_vision_context_free(vc);
+    free(emb), free(cap.embd), free(cap.layer), free(cap.layer1);
+    vlm_model_free(z);
+    vlm_model_free(d);
+out:
+    free(tokens);
+    vlm_model_free(m);
+}
+
 static void expect_refusal(const vlm_model *m, bool reply, const char *msg) {
     char e[512] = "", out[300], dir[300];
     snprintf(dir, sizeof dir, "%s/refused", root);
@@ -406,6 +522,7 @@ int main(void) {
     test_reply(tok, REPLY_ONLY);
     test_reply(tok, WITH_WORD);
     test_reply(tok, WITH_PREV);
+    test_readout(tok);
     test_refusals(tok);
     test_root_finish(root);
     return check_done("test_diffheads");
