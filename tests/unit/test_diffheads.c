@@ -96,6 +96,32 @@ static bool same_bytes(const vlm_model *a, const vlm_model *b, const char *name,
     return ta && tb && ta->nbytes == tb->nbytes && !memcmp(ta->data, tb->data, ta->nbytes);
 }
 
+/* d with the MLPs of its first n_layers layers zeroed (ffn_down), and layer 1's
+ * attention output replaced by wo1 when given, written to path and loaded. */
+static vlm_model *flatten(const vlm_model *d, const char *path, int n_layers, const float *wo1) {
+    char e[512];
+    float *zeros = calloc((size_t)H * 64, sizeof(float));
+    const char *const zn[3] = {"blk.0.ffn_down.weight", "blk.1.ffn_down.weight", "blk.1.attn_output.weight"};
+    const float *const zv[3] = {zeros, zeros, wo1};
+    const size_t n = (size_t)n_layers + (wo1 ? 1 : 0);
+    const bool ok = zeros && vlm_model_rewrite_pair(d, path, zn, zv, n, e, sizeof e) == VLM_OK;
+    CHECK_MSG(ok, "%s", zeros ? e : "out of memory");
+    free(zeros);
+    return ok ? load(path) : NULL;
+}
+
+/* The connector's outputs [n][H] on the first n sample tokens (malloc'd). */
+static float *connect(const vlm_model *z, const float *tokens, int n) {
+    char e[512];
+    vlm_vision_context *vc = NULL;
+    vlm_vision_context_params vp = vlm_vision_context_default_params();
+    float *emb = malloc((size_t)n * H * sizeof(float));
+    CHECK_MSG(vlm_vision_context_init(z, &vp, &vc, e, sizeof e) == VLM_OK, "%s", e);
+    CHECK(emb && vc && vlm_connector(vc, tokens, (size_t)n, emb) == VLM_OK);
+    vlm_vision_context_free(vc);
+    return emb;
+}
+
 static void test_design(const char *tok) {
     char g[300], out[300], flat[300], e[512];
     vlm_model *m = make_model(tok, "base", 4, VLM_WTYPE_F32, g, sizeof g);
@@ -126,23 +152,14 @@ static void test_design(const char *tok) {
     for (int c = 0; c < D; c++) CHECK(((const float *)d->mm2.data)[c] == 0.0f);
 
     /* the same model with layer 0's MLP zeroed: layer output - input = attention output */
-    float *zeros = calloc((size_t)H * 64, sizeof(float));
-    const char *const zn[1] = {"blk.0.ffn_down.weight"};
-    const float *const zv[1] = {zeros};
-    CHECK_MSG(vlm_model_rewrite_pair(d, flat, zn, zv, 1, e, sizeof e) == VLM_OK, "%s", e);
-    free(zeros);
-    vlm_model *z = load(flat);
+    vlm_model *z = flatten(d, flat, 1, NULL);
     if (!z) {
         vlm_model_free(d);
         goto out;
     }
     enum { NTXT = 5, NFR = 3, T = NTXT + NFR * (NT + 1) - 1 };
     capture cap = {malloc((size_t)T * H * sizeof(float)), malloc((size_t)T * H * sizeof(float)), NULL};
-    vlm_vision_context *vc = NULL;
-    vlm_vision_context_params vp = vlm_vision_context_default_params();
-    CHECK(vlm_vision_context_init(z, &vp, &vc, e, sizeof e) == VLM_OK);
-    float *emb = malloc((size_t)NFR * NT * H * sizeof(float));
-    CHECK(vlm_connector(vc, tokens, NFR * NT, emb) == VLM_OK); /* frame f: sample tokens f*NT.. */
+    float *emb = connect(z, tokens, NFR * NT); /* frame f: sample tokens f*NT.. */
     vlm_lm_input in[T];
     int is_frame[T], t = 0;
     for (int i = 0; i < NTXT; i++) is_frame[t] = 0, in[t++] = (vlm_lm_input){.token = 1 + i};
@@ -191,7 +208,6 @@ static void test_design(const char *tok) {
     CHECK(checked == NT);
     CHECK_MSG(biggest > 1.0 && worst < 0.02 * biggest, "diff %.3g of %.3g", worst, biggest);
     vlm_lm_context_free(lc);
-    vlm_vision_context_free(vc);
     free(emb), free(cap.embd), free(cap.layer);
     vlm_model_free(z);
     vlm_model_free(d);
@@ -276,17 +292,13 @@ static void test_reply(const char *tok, int mode) {
     CHECK(!same_bytes(m, d, "blk.1.attn_q.weight", false) && !same_bytes(m, d, "blk.0.attn_v.weight", false));
     /* zero both MLPs and every head of layer 1 but the one under test (their output columns) */
     const int Dh = H / 4, head = word ? 1 : prev ? 2 : 0;
-    float *zeros = calloc((size_t)H * 64, sizeof(float));
     float *wo1 = malloc((size_t)H * H * sizeof(float));
     memcpy(wo1, d->layers[1].wo.data, (size_t)H * H * sizeof(float));
     for (int c = 0; c < H; c++)
         for (int j = 0; j < H; j++)
             if (j / Dh != head) wo1[c * H + j] = 0.0f;
-    const char *const zn[3] = {"blk.0.ffn_down.weight", "blk.1.ffn_down.weight", "blk.1.attn_output.weight"};
-    const float *const zv[3] = {zeros, zeros, wo1};
-    CHECK_MSG(vlm_model_rewrite_pair(d, flat, zn, zv, 3, e, sizeof e) == VLM_OK, "%s", e);
-    free(zeros), free(wo1);
-    vlm_model *z = load(flat);
+    vlm_model *z = flatten(d, flat, 2, wo1);
+    free(wo1);
     if (!z) {
         vlm_model_free(d);
         goto out;
@@ -296,11 +308,7 @@ static void test_reply(const char *tok, int mode) {
     const int T = NTXT + NFR * (NT + 1) - 1 + off + 3;
     capture cap = {malloc((size_t)T * H * sizeof(float)), malloc((size_t)T * H * sizeof(float)),
                    malloc((size_t)T * H * sizeof(float))};
-    vlm_vision_context *vc = NULL;
-    vlm_vision_context_params vp = vlm_vision_context_default_params();
-    CHECK(vlm_vision_context_init(z, &vp, &vc, e, sizeof e) == VLM_OK);
-    float *emb = malloc((size_t)NFR * NT * H * sizeof(float));
-    CHECK(vlm_connector(vc, tokens, NFR * NT, emb) == VLM_OK);
+    float *emb = connect(z, tokens, NFR * NT);
     vlm_lm_input *in = malloc((size_t)T * sizeof *in);
     int t = 0;
     for (int i = 0; i < NTXT; i++) in[t++] = (vlm_lm_input){.token = 1 + i};
@@ -339,7 +347,6 @@ static void test_reply(const char *tok, int mode) {
            biggest);
     CHECK_MSG(biggest > 0.1 * rep.gamma && worst < 0.02 * biggest, "diff %.3g of %.3g", worst, biggest);
     vlm_lm_context_free(lc);
-    vlm_vision_context_free(vc);
     free(emb), free(in), free(cap.embd), free(cap.layer), free(cap.layer1);
     vlm_model_free(z);
     vlm_model_free(d);
@@ -393,12 +400,7 @@ static void test_readout(const char *tok) {
         for (int k = 2; k < 6; k++) wrong += ((const float *)d->tok_embd.data)[t * H + k] != 0.0f;
     CHECK_MSG(wrong == 0, "%d token embeddings not 0 along the readout's dimensions", wrong);
     CHECK(!same_bytes(m, d, "mm.0.weight", true) && same_bytes(m, d, "v.post_ln.weight", true));
-    float *zeros = calloc((size_t)H * 64, sizeof(float));
-    const char *const zn[2] = {"blk.0.ffn_down.weight", "blk.1.ffn_down.weight"};
-    const float *const zv[2] = {zeros, zeros};
-    CHECK_MSG(vlm_model_rewrite_pair(d, flat, zn, zv, 2, e, sizeof e) == VLM_OK, "%s", e);
-    free(zeros);
-    vlm_model *z = load(flat);
+    vlm_model *z = flatten(d, flat, 2, NULL);
     if (!z) {
         vlm_model_free(d);
         goto out;
@@ -406,11 +408,7 @@ static void test_readout(const char *tok) {
     enum { NTXT = 5, NFR = 4, T = NTXT + NFR * (NT + 1) - 1 };
     capture cap = {malloc((size_t)T * H * sizeof(float)), malloc((size_t)T * H * sizeof(float)),
                    malloc((size_t)T * H * sizeof(float))};
-    vlm_vision_context *vc = NULL;
-    vlm_vision_context_params vp = vlm_vision_context_default_params();
-    CHECK(vlm_vision_context_init(z, &vp, &vc, e, sizeof e) == VLM_OK);
-    float *emb = malloc((size_t)NFR * NT * H * sizeof(float));
-    CHECK(vlm_connector(vc, tokens, NFR * NT, emb) == VLM_OK);
+    float *emb = connect(z, tokens, NFR * NT);
     /* the connector: s X, s Y, 0, 0 for every frame token (gelu(z) - gelu(-z) = z) */
     double worst = 0, biggest = 0;
     for (int i = 0; i < NFR * NT; i++) {
@@ -455,7 +453,6 @@ static void test_readout(const char *tok) {
            biggest);
     CHECK_MSG(biggest > 0.01 && worst < 1e-3 * biggest, "diff %.3g of %.3g", worst, biggest);
     vlm_lm_context_free(lc);
-    vlm_vision_context_free(vc);
     free(emb), free(cap.embd), free(cap.layer), free(cap.layer1);
     vlm_model_free(z);
     vlm_model_free(d);
