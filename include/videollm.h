@@ -741,7 +741,9 @@ vlm_diff_heads_params vlm_diff_heads_default_params(void);
  * direction of a move: right or left (X), down or up (Y), linear in the
  * residual instead of a small part of a random projection. Text tokens get 0
  * along the four dimensions. Needs the moments' dimensions within the vision
- * width and f32 mm.0.
+ * width and f32 mm.0, and `tokens` in frame order (frame_num_tokens per frame,
+ * the pooled token first, consecutive frames of a few scenes): X and Y are
+ * scaled on the pooled tokens, and the report compares consecutive frames.
  * rep may be NULL. */
 /* The shape and type conditions alone (before the work that feeds the design). */
 vlm_status vlm_design_diff_heads_check(const vlm_model *m, const vlm_diff_heads_params *p, char *err,

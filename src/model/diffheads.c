@@ -325,10 +325,11 @@ vlm_status vlm_design_diff_heads(const vlm_model *m, const float *tokens, size_t
     double *draws = malloc((size_t)DH_TRIALS * DH_REPLY_PAIRS * sizeof(double));
     float *q1 = NULL, *k1 = NULL, *v1 = NULL, *o1 = NULL, *emb = NULL, *w0 = NULL, *b0 = NULL;
     const int64_t Dv = hp->v_n_embd, nfr = (int64_t)n_tokens / K;
-    double *mx = NULL, *my = NULL; /* the pooled tokens' moment sums X, Y [nfr] */
+    double *mx = NULL, *my = NULL, *med = NULL; /* the pooled tokens' moment sums X, Y [nfr]; 2 x [nfr] */
     if (readout) {
         w0 = malloc((size_t)(H * Dv) * sizeof(float)), b0 = malloc(Hz * sizeof(float));
         mx = malloc((size_t)(nfr + 1) * sizeof(double)), my = malloc((size_t)(nfr + 1) * sizeof(double));
+        med = malloc((size_t)(2 * nfr + 1) * sizeof(double));
     }
     if (reply) {
         q1 = malloc((size_t)(Nq * H) * sizeof(float)), k1 = malloc((size_t)(Nkv * H) * sizeof(float));
@@ -337,7 +338,7 @@ vlm_status vlm_design_diff_heads(const vlm_model *m, const float *tokens, size_t
     }
     vlm_vision_context *vc = NULL;
     if (!q || !k || !v || !o || !w2 || !b2 || !out || !norms || !P || !draws ||
-        (reply && (!tout || !q1 || !k1 || !v1 || !o1 || !emb)) || (readout && (!w0 || !b0 || !mx || !my))) {
+        (reply && (!tout || !q1 || !k1 || !v1 || !o1 || !emb)) || (readout && (!w0 || !b0 || !mx || !my || !med))) {
         st = vlm_set_err(err, err_size, VLM_ERR_OOM, "out of memory");
         goto done;
     }
@@ -469,7 +470,7 @@ vlm_status vlm_design_diff_heads(const vlm_model *m, const float *tokens, size_t
         }
         /* report: the change of (X, Y) that heads 0-1 write, and the rest of the pooled difference
          * (rows 2.. of P) on the connector's own outputs, over consecutive frames that changed */
-        double *a = norms, *b = norms + nfr; /* norms holds max(n_tokens, V) >= 2 nfr */
+        double *a = med, *b = med + nfr;
         size_t na = 0, nb = 0;
         for (int64_t f = 1; f < nfr; f++) {
             const double dm = p->readout_gain * rs * hypot(mx[f] - mx[f - 1], my[f] - my[f - 1]);
@@ -614,6 +615,6 @@ vlm_status vlm_design_diff_heads(const vlm_model *m, const float *tokens, size_t
 done:
     vlm_vision_context_free(vc);
     free(q), free(k), free(v), free(o), free(w2), free(b2), free(out), free(norms), free(P), free(draws);
-    free(tout), free(q1), free(k1), free(v1), free(o1), free(emb), free(w0), free(b0), free(mx), free(my);
+    free(tout), free(q1), free(k1), free(v1), free(o1), free(emb), free(w0), free(b0), free(mx), free(my), free(med);
     return st;
 }
