@@ -133,7 +133,7 @@ static vlm_status design_heads(frames *f, long n_scenes, const vlm_diff_heads_pa
 /* The designed tower (vlm_vision_design) for the synthetic world: its palette,
  * background and the six object areas. */
 static vlm_status design_tower(const vlm_model *m, frames *f, size_t n_frames, int32_t threads, const char *out,
-                               int quiet, long scenes, double moment_gain, double wave, vlm_tower_design_report *rep_out,
+                               int quiet, long scenes, double moment_gain, double wave, vlm_tower_design_report *rep,
                                char *err, size_t err_size) {
     vlm_tower_design_params p = {.n_colours = VLM_SYNTH_N_COLOURS, .n_areas = 0, .head_moment_gain = moment_gain,
                                  .moment_wave = wave};
@@ -145,17 +145,15 @@ static vlm_status design_tower(const vlm_model *m, frames *f, size_t n_frames, i
             p.area_group[p.n_areas] = s;
             p.areas[p.n_areas++] = (double)vlm_synth_shape_area(s, large);
         }
-    vlm_tower_design_report rep;
-    vlm_status st = vlm_vision_design(m, &p, next_frame, f, n_frames, threads, out, &rep, err, err_size);
-    if (!st) *rep_out = rep;
+    vlm_status st = vlm_vision_design(m, &p, next_frame, f, n_frames, threads, out, rep, err, err_size);
     if (!st && !quiet)
         fprintf(stderr,
                 "calibrate: designed tower on %zu frames of %ld scenes: %d of %d dimensions used, %d vary over the "
                 "grid; colour areas within %.1f pixels of the counts (bins right within %.1f); dimensions: "
                 "area %d, moments %d and %d, area bins %d, shapes %d, waves %d; wrote %s\n",
-                rep.n_frames, scenes, rep.dims_used, vlm_model_get_hparams(m)->v_n_embd, rep.n_live,
-                rep.area_err_max, rep.area_margin, rep.dim_area, rep.dim_moment_x, rep.dim_moment_y, rep.dim_bins,
-                rep.dim_groups, rep.dim_waves, out);
+                rep->n_frames, scenes, rep->dims_used, vlm_model_get_hparams(m)->v_n_embd, rep->n_live,
+                rep->area_err_max, rep->area_margin, rep->dim_area, rep->dim_moment_x, rep->dim_moment_y, rep->dim_bins,
+                rep->dim_groups, rep->dim_waves, out);
     return st;
 }
 

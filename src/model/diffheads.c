@@ -163,11 +163,16 @@ static int64_t prev_rank(int64_t H, int64_t Dh, int reserved) {
     return left < Dh ? left : Dh;
 }
 
-/* Hidden dimensions that no random projection uses: the constants (0-1, and 2 with the word
- * head), then the move readout's X, Y, dX, dY. */
+/* Hidden dimensions that hold the constants: 0 (frame tokens), 1 with the reply head (text
+ * tokens), 2 with the word head (word tokens). */
+static int constant_dims(const vlm_diff_heads_params *p) {
+    return p->reply_head && p->n_word_tokens > 0 ? 3 : p->reply_head ? 2 : 1;
+}
+
+/* Hidden dimensions that no random projection uses: the constants, then the move readout's
+ * X, Y, dX, dY. */
 static int reserved_dims(const vlm_diff_heads_params *p) {
-    const bool word = p->reply_head && p->n_word_tokens > 0, readout = p->reply_head && p->readout_n_colours > 0;
-    return (word ? 3 : p->reply_head ? 2 : 1) + (readout ? 4 : 0);
+    return constant_dims(p) + (p->reply_head && p->readout_n_colours > 0 ? 4 : 0);
 }
 
 /* The first of n weights that is not f32, or NULL. */
@@ -303,7 +308,7 @@ vlm_status vlm_design_diff_heads(const vlm_model *m, const float *tokens, size_t
     const int64_t offsets[DH_HEADS] = {K - 1, 2 * (int64_t)K, 0, K + 1};
     const double signs[DH_HEADS] = {1, -1, 1, -1};
     const int subspace[DH_HEADS] = {0, 0, 1, 1};
-    const int n_sub = reply ? 3 : 2, zeros = word ? 3 : reply ? 2 : 1;
+    const int n_sub = reply ? 3 : 2, zeros = constant_dims(p);
     const bool prev = reply && p->prev_change_head, readout = reply && p->readout_n_colours > 0;
     const int reserved = reserved_dims(p);
     /* the move readout's dimensions: X, Y (written by the connector), dX, dY (their change) */
