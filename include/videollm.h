@@ -1160,7 +1160,10 @@ typedef struct {
                                used, from (lora.seed, epoch, sample index) only (docs/training.md) */
     const char *freeze;     /* NULL: train every tensor; else comma-separated fnmatch(3) patterns over the
                                trained tensors' names ("model.layers.0.self_attn.*,connector.*"): those are
-                               frozen (vlm_trainable_set_frozen); a pattern that matches none is an error */
+                               frozen (vlm_trainable_set_frozen); a pattern that matches none is an error.
+                               A pattern ending in "[r0:r1]" or "[r0:r1,c0:c1]" (half-open, Hugging Face
+                               [rows][cols]; an empty bound is the start or the end) holds only those
+                               elements: gradient zeroed, value and moments left as they are */
     int64_t freeze_steps;   /* 0: frozen for the whole run; N > 0: frozen while the optimizer step is below
                                N (counted from the start of training, so a resumed run agrees) */
     vlm_adamw_params adamw;

@@ -7,7 +7,10 @@
  *   p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
  * A frozen tensor (vlm_trainable_set_frozen) is skipped, as torch skips a
  * parameter without requires_grad: not updated, not in the clipped norm, and
- * its t counts only the steps it took (vlm_tparam.skipped).
+ * its t counts only the steps it took (vlm_tparam.skipped). Held elements
+ * (vlm_tparam.hold, the slices of --freeze) are what torch gives with a
+ * gradient hook that zeroes them and their values put back after each step:
+ * no part in the norm, no update, no weight decay, moments left at zero.
  */
 #include <math.h>
 
@@ -38,6 +41,9 @@ vlm_status vlm_adamw_step(vlm_trainable *t, const vlm_adamw_params *pp, double l
     for (size_t i = 0; i < t->n_params; i++) {
         const vlm_tparam *q = &t->params[i];
         if (q->frozen) continue;
+        if (q->hold)
+            for (int64_t k = 0; k < q->n; k++)
+                if (q->hold[k]) q->grad[k] = 0.0f;
         double s = 0; /* per-tensor norms, then the norm of the norms, as torch */
         for (int64_t k = 0; k < q->n; k++) s += (double)q->grad[k] * q->grad[k];
         ss += s;
@@ -68,6 +74,7 @@ vlm_status vlm_adamw_step(vlm_trainable *t, const vlm_adamw_params *pp, double l
         const double bc1 = 1.0 - pow(b1, taken), bc2 = 1.0 - pow(b2, taken);
         const float step_size = (float)(lr / bc1), bc2_sqrt = (float)sqrt(bc2);
         for (int64_t k = 0; k < q->n; k++) {
+            if (q->hold && q->hold[k]) continue;
             float g = q->grad[k];
             if (p.weight_decay != 0.0f) q->val[k] *= decay;
             q->m[k] = fb1 * q->m[k] + (1.0f - fb1) * g;

@@ -40,11 +40,18 @@ void vlm_train_permute_rows(const float *src, float *dst, int64_t rows, int64_t 
 
 void vlm_trainable_free(vlm_trainable *t) {
     if (!t) return;
-    for (size_t i = 0; i < t->n_params; i++) free(t->params[i].val);
+    for (size_t i = 0; i < t->n_params; i++) free(t->params[i].val), free(t->params[i].hold);
     free(t->params);
     free(t->mods);
     free(t->fl);
     free(t);
+}
+
+void vlm_train_release_holds(vlm_trainable *t) {
+    for (size_t i = 0; i < t->n_params; i++) {
+        free(t->params[i].hold);
+        t->params[i].hold = NULL;
+    }
 }
 
 vlm_status vlm_train_add_param(vlm_trainable *t, const char *name, int64_t rows, int64_t cols, int n_dims,

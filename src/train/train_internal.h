@@ -30,6 +30,8 @@ typedef struct {
     bool frozen;           /* skipped by vlm_adamw_step (no update, not in the clipped norm) */
     int64_t skipped;       /* optimizer steps this tensor sat out frozen: its bias correction
                               counts only the steps it took, as torch's per-parameter state */
+    uint8_t *hold;         /* NULL, or [n] in the stored order: 1 = an element held where it is (its gradient
+                              zeroed before the clipped norm, its value and moments not updated) */
 } vlm_tparam;
 
 /* Projection indices of a layer, in the order of the PEFT module names. */
@@ -69,6 +71,8 @@ vlm_status vlm_train_add_param(vlm_trainable *t, const char *name, int64_t rows,
 /* Full mode (full.c): add the LM tensors copied from the base (the connector
  * is added by the caller afterwards). Refuses q8_0/q4_0 weights. */
 vlm_status vlm_train_full_init(vlm_trainable *t, const vlm_model *m, char *err, size_t err_size);
+/* Drop every tensor's held elements (the --freeze slices): they train from the next step on. */
+void vlm_train_release_holds(vlm_trainable *t);
 /* A weight view of n_out rows of a weight into f32, row by row. */
 vlm_status vlm_train_wt_to_f32(const vlm_wt *w, float *dst);
 

@@ -343,9 +343,91 @@ static void progress(const vlm_train_run_params *p, const char *fmt, ...) {
     p->progress(line, p->user_data);
 }
 
-/* --freeze: mark the tensors whose names match one of the comma-separated fnmatch patterns.
- * The training loop thaws them once t->step reaches freeze_steps (never when it is 0); on a
- * resume, the steps a tensor already sat out are restored for its AdamW bias correction. */
+/* A --freeze item's slice: a trailing "[r0:r1]" or "[r0:r1,c0:c1]" (Hugging Face [rows][cols], half-open,
+ * an empty bound meaning the start or the end). Returns the pattern's length without the slice (len when
+ * there is none: a trailing bracket that is not two or four bounds is left to fnmatch, e.g. "[01]"). */
+typedef struct {
+    int n;             /* 0: the whole tensor; 1: rows; 2: rows and cols */
+    int64_t lo[2], hi[2]; /* hi -1: to the end */
+} hold_slice;
+
+static size_t parse_slice(const char *item, size_t len, hold_slice *sl) {
+    sl->n = 0;
+    if (len < 3 || item[len - 1] != ']') return len;
+    size_t open = len - 1;
+    while (open > 0 && item[open - 1] != '[') open--;
+    if (open == 0) return len;
+    const char *q = item + open, *e = item + len - 1;
+    hold_slice t = {0};
+    while (t.n < 2) {
+        int64_t v[2] = {0, -1};
+        for (int b = 0; b < 2; b++) {
+            if (q < e && *q >= '0' && *q <= '9') {
+                int64_t x = 0;
+                for (; q < e && *q >= '0' && *q <= '9'; q++) {
+                    if (x > ((int64_t)1 << 40)) return len;
+                    x = x * 10 + (*q - '0');
+                }
+                v[b] = x;
+            }
+            if (b == 0) {
+                if (q >= e || *q != ':') return len;
+                q++;
+            }
+        }
+        t.lo[t.n] = v[0], t.hi[t.n] = v[1], t.n++;
+        if (q == e) break;
+        if (*q != ',' || t.n == 2) return len;
+        q++;
+    }
+    if (q != e) return len;
+    *sl = t;
+    return open - 1;
+}
+
+/* Mark the elements of tensor q in the slice as held; returns how many were newly held, or -1 with err set. */
+static int64_t hold_elements(vlm_tparam *q, const hold_slice *sl, const char *item, char *err, size_t err_size) {
+    const int64_t dim[2] = {q->rows, q->cols};
+    int64_t lo[2] = {0, 0}, hi[2] = {q->rows, q->cols};
+    if (sl->n == 2 && q->n_dims < 2) {
+        vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "train: freeze slice in '%s' gives rows and columns, but "
+                    "%s has one dimension (%lld)", item, q->name, (long long)q->rows);
+        return -1;
+    }
+    for (int d = 0; d < sl->n; d++) {
+        lo[d] = sl->lo[d], hi[d] = sl->hi[d] < 0 ? dim[d] : sl->hi[d];
+        if (!(lo[d] < hi[d] && hi[d] <= dim[d])) {
+            vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "train: freeze slice in '%s': %s %lld:%lld is empty or "
+                        "outside %s [%lld x %lld]", item, d ? "columns" : "rows", (long long)lo[d], (long long)hi[d],
+                        q->name, (long long)q->rows, (long long)q->cols);
+            return -1;
+        }
+    }
+    if (!q->hold && !(q->hold = calloc((size_t)q->n, 1))) {
+        vlm_set_err(err, err_size, VLM_ERR_OOM, "out of memory");
+        return -1;
+    }
+    int64_t added = 0;
+    const int64_t half = q->head_dim / 2;
+    for (int64_t f = lo[0]; f < hi[0]; f++) {
+        int64_t g = f; /* the stored row: q/k rows are kept in the GGUF order within each head */
+        if (q->head_dim > 0) {
+            const int64_t h0 = f - f % q->head_dim, r = f - h0;
+            g = h0 + 2 * (r % half) + r / half;
+        }
+        for (int64_t c = lo[1]; c < hi[1]; c++) {
+            uint8_t *h = &q->hold[g * q->cols + c];
+            added += !*h;
+            *h = 1;
+        }
+    }
+    return added;
+}
+
+/* --freeze: mark the tensors whose names match one of the comma-separated fnmatch patterns (a pattern
+ * ending in a slice holds only those elements). The training loop thaws them once t->step reaches
+ * freeze_steps (never when it is 0); on a resume, the steps a tensor already sat out are restored for
+ * its AdamW bias correction. */
 static vlm_status resolve_freeze(const vlm_train_run_params *p, vlm_trainable *t, char *err, size_t err_size) {
     if (!p->freeze) {
         if (p->freeze_steps != 0)
@@ -356,41 +438,69 @@ static vlm_status resolve_freeze(const vlm_train_run_params *p, vlm_trainable *t
     if (p->freeze_steps < 0)
         return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "train: freeze steps must be >= 0");
     const char *s = p->freeze;
-    size_t n_tensors = 0;
-    int64_t n_values = 0;
+    size_t n_tensors = 0, n_sliced = 0;
+    int64_t n_values = 0, n_held = 0;
     for (;;) {
-        const char *e = strchr(s, ',');
-        size_t len = e ? (size_t)(e - s) : strlen(s);
-        char pat[256];
+        const char *e = s;
+        for (int depth = 0; *e && (depth > 0 || *e != ','); e++) /* commas inside a slice do not split */
+            depth += *e == '[' ? 1 : *e == ']' && depth > 0 ? -1 : 0;
+        size_t len = (size_t)(e - s);
+        char item[256], pat[256];
         if (len == 0 || len >= sizeof pat)
             return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "train: freeze pattern %zu characters long "
                                "in '%.200s' (1 to 255 expected)", len, p->freeze);
-        memcpy(pat, s, len);
-        pat[len] = 0;
+        memcpy(item, s, len);
+        item[len] = 0;
+        hold_slice sl;
+        const size_t plen = parse_slice(item, len, &sl);
+        memcpy(pat, item, plen);
+        pat[plen] = 0;
         size_t hits = 0;
-        for (size_t i = 0; i < t->n_params; i++)
-            if (fnmatch(pat, t->params[i].name, 0) == 0) {
-                hits++;
-                if (!t->params[i].frozen) n_tensors++, n_values += t->params[i].n;
-                t->params[i].frozen = true;
+        for (size_t i = 0; i < t->n_params; i++) {
+            vlm_tparam *q = &t->params[i];
+            if (fnmatch(pat, q->name, 0) != 0) continue;
+            hits++;
+            if (sl.n > 0) {
+                const bool had = q->hold != NULL;
+                const int64_t added = hold_elements(q, &sl, item, err, err_size);
+                if (added < 0) return VLM_ERR_INVALID_ARG;
+                n_held += added, n_sliced += !had;
+                continue;
             }
+            if (!q->frozen) n_tensors++, n_values += q->n;
+            q->frozen = true;
+        }
         if (!hits)
             return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "train: freeze pattern '%s' matches no trained "
                                "tensor (names as in the Hugging Face checkpoint, e.g. model.layers.0.self_attn.q_proj."
                                "weight, connector.0.weight%s)", pat, t->full ? "" : ", or the PEFT names of the LoRA "
                                "tensors");
-        if (!e) break;
+        if (!*e) break;
         s = e + 1;
     }
+    for (size_t i = 0; i < t->n_params; i++) /* a whole frozen tensor needs no slices */
+        if (t->params[i].frozen && t->params[i].hold) {
+            for (int64_t k = 0; k < t->params[i].n; k++) n_held -= t->params[i].hold[k];
+            free(t->params[i].hold);
+            t->params[i].hold = NULL;
+            n_sliced--;
+        }
     const int64_t sat_out = p->freeze_steps > 0 && t->step > p->freeze_steps ? p->freeze_steps : t->step;
     const bool thawed = p->freeze_steps > 0 && t->step >= p->freeze_steps;
     for (size_t i = 0; i < t->n_params; i++)
         if (t->params[i].frozen) t->params[i].skipped = sat_out;
-    if (p->freeze_steps > 0)
-        progress(p, "freezing %zu tensors (%lld values) until step %lld%s", n_tensors, (long long)n_values,
-                 (long long)p->freeze_steps, thawed ? " (already past)" : "");
+    char what[160];
+    if (n_sliced && !n_tensors)
+        snprintf(what, sizeof what, "%lld values of %zu tensors", (long long)n_held, n_sliced);
+    else if (n_sliced)
+        snprintf(what, sizeof what, "%zu tensors (%lld values) and %lld values of %zu more", n_tensors,
+                 (long long)n_values, (long long)n_held, n_sliced);
     else
-        progress(p, "freezing %zu tensors (%lld values) for the whole run", n_tensors, (long long)n_values);
+        snprintf(what, sizeof what, "%zu tensors (%lld values)", n_tensors, (long long)n_values);
+    if (p->freeze_steps > 0)
+        progress(p, "freezing %s until step %lld%s", what, (long long)p->freeze_steps, thawed ? " (already past)" : "");
+    else
+        progress(p, "freezing %s for the whole run", what);
     return VLM_OK;
 }
 
@@ -537,6 +647,7 @@ vlm_status vlm_train_run(const vlm_train_run_params *p, char *err, size_t err_si
         double lr = vlm_cosine_lr(p->lr, t->step, warm, total), gnorm = 0;
         if (frozen && p->freeze_steps > 0 && t->step >= p->freeze_steps) {
             for (size_t i = 0; i < t->n_params; i++) t->params[i].frozen = false;
+            vlm_train_release_holds(t);
             frozen = false;
             progress(p, "step %lld: the frozen tensors train from here on", (long long)t->step);
         }

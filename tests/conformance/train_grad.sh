@@ -117,12 +117,18 @@ tail -n 2 "$work/f1.log"
   --freeze-steps 4 2>"$work/fz.log"
 grep -q "freezing 6 tensors .* until step 4" "$work/fz.log" || { echo "no freeze line"; cat "$work/fz.log"; exit 1; }
 "$DRIVER" fullcli "$work/fz/model.gguf" "$work/ref" adam_frz.
+# held slices: torch with those elements' gradients zeroed and values put back until step 4
+"${FULL[@]}" --data "$data/train.jsonl" --out "$work/hold" --freeze-steps 4 --freeze \
+  'model.layers.0.self_attn.q_proj.weight[0:3],connector.0.weight[:,1:4],model.embed_tokens.weight[:,2:5],model.layers.1.post_attention_layernorm.weight[4:]' \
+  2>"$work/hold.log"
+grep -q "freezing [0-9]* values of 4 tensors until step 4" "$work/hold.log" || { echo "no hold line"; cat "$work/hold.log"; exit 1; }
+"$DRIVER" fullcli "$work/hold/model.gguf" "$work/ref" adam_hold.
 rc=0; "${FULL[@]}" --data "$data/train.jsonl" --out "$work/fz2" --freeze-steps 4 2>"$work/fz2.err" || rc=$?
 [ $rc -eq 2 ] && grep -q "needs --freeze" "$work/fz2.err" || { echo "--freeze-steps alone: rc $rc"; exit 1; }
 rc=0; "${FULL[@]}" --data "$data/train.jsonl" --out "$work/fz2" --freeze 'model.layers.7.*' 2>"$work/fz2.err" || rc=$?
 [ $rc -eq 1 ] && grep -q "'model.layers.7.\*' matches no trained tensor" "$work/fz2.err" \
   || { echo "--freeze matching nothing: rc $rc"; cat "$work/fz2.err"; exit 1; }
-echo "full: --freeze until step 4 matches torch with requires_grad False until then; bad patterns refused"
+echo "full: --freeze until step 4 (whole tensors, and slices) matches torch with requires_grad False (a zeroed gradient and the values put back) until then; bad patterns refused"
 ls "$work/f1" | grep -q tmp && { echo "temporary files left: $(ls "$work/f1")"; exit 1; }
 "${FULL[@]}" --data "$data/train.jsonl" --out "$work/f2" --max-steps 4 --quiet
 "${FULL[@]}" --data "$data/train.jsonl" --out "$work/f2" 2>"$work/f2.log"

@@ -213,10 +213,13 @@ ADAM = {"lr": 1e-2, "steps": 10, "warmup_ratio": 0.2, "weight_decay": 0.01}
 ADAM_FULL = {"lr": 1e-3, "steps": 10, "warmup_ratio": 0.2, "weight_decay": 0.01}
 
 
-def grads_and_adam(m, ids, mask, labels, frames, v_id, cfg, gold, prefix="adam.", frozen=(), thaw=0):
+def grads_and_adam(m, ids, mask, labels, frames, v_id, cfg, gold, prefix="adam.", frozen=(), thaw=0, held=None):
     """loss, every gradient, then cfg["steps"] AdamW + clip + cosine steps into gold.
     With frozen (parameter names): those have requires_grad False until step `thaw` (torch
-    leaves them out of the clipped norm and AdamW, whose per-parameter state starts at thaw)."""
+    leaves them out of the clipped norm and AdamW, whose per-parameter state starts at thaw).
+    With held ({name: bool mask}): until step `thaw` the masked elements' gradients are zeroed
+    before the clip and their values put back after each step (so weight decay does not touch
+    them either; their moments stay 0)."""
     loss = m.loss(ids, mask, labels, frames, v_id)
     loss.backward()
     gold["loss"] = np.array([loss.item()])
@@ -238,9 +241,18 @@ def grads_and_adam(m, ids, mask, labels, frames, v_id, cfg, gold, prefix="adam."
         opt.zero_grad()
         loss = m.loss(ids, mask, labels, frames, v_id)
         loss.backward()
+        holding = held and step < thaw
+        if holding:
+            kept = {k: m.params[k].detach().clone() for k in held}
+            for k, hm in held.items():
+                m.params[k].grad[hm] = 0.0
         norms.append(float(torch.nn.utils.clip_grad_norm_(params, 1.0)))
         opt.step()
         sched.step()
+        if holding:
+            with torch.no_grad():
+                for k, hm in held.items():
+                    m.params[k][hm] = kept[k][hm]
         losses.append(loss.item())
     gold[prefix[:-1] + "_losses"] = np.array(losses)
     gold[prefix[:-1] + "_norms"] = np.array(norms)
@@ -349,6 +361,21 @@ def main():
     fm = FullModel(fix)
     frz = [k for k in fm.params if k.startswith("model.layers.0.self_attn.") or k.startswith("connector.2.")]
     grads_and_adam(fm, ids, mask, labels, frames, v_id, ADAM_FULL, gold_full, "adam_frz.", frz, 4)
+    # `--freeze 'model.layers.0.self_attn.q_proj.weight[0:3],connector.0.weight[:,1:4],
+    #   model.embed_tokens.weight[:,2:5],model.layers.1.post_attention_layernorm.weight[4:]' --freeze-steps 4`
+    fm = FullModel(fix)
+    held = {}
+    for k, rs, cs in (("model.layers.0.self_attn.q_proj.weight", slice(0, 3), slice(None)),
+                      ("connector.0.weight", slice(None), slice(1, 4)),
+                      ("model.embed_tokens.weight", slice(None), slice(2, 5)),
+                      ("model.layers.1.post_attention_layernorm.weight", slice(4, None), None)):
+        hm = torch.zeros(fm.params[k].shape, dtype=torch.bool)
+        if cs is None:
+            hm[rs] = True
+        else:
+            hm[rs, cs] = True
+        held[k] = hm
+    grads_and_adam(fm, ids, mask, labels, frames, v_id, ADAM_FULL, gold_full, "adam_hold.", (), 4, held)
     model_ref.st_write(os.path.join(out, "gold_full.safetensors"), gold_full)
 
     # the frozen base: an adapter holding only the connector (target_modules selects nothing)

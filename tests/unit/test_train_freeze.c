@@ -86,6 +86,30 @@ static void test_adamw_frozen(void) {
     vlm_trainable_free(t);
 }
 
+/* AdamW with one element of a tensor held: its gradient does not count in the norm, it does not move
+ * (no weight decay either), its moments stay 0; the other element takes a plain step. */
+static void test_adamw_held(void) {
+    vlm_trainable *t = two_tensors();
+    vlm_tparam *a = &t->params[0];
+    t->n_params = 1;
+    a->val[0] = 1.0f, a->val[1] = -2.0f;
+    a->hold = calloc(2, 1);
+    a->hold[1] = 1;
+    vlm_adamw_params ap = vlm_adamw_default_params();
+    ap.weight_decay = 0.1f;
+    double norm;
+    a->grad[0] = 0.6f, a->grad[1] = 80.0f;
+    CHECK(vlm_adamw_step(t, &ap, 0.1, &norm) == VLM_OK);
+    CHECK_MSG(fabs(norm - 0.6) < 1e-6, "norm %g, expected the free element's alone (0.6)", norm);
+    CHECK(a->val[1] == -2.0f && a->m[1] == 0 && a->v[1] == 0);
+    double want = 1.0 * (1 - 0.1 * 0.1) - 0.1 * 0.6 / (0.6 + 1e-8);
+    CHECK_MSG(fabs(a->val[0] - want) < 1e-6, "free element %.8f, expected %.8f", a->val[0], want);
+    t->n_params = 2;
+    vlm_trainable_free(t); /* frees the hold too */
+    printf("AdamW: a held element is not updated (nor decayed) and not in the clipped norm; its neighbour "
+           "takes a plain step\n");
+}
+
 /* ---- runs of a tiny model -------------------------------------------------------------------- */
 
 static void write_data(const char *path) {
@@ -173,6 +197,72 @@ static void compare(const vlm_trainable *a, const vlm_trainable *b, int *frozen_
     }
 }
 
+/* Holding slices for the whole run: rows 0-2 of a q_proj (whose rows are stored per head in the GGUF
+ * order, so the HF rows must be mapped), columns 1-3 of connector.0.weight, elements 2-4 of a norm.
+ * Inside each slice the values stay bit for bit; every other element of those tensors moves. */
+static void test_slices(const vlm_model *m) {
+    static const struct {
+        const char *name;
+        int64_t r0, r1, c0, c1; /* c1 -1: every column */
+    } sl[3] = {{"model.layers.0.self_attn.q_proj.weight", 0, 3, 0, -1},
+               {"connector.0.weight", 0, -1, 1, 4},
+               {"model.layers.1.input_layernorm.weight", 2, 5, 0, -1}};
+    char out[700], ck[800], err[1024];
+    lines_log lg;
+    snprintf(out, sizeof out, "%s/slices", dir);
+    vlm_train_run_params p = run_params(out, &lg);
+    p.freeze = "model.layers.0.self_attn.q_proj.weight[0:3],connector.0.weight[:,1:4],"
+               "model.layers.1.input_layernorm.weight[2:5]";
+    CHECK_MSG(vlm_train_run(&p, err, sizeof err) == VLM_OK, "%s", err);
+    CHECK_MSG(logged(&lg, " values of 3 tensors for the whole run"),
+              "%s", lg.lines[0]);
+    snprintf(ck, sizeof ck, "%s/checkpoint.safetensors", out);
+    vlm_trainable *a = state_of(m, NULL), *b = state_of(m, ck);
+    int64_t held = 0, held_same = 0, free_n = 0, free_moved = 0;
+    for (size_t i = 0; a && b && i < vlm_trainable_count(a); i++) {
+        vlm_trainable_info ia;
+        vlm_trainable_info_at(a, i, &ia);
+        int k = -1;
+        for (int j = 0; j < 3; j++)
+            if (!strcmp(ia.name, sl[j].name)) k = j;
+        if (k < 0) continue;
+        float *x = malloc((size_t)ia.n * sizeof *x), *y = malloc((size_t)ia.n * sizeof *y);
+        vlm_trainable_get(a, i, VLM_TRAIN_VALUE, x);
+        vlm_trainable_get(b, i, VLM_TRAIN_VALUE, y);
+        const int64_t cols = ia.n_dims > 1 ? ia.shape[1] : 1, rows = ia.n / cols;
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t c = 0; c < cols; c++) {
+                const bool in = r >= sl[k].r0 && (sl[k].r1 < 0 || r < sl[k].r1) && c >= sl[k].c0 &&
+                                (sl[k].c1 < 0 || c < sl[k].c1);
+                const bool same = x[r * cols + c] == y[r * cols + c];
+                if (in) held++, held_same += same;
+                else free_n++, free_moved += !same;
+            }
+        free(x), free(y);
+    }
+    CHECK_MSG(held > 0 && held_same == held, "%lld of %lld held elements kept their values", (long long)held_same,
+              (long long)held);
+    CHECK_MSG(free_n > 0 && free_moved == free_n, "%lld of %lld other elements of those tensors moved",
+              (long long)free_moved, (long long)free_n);
+    printf("held slices for the whole run: %lld of %lld elements bit-identical, %lld of %lld others of the same "
+           "tensors moved\n", (long long)held_same, (long long)held, (long long)free_moved, (long long)free_n);
+    vlm_trainable_free(a), vlm_trainable_free(b);
+
+    /* refusals: out of the shape, empty, two ranges on a vector */
+    snprintf(out, sizeof out, "%s/bad_slice", dir);
+    p = run_params(out, &lg);
+    p.freeze = "connector.0.bias[0:100000]";
+    CHECK(vlm_train_run(&p, err, sizeof err) == VLM_ERR_INVALID_ARG && strstr(err, "outside connector.0.bias"));
+    printf("refused: %s\n", err);
+    p.freeze = "connector.0.weight[3:3]";
+    CHECK(vlm_train_run(&p, err, sizeof err) == VLM_ERR_INVALID_ARG && strstr(err, "rows 3:3 is empty"));
+    p.freeze = "model.norm.weight[0:2,0:1]";
+    CHECK(vlm_train_run(&p, err, sizeof err) == VLM_ERR_INVALID_ARG && strstr(err, "has one dimension"));
+    printf("refused: %s\n", err);
+    p.freeze = "connector.0.weight[a:b]"; /* not a slice: an fnmatch class that matches nothing */
+    CHECK(vlm_train_run(&p, err, sizeof err) == VLM_ERR_INVALID_ARG && strstr(err, "matches no"));
+}
+
 static void test_runs(const vlm_model *m) {
     const char *pat = "model.layers.0.self_attn.*,connector.2.*";
     char o1[700], o2[700], o3[700], o4[700], ck[800], ck2[800], err[1024];
@@ -231,6 +321,7 @@ static void test_runs(const vlm_model *m) {
     printf("frozen until step 3 of 8: unchanged at step 2, trained after; stopped at 2 and 5 and resumed, and with "
            "1 thread: the same checkpoint as one run\n");
     vlm_trainable_free(init);
+    test_slices(m);
 
     /* refusals */
     char o5[700];
@@ -251,6 +342,7 @@ int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (!tiny_tmpdir(dir, sizeof dir, "test_train_freeze")) return 1;
     test_adamw_frozen();
+    test_adamw_held();
 
     char feat[800], err[1024];
     tiny_model_write(dir, 2, VD, TPF, 0, model_path, sizeof model_path);
