@@ -32,6 +32,8 @@
 #   WORD_HEAD [] (with REPLY_HEAD=1: calibrate --word-head words, e.g. the colour words) WORD_POS [2] (--word-pos)
 #   PREV_HEAD [0] (with REPLY_HEAD=1: calibrate --prev-change-head)
 #   MOVE_READOUT [0] (with REPLY_HEAD=1: calibrate --move-readout G; 0: none)
+#   HOLD_READOUT [0] (with MOVE_READOUT: add to FREEZE the slices that keep the readout's path,
+#   docs/demo-model.md "Holding only the readout's path")
 #   BASELINE_K [6] INSTALL [0] REUSE_DATA [0] (keep WORK_DIR's data) RESUME [0] (also continue
 #   WORK_DIR's training from its checkpoint, keeping the curve so far)
 set -euo pipefail
@@ -45,7 +47,7 @@ HELDOUT_SEED="${HELDOUT_SEED:-1000000}" VOCAB="${VOCAB:-512}"
 HIDDEN="${HIDDEN:-256}" LAYERS="${LAYERS:-4}" HEADS="${HEADS:-4}" FFN="${FFN:-768}"
 V_HIDDEN="${V_HIDDEN:-128}" V_LAYERS="${V_LAYERS:-2}" V_HEADS="${V_HEADS:-2}" V_FFN="${V_FFN:-512}" PATCH="${PATCH:-32}"
 V_BASIS="${V_BASIS:-2}" V_RES="${V_RES:-0.1}" CAL_SCENES="${CAL_SCENES:-100}" DESIGN_TOWER="${DESIGN_TOWER:-1}" DIFF_HEADS="${DIFF_HEADS:-1}" REPLY_HEAD="${REPLY_HEAD:-1}"
-PREV_HEAD="${PREV_HEAD:-0}" WORD_POS="${WORD_POS:-2}" MOVE_READOUT="${MOVE_READOUT:-0}"
+PREV_HEAD="${PREV_HEAD:-0}" WORD_POS="${WORD_POS:-2}" MOVE_READOUT="${MOVE_READOUT:-0}" HOLD_READOUT="${HOLD_READOUT:-0}"
 EPOCHS="${EPOCHS:-2}" LR="${LR:-1e-3}" WARMUP="${WARMUP:-0.03}" ACCUM="${ACCUM:-2}" EVAL_EVERY="${EVAL_EVERY:-200}"
 CURVE_SCENES="${CURVE_SCENES:-40}" THREADS="${THREADS:-2}" BASELINE_K="${BASELINE_K:-6}" INSTALL="${INSTALL:-0}"
 REUSE_DATA="${REUSE_DATA:-0}" RESUME="${RESUME:-0}" FREEZE="${FREEZE:-}" FREEZE_STEPS="${FREEZE_STEPS:-0}" WORD_HEAD="${WORD_HEAD:-}"
@@ -122,6 +124,27 @@ fi
 TRAIN_ARGS=(--full --model "$W/base.gguf" --data "$W/train/train.jsonl" --out "$W/run" --lr "$LR" --epochs "$EPOCHS"
             --batch 1 --grad-accum "$ACCUM" --warmup-ratio "$WARMUP" --threads "$THREADS" --seed "$SEED"
             --model-name videollm-demo)
+if [ "$HOLD_READOUT" = 1 ]; then
+  # the readout's path (docs/demo-model.md): residual dimensions 0..R-1 (the constants, X, Y and their
+  # change) written only as designed, the four connector units, where layer 0's heads 0-1 and layer 1's
+  # reply head (and, with WORD_HEAD, its word head) attend, and the value rows and output columns
+  # that carry X and Y (layer 0) and their change (layer 1); the rest of those heads trains
+  [ "$MOVE_READOUT" != 0 ] && [ "$DIFF_HEADS" = 1 ] && [ "$REPLY_HEAD" = 1 ] \
+    || { echo "demo-model: HOLD_READOUT=1 needs MOVE_READOUT, DIFF_HEADS=1 and REPLY_HEAD=1" >&2; exit 1; }
+  WH=0; [ -n "$WORD_HEAD" ] && WH=1
+  R=$(( 6 + WH )) DH=$(( HIDDEN / HEADS )) H4=$(( HIDDEN - 4 )) L1=$(( (1 + WH) * HIDDEN / HEADS ))
+  HOLD="connector.0.weight[$H4:$HIDDEN],connector.0.bias[$H4:$HIDDEN],connector.2.weight[0:$R],connector.2.bias[0:$R]"
+  HOLD+=",connector.2.weight[:,$H4:$HIDDEN],model.embed_tokens.weight[:,0:$R]"
+  HOLD+=",model.layers.*.self_attn.o_proj.weight[0:$R],model.layers.*.mlp.down_proj.weight[0:$R]"
+  HOLD+=",model.layers.0.input_layernorm.weight[0:$R],model.layers.1.input_layernorm.weight[0:$R]"
+  HOLD+=",model.layers.0.self_attn.q_proj.weight[0:$((2 * DH))],model.layers.0.self_attn.k_proj.weight[0:$((2 * DH))]"
+  HOLD+=",model.layers.0.self_attn.v_proj.weight[0:2],model.layers.0.self_attn.v_proj.weight[$DH:$((DH + 2))]"
+  HOLD+=",model.layers.0.self_attn.o_proj.weight[:,0:2],model.layers.0.self_attn.o_proj.weight[:,$DH:$((DH + 2))]"
+  HOLD+=",model.layers.1.self_attn.q_proj.weight[0:$L1],model.layers.1.self_attn.k_proj.weight[0:$L1]"
+  HOLD+=",model.layers.1.self_attn.v_proj.weight[0:2],model.layers.1.self_attn.o_proj.weight[:,0:2]"
+  [ "$WH" = 1 ] && HOLD+=",model.layers.1.self_attn.v_proj.weight[$DH:$((DH + 2))],model.layers.1.self_attn.o_proj.weight[:,$DH:$((DH + 2))]"
+  FREEZE="${FREEZE:+$FREEZE,}$HOLD"
+fi
 [ -n "$FREEZE" ] && TRAIN_ARGS+=(--freeze "$FREEZE")
 [ -n "$FREEZE" ] && [ "$FREEZE_STEPS" != 0 ] && TRAIN_ARGS+=(--freeze-steps "$FREEZE_STEPS")
 total=$(( (TRAIN + ACCUM - 1) / ACCUM * EPOCHS ))
@@ -212,7 +235,7 @@ PY
   echo "## Recipe"
   echo
   echo "SEED=$SEED TRAIN=$TRAIN SECONDS_PER_SCENE=$SECS EVENT_OFFSET=$EVOFF RECAP=$RECAP VOCAB=$VOCAB HIDDEN=$HIDDEN LAYERS=$LAYERS HEADS=$HEADS FFN=$FFN"
-  echo "V_HIDDEN=$V_HIDDEN V_LAYERS=$V_LAYERS V_HEADS=$V_HEADS V_FFN=$V_FFN PATCH=$PATCH V_BASIS=$V_BASIS V_RES=$V_RES CAL_SCENES=$CAL_SCENES DESIGN_TOWER=$DESIGN_TOWER MOMENT_GAIN=$MOMENT_GAIN MOMENT_WAVE=$MOMENT_WAVE DIFF_HEADS=$DIFF_HEADS REPLY_HEAD=$REPLY_HEAD${WORD_HEAD:+ WORD_HEAD=$WORD_HEAD WORD_POS=$WORD_POS} PREV_HEAD=$PREV_HEAD MOVE_READOUT=$MOVE_READOUT"
+  echo "V_HIDDEN=$V_HIDDEN V_LAYERS=$V_LAYERS V_HEADS=$V_HEADS V_FFN=$V_FFN PATCH=$PATCH V_BASIS=$V_BASIS V_RES=$V_RES CAL_SCENES=$CAL_SCENES DESIGN_TOWER=$DESIGN_TOWER MOMENT_GAIN=$MOMENT_GAIN MOMENT_WAVE=$MOMENT_WAVE DIFF_HEADS=$DIFF_HEADS REPLY_HEAD=$REPLY_HEAD${WORD_HEAD:+ WORD_HEAD=$WORD_HEAD WORD_POS=$WORD_POS} PREV_HEAD=$PREV_HEAD MOVE_READOUT=$MOVE_READOUT HOLD_READOUT=$HOLD_READOUT"
   echo "EPOCHS=$EPOCHS LR=$LR WARMUP=$WARMUP ACCUM=$ACCUM THREADS=$THREADS${FREEZE:+ FREEZE='$FREEZE' FREEZE_STEPS=$FREEZE_STEPS}; $(($(date +%s) - t0)) s in all."
 } > "$W/REPORT.md"
 cat "$W/REPORT.md"
