@@ -385,7 +385,8 @@ static size_t parse_slice(const char *item, size_t len, hold_slice *sl) {
     return open - 1;
 }
 
-/* Mark the elements of tensor q in the slice as held; returns how many were newly held, or -1 with err set. */
+/* Mark the elements of tensor q in the slice as held; returns how many were newly held, or with err set
+ * -1 (a slice outside the tensor) or -2 (out of memory). */
 static int64_t hold_elements(vlm_tparam *q, const hold_slice *sl, const char *item, char *err, size_t err_size) {
     const int64_t dim[2] = {q->rows, q->cols};
     int64_t lo[2] = {0, 0}, hi[2] = {q->rows, q->cols};
@@ -405,7 +406,7 @@ static int64_t hold_elements(vlm_tparam *q, const hold_slice *sl, const char *it
     }
     if (!q->hold && !(q->hold = calloc((size_t)q->n, 1))) {
         vlm_set_err(err, err_size, VLM_ERR_OOM, "out of memory");
-        return -1;
+        return -2;
     }
     int64_t added = 0;
     const int64_t half = q->head_dim / 2;
@@ -463,7 +464,7 @@ static vlm_status resolve_freeze(const vlm_train_run_params *p, vlm_trainable *t
             if (sl.n > 0) {
                 const bool had = q->hold != NULL;
                 const int64_t added = hold_elements(q, &sl, item, err, err_size);
-                if (added < 0) return VLM_ERR_INVALID_ARG;
+                if (added < 0) return added == -2 ? VLM_ERR_OOM : VLM_ERR_INVALID_ARG;
                 n_held += added, n_sliced += !had;
                 continue;
             }
