@@ -25,17 +25,18 @@ vlm_lora_params vlm_lora_default_params(void) {
     return p;
 }
 
+int64_t vlm_train_stored_row(int64_t hf_row, int32_t head_dim) {
+    if (head_dim <= 0) return hf_row;
+    const int64_t half = head_dim / 2, h0 = hf_row - hf_row % head_dim, r = hf_row - h0;
+    return h0 + 2 * (r % half) + r / half; /* HF row h0 + j half + i <-> GGUF row h0 + 2 i + j */
+}
+
 void vlm_train_permute_rows(const float *src, float *dst, int64_t rows, int64_t cols, int32_t head_dim,
                             bool to_gguf) {
-    const int64_t half = head_dim / 2;
-    for (int64_t h0 = 0; h0 < rows; h0 += head_dim)
-        for (int64_t i = 0; i < half; i++)
-            for (int64_t j = 0; j < 2; j++) {
-                int64_t g = h0 + 2 * i + j, f = h0 + j * half + i; /* GGUF row g <-> HF row f */
-                const float *s = src + (to_gguf ? f : g) * cols;
-                float *d = dst + (to_gguf ? g : f) * cols;
-                memcpy(d, s, (size_t)cols * sizeof(float));
-            }
+    for (int64_t f = 0; f < rows; f++) {
+        const int64_t g = vlm_train_stored_row(f, head_dim);
+        memcpy(dst + (to_gguf ? g : f) * cols, src + (to_gguf ? f : g) * cols, (size_t)cols * sizeof(float));
+    }
 }
 
 void vlm_trainable_free(vlm_trainable *t) {

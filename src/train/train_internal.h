@@ -82,7 +82,9 @@ void vlm_train_dump_logits(vlm_train_context *c, float *dst);
 /* Whether the context keeps every layer's activations (p.keep_mib; decided at the first batch). */
 bool vlm_train_context_keeps(const vlm_train_context *c);
 
-/* Row permutation of q/k (llama.cpp converter): GGUF row 2i+j of a head is HF row j*Dh/2 + i. */
+/* Row permutation of q/k (llama.cpp converter): GGUF row 2i+j of a head is HF row j*Dh/2 + i.
+ * vlm_train_stored_row: that GGUF row of Hugging Face row hf_row (head_dim 0: the row itself). */
+int64_t vlm_train_stored_row(int64_t hf_row, int32_t head_dim);
 void vlm_train_permute_rows(const float *src, float *dst, int64_t rows, int64_t cols, int32_t head_dim, bool to_gguf);
 
 /* splitmix64 and helpers for deterministic randomness. */

@@ -409,13 +409,8 @@ static int64_t hold_elements(vlm_tparam *q, const hold_slice *sl, const char *it
         return -2;
     }
     int64_t added = 0;
-    const int64_t half = q->head_dim / 2;
     for (int64_t f = lo[0]; f < hi[0]; f++) {
-        int64_t g = f; /* the stored row: q/k rows are kept in the GGUF order within each head */
-        if (q->head_dim > 0) {
-            const int64_t h0 = f - f % q->head_dim, r = f - h0;
-            g = h0 + 2 * (r % half) + r / half;
-        }
+        const int64_t g = vlm_train_stored_row(f, q->head_dim); /* q/k rows are stored per head in the GGUF order */
         for (int64_t c = lo[1]; c < hi[1]; c++) {
             uint8_t *h = &q->hold[g * q->cols + c];
             added += !*h;
