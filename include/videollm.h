@@ -692,6 +692,9 @@ typedef struct {
                                                (colour k at + k), as vlm_tower_design_report says */
     double readout_gain;                    /* G > 0: the pooled difference reads the moment sums
                                                G times as loud as the rest of the token            */
+    bool readout_word_only;                 /* with the readout and word tokens: the reply head does
+                                               not copy the readout's change, and the word head
+                                               copies only it (below)                              */
 } vlm_diff_heads_params;
 
 vlm_diff_heads_params vlm_diff_heads_default_params(void);
@@ -744,6 +747,11 @@ vlm_diff_heads_params vlm_diff_heads_default_params(void);
  * width and f32 mm.0, and `tokens` in frame order (frame_num_tokens per frame,
  * the pooled token first, consecutive frames of a few scenes): X and Y are
  * scaled on the pooled tokens, and the report compares consecutive frames.
+ * With p->readout_word_only (the readout and word tokens), the change reaches
+ * only the word tokens: the reply head's first two value rows are 0, so the
+ * reply's first token gets the rest of the frame's change without it, and the
+ * word head's value rows after the first two are 0, so that it copies the
+ * change of X and Y and nothing else.
  * rep may be NULL. */
 /* The shape and type conditions alone (before the work that feeds the design). */
 vlm_status vlm_design_diff_heads_check(const vlm_model *m, const vlm_diff_heads_params *p, char *err,

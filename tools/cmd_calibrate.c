@@ -12,7 +12,7 @@
 static int usage(FILE *f) {
     fprintf(f, "usage: videollm calibrate --model M.gguf --out OUT.gguf [--seed 1] [--scenes 100] [--seconds 20]\n"
                "                          [--max-objects 4] [--event-offset 1] [--threads 2] [--frame-diff-heads [--reply-head]]\n"
-               "                          [--word-head WORD,WORD,... [--word-pos 2]] [--prev-change-head] [--move-readout G]\n"
+               "                          [--word-head WORD,WORD,... [--word-pos 2]] [--prev-change-head] [--move-readout G [--readout-word-only]]\n"
                "                          [--design-tower [--head-moment-gain 1] [--moment-wave T]]\n"
                "                          [--quiet]\n"
                "  Runs the model's vision tower on the 2 fps frames (ticks 0, 5, 10, ...) of synthetic scenes\n"
@@ -44,7 +44,10 @@ static int usage(FILE *f) {
                "  --move-readout G    with --design-tower and --reply-head: the connector also writes the sums of\n"
                "                      the colours' column and row moments along two LM dimensions of their own,\n"
                "                      and heads 0-1 of layer 0 write their change (read G times) along two\n"
-               "                      more, which the reply heads copy: a move's direction as a sign\n");
+               "                      more, which the reply heads copy: a move's direction as a sign\n"
+               "  --readout-word-only with --move-readout and --word-head: only the word head copies that change,\n"
+               "                      and it copies nothing else; the reply head copies the rest of the frame's\n"
+               "                      change without it\n");
     return f == stdout ? 0 : 2;
 }
 
@@ -160,7 +163,7 @@ static vlm_status design_tower(const vlm_model *m, frames *f, size_t n_frames, i
 int cmd_calibrate(int argc, char **argv) {
     const char *model = NULL, *out = NULL;
     long seed = 1, scenes = 100, seconds = 20, maxobj = 4, threads = 2, evoff = 1;
-    int quiet = 0, diff_heads = 0, reply_head = 0, design = 0, prev_head = 0;
+    int quiet = 0, diff_heads = 0, reply_head = 0, design = 0, prev_head = 0, word_only = 0;
     const char *word_head = NULL;
     long word_pos = 2;
     double moment_gain = 0.0; /* 0: not given (1) */
@@ -174,6 +177,7 @@ int cmd_calibrate(int argc, char **argv) {
         if (!strcmp(a, "--reply-head")) { reply_head = 1; continue; }
         if (!strcmp(a, "--prev-change-head")) { prev_head = 1; continue; }
         if (!strcmp(a, "--design-tower")) { design = 1; continue; }
+        if (!strcmp(a, "--readout-word-only")) { word_only = 1; continue; }
         if (!v) { fprintf(stderr, "videollm calibrate: %s needs a value\n", a); return usage(stderr); }
         i++;
         if (!strcmp(a, "--model")) model = v;
@@ -214,6 +218,10 @@ int cmd_calibrate(int argc, char **argv) {
         fprintf(stderr, "videollm calibrate: --move-readout goes with --design-tower and --reply-head\n");
         return usage(stderr);
     }
+    if (word_only && (readout <= 0.0 || !word_head)) {
+        fprintf(stderr, "videollm calibrate: --readout-word-only goes with --move-readout and --word-head\n");
+        return usage(stderr);
+    }
     if (word_head && !reply_head) {
         fprintf(stderr, "videollm calibrate: --word-head goes with --reply-head\n");
         return usage(stderr);
@@ -222,7 +230,7 @@ int cmd_calibrate(int argc, char **argv) {
     dp.seed = (uint64_t)seed, dp.n_threads = (int32_t)threads, dp.reply_head = reply_head;
     dp.word_pos = (int32_t)word_pos, dp.prev_change_head = prev_head;
     /* the moments' dimensions come from the designed tower; these stand in for the check below */
-    if (readout > 0.0) dp.readout_n_colours = 1, dp.readout_gain = readout;
+    if (readout > 0.0) dp.readout_n_colours = 1, dp.readout_gain = readout, dp.readout_word_only = word_only;
     int32_t word_ids[64];
     { /* fail before the work, not after it: the output folder must exist */
         char dir[4096];

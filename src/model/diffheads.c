@@ -226,6 +226,9 @@ vlm_status vlm_design_diff_heads_check(const vlm_model *m, const vlm_diff_heads_
                            "diff_heads: the previous-change head goes with the reply head");
     if (p->readout_n_colours && !p->reply_head)
         return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "diff_heads: the move readout goes with the reply head");
+    if (p->readout_word_only && !p->readout_n_colours)
+        return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG,
+                           "diff_heads: the readout at the word tokens only goes with the move readout");
     if (!p->reply_head) return VLM_OK;
     if (p->readout_n_colours) {
         const int64_t Dv = hp->v_n_embd, n = p->readout_n_colours;
@@ -241,6 +244,9 @@ vlm_status vlm_design_diff_heads_check(const vlm_model *m, const vlm_diff_heads_
         if (m->mm0.type != VLM_DT_F32)
             return vlm_set_err(err, err_size, VLM_ERR_UNSUPPORTED, "diff_heads: the move readout needs an f32 "
                                "connector (mm.0 is %s)", vlm_dtype_name(m->mm0.type));
+        if (p->readout_word_only && !p->n_word_tokens)
+            return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG,
+                               "diff_heads: the readout at the word tokens only needs word tokens");
         if (3 * Dh + reserved_dims(p) > H)
             return vlm_set_err(err, err_size, VLM_ERR_UNSUPPORTED, "diff_heads: the move readout needs 4 more "
                                "dimensions beside three head dims (n_embd %lld)", (long long)H);
@@ -561,10 +567,14 @@ vlm_status vlm_design_diff_heads(const vlm_model *m, const float *tokens, size_t
         }
         const double pmed = median(norms, n_tokens);
         const double sc = pmed > 0 ? gamma / pmed : 1.0;
+        /* with readout_word_only, P0's first two rows (the readout's change) go to the word head
+         * alone, and the rest to the reply head alone */
+        const bool split = readout && word && p->readout_word_only;
         for (int64_t hh = 0; hh < (word ? 2 : 1); hh++) /* head 0, and the word head 1 (step 7) */
             for (int64_t d = 0; d < Dh; d++)
                 for (int64_t c = 0; c < H; c++) {
-                    v1[(size_t)(hh * Dh + d) * Hz + (size_t)c] = (float)P0[(size_t)d * Hz + (size_t)c];
+                    const bool off = split && (hh == 0 ? d < 2 : d >= 2);
+                    v1[(size_t)(hh * Dh + d) * Hz + (size_t)c] = off ? 0.0f : (float)P0[(size_t)d * Hz + (size_t)c];
                     o1[(size_t)c * (size_t)Nq + (size_t)(hh * Dh + d)] = (float)(sc * P2[(size_t)d * Hz + (size_t)c]);
                 }
         if (word) {

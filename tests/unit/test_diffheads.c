@@ -461,6 +461,75 @@ out:
     vlm_model_free(m);
 }
 
+/* The readout at the word tokens only (readout_word_only): against the same
+ * design without it, layer 1's value rows differ exactly where they should:
+ * the reply head's first two rows (the readout's change) are 0, the word head
+ * keeps only those two, and every other row and tensor is bit for bit the same.
+ * Refused without word tokens and without the readout. */
+static void test_readout_word_only(const char *tok) {
+    char g[300], out[2][300], e[512];
+    vlm_model *m = make_model_l(tok, "two_rw", 2, 4, VLM_WTYPE_F32, g, sizeof g);
+    if (!m) return;
+    float *tokens = sample_tokens(31);
+    const int32_t word_ids[1] = {WORD_TOKEN};
+    vlm_diff_heads_params dp = vlm_diff_heads_default_params();
+    dp.seed = 5, dp.reply_head = true, dp.prev_change_head = true;
+    dp.word_tokens = word_ids, dp.n_word_tokens = 1, dp.word_pos = 3;
+    dp.readout_n_colours = RO_COLOURS, dp.readout_dim_x = RO_X, dp.readout_dim_y = RO_Y, dp.readout_gain = RO_GAIN;
+    vlm_diff_heads_params bad = dp;
+    bad.readout_word_only = true, bad.word_tokens = NULL, bad.n_word_tokens = 0;
+    CHECK(vlm_design_diff_heads_check(m, &bad, e, sizeof e) == VLM_ERR_INVALID_ARG && strstr(e, "needs word tokens"));
+    printf("refused: %s\n", e);
+    bad = dp, bad.readout_word_only = true, bad.readout_n_colours = 0;
+    CHECK(vlm_design_diff_heads_check(m, &bad, e, sizeof e) == VLM_ERR_INVALID_ARG &&
+          strstr(e, "goes with the move readout"));
+    printf("refused: %s\n", e);
+    vlm_model *d[2] = {NULL, NULL};
+    for (int k = 0; k < 2; k++) {
+        snprintf(out[k], sizeof out[k], "%s/rw%d.gguf", root, k);
+        dp.readout_word_only = k == 1;
+        vlm_diff_heads_report rep;
+        CHECK_MSG(vlm_design_diff_heads(m, tokens, NS, &dp, out[k], &rep, e, sizeof e) == VLM_OK, "%s", e);
+        /* constants 0-2 with the word head: the change of X and Y along 5 and 6 */
+        CHECK(rep.readout_dims[2] == 5 && rep.readout_dims[3] == 6);
+        d[k] = load(out[k]);
+    }
+    if (d[0] && d[1]) {
+        static const char *const same[] = {"blk.0.attn_q.weight", "blk.0.attn_k.weight", "blk.0.attn_v.weight",
+                                           "blk.0.attn_output.weight", "blk.1.attn_q.weight", "blk.1.attn_k.weight",
+                                           "blk.1.attn_output.weight", "token_embd.weight"};
+        for (size_t i = 0; i < sizeof same / sizeof same[0]; i++)
+            CHECK_MSG(same_bytes(d[0], d[1], same[i], false), "%s differs", same[i]);
+        CHECK(same_bytes(d[0], d[1], "mm.0.weight", true) && same_bytes(d[0], d[1], "mm.2.weight", true));
+        const int Dh = H / 4;
+        const float *v0 = d[0]->layers[1].wv.data, *v1 = d[1]->layers[1].wv.data;
+        int zeroed = 0, kept = 0, wrong = 0;
+        for (int r = 0; r < H; r++) {
+            const int head = r / Dh, d_in = r % Dh;
+            const bool off = (head == 0 && d_in < 2) || (head == 1 && d_in >= 2);
+            bool any = false;
+            for (int c = 0; c < H; c++) any |= v0[r * H + c] != 0.0f;
+            if (off) {
+                bool all0 = true;
+                for (int c = 0; c < H; c++) all0 &= v1[r * H + c] == 0.0f;
+                zeroed += any && all0, wrong += !all0;
+            } else {
+                kept += !memcmp(v0 + r * H, v1 + r * H, H * sizeof(float));
+                wrong += memcmp(v0 + r * H, v1 + r * H, H * sizeof(float)) != 0;
+            }
+        }
+        /* the word head's change rows read exactly the change dimensions */
+        for (int k = 0; k < 2; k++)
+            for (int c = 0; c < H; c++) CHECK(v1[(Dh + k) * H + c] == (c == 5 + k ? 1.0f : 0.0f));
+        printf("readout at the word only: %d value rows zeroed (of %d), %d kept, %d wrong\n", zeroed, Dh, kept, wrong);
+        CHECK(zeroed == Dh && kept == H - Dh && wrong == 0);
+    }
+    vlm_model_free(d[0]);
+    vlm_model_free(d[1]);
+    free(tokens);
+    vlm_model_free(m);
+}
+
 static void expect_refusal(const vlm_model *m, bool reply, const char *msg) {
     char e[512] = "", out[300], dir[300];
     snprintf(dir, sizeof dir, "%s/refused", root);
@@ -520,6 +589,7 @@ int main(void) {
     test_reply(tok, WITH_WORD);
     test_reply(tok, WITH_PREV);
     test_readout(tok);
+    test_readout_word_only(tok);
     test_refusals(tok);
     test_root_finish(root);
     return check_done("test_diffheads");
