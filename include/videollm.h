@@ -695,6 +695,8 @@ typedef struct {
     bool readout_word_only;                 /* with the readout and word tokens: the reply head does
                                                not copy the readout's change, and the word head
                                                copies only it (below)                              */
+    double readout_reply;                   /* with readout_word_only: the reply head copies the
+                                               change after all, times this (default 0; at most 1) */
 } vlm_diff_heads_params;
 
 vlm_diff_heads_params vlm_diff_heads_default_params(void);
@@ -751,7 +753,9 @@ vlm_diff_heads_params vlm_diff_heads_default_params(void);
  * only the word tokens: the reply head's first two value rows are 0, so the
  * reply's first token gets the rest of the frame's change without it, and the
  * word head's value rows after the first two are 0, so that it copies the
- * change of X and Y and nothing else.
+ * change of X and Y and nothing else. p->readout_reply (0 to 1) gives the
+ * reply head that copy back, scaled: its first two value rows are that
+ * fraction of the full design's.
  * rep may be NULL. */
 /* The shape and type conditions alone (before the work that feeds the design). */
 vlm_status vlm_design_diff_heads_check(const vlm_model *m, const vlm_diff_heads_params *p, char *err,

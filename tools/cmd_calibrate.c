@@ -12,7 +12,7 @@
 static int usage(FILE *f) {
     fprintf(f, "usage: videollm calibrate --model M.gguf --out OUT.gguf [--seed 1] [--scenes 100] [--seconds 20]\n"
                "                          [--max-objects 4] [--event-offset 1] [--threads 2] [--frame-diff-heads [--reply-head]]\n"
-               "                          [--word-head WORD,WORD,... [--word-pos 2]] [--prev-change-head] [--move-readout G [--readout-word-only]]\n"
+               "                          [--word-head WORD,WORD,... [--word-pos 2]] [--prev-change-head] [--move-readout G [--readout-word-only [--readout-reply F]]]\n"
                "                          [--design-tower [--head-moment-gain 1] [--moment-wave T]]\n"
                "                          [--quiet]\n"
                "  Runs the model's vision tower on the 2 fps frames (ticks 0, 5, 10, ...) of synthetic scenes\n"
@@ -47,7 +47,9 @@ static int usage(FILE *f) {
                "                      more, which the reply heads copy: a move's direction as a sign\n"
                "  --readout-word-only with --move-readout and --word-head: only the word head copies that change,\n"
                "                      and it copies nothing else; the reply head copies the rest of the frame's\n"
-               "                      change without it\n");
+               "                      change without it\n"
+               "  --readout-reply F   with --readout-word-only: the reply head copies the change after all,\n"
+               "                      times F (0..1; default 0)\n");
     return f == stdout ? 0 : 2;
 }
 
@@ -169,6 +171,7 @@ int cmd_calibrate(int argc, char **argv) {
     double moment_gain = 0.0; /* 0: not given (1) */
     double wave = 0.0;        /* 0: no wave moments */
     double readout = 0.0;     /* 0: no move readout */
+    double readout_reply = -1.0; /* -1: not given */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) return usage(stdout);
@@ -194,6 +197,9 @@ int cmd_calibrate(int argc, char **argv) {
         }
         else if (!strcmp(a, "--moment-wave")) { if (!cli_parse_real("calibrate", a, v, 2.0, 64.0, &wave)) return 2; }
         else if (!strcmp(a, "--move-readout")) { if (!cli_parse_real("calibrate", a, v, 0.01, 10000.0, &readout)) return 2; }
+        else if (!strcmp(a, "--readout-reply")) {
+            if (!cli_parse_real("calibrate", a, v, 0.0, 1.0, &readout_reply)) return 2;
+        }
         else if (!strcmp(a, "--word-pos")) { if (!cli_parse_count("calibrate", a, v, 64, &word_pos)) return 2; }
         else { fprintf(stderr, "videollm calibrate: unknown option %s\n", a); return usage(stderr); }
     }
@@ -222,6 +228,10 @@ int cmd_calibrate(int argc, char **argv) {
         fprintf(stderr, "videollm calibrate: --readout-word-only goes with --move-readout and --word-head\n");
         return usage(stderr);
     }
+    if (readout_reply >= 0.0 && !word_only) {
+        fprintf(stderr, "videollm calibrate: --readout-reply goes with --readout-word-only\n");
+        return usage(stderr);
+    }
     if (word_head && !reply_head) {
         fprintf(stderr, "videollm calibrate: --word-head goes with --reply-head\n");
         return usage(stderr);
@@ -231,6 +241,7 @@ int cmd_calibrate(int argc, char **argv) {
     dp.word_pos = (int32_t)word_pos, dp.prev_change_head = prev_head;
     /* the moments' dimensions come from the designed tower; these stand in for the check below */
     if (readout > 0.0) dp.readout_n_colours = 1, dp.readout_gain = readout, dp.readout_word_only = word_only;
+    if (readout_reply > 0.0) dp.readout_reply = readout_reply;
     int32_t word_ids[64];
     { /* fail before the work, not after it: the output folder must exist */
         char dir[4096];

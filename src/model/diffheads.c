@@ -244,6 +244,10 @@ vlm_status vlm_design_diff_heads_check(const vlm_model *m, const vlm_diff_heads_
         if (m->mm0.type != VLM_DT_F32)
             return vlm_set_err(err, err_size, VLM_ERR_UNSUPPORTED, "diff_heads: the move readout needs an f32 "
                                "connector (mm.0 is %s)", vlm_dtype_name(m->mm0.type));
+        if (!(p->readout_reply >= 0 && p->readout_reply <= 1) || (p->readout_reply > 0 && !p->readout_word_only))
+            return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG,
+                               "diff_heads: the reply head's share of the readout (%g) must be in [0, 1] and goes "
+                               "with the readout at the word tokens only", p->readout_reply);
         if (p->readout_word_only && !p->n_word_tokens)
             return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG,
                                "diff_heads: the readout at the word tokens only needs word tokens");
@@ -574,7 +578,8 @@ vlm_status vlm_design_diff_heads(const vlm_model *m, const float *tokens, size_t
             for (int64_t d = 0; d < Dh; d++)
                 for (int64_t c = 0; c < H; c++) {
                     const bool off = split && (hh == 0 ? d < 2 : d >= 2);
-                    v1[(size_t)(hh * Dh + d) * Hz + (size_t)c] = off ? 0.0f : (float)P0[(size_t)d * Hz + (size_t)c];
+                    const double f = !off ? 1.0 : hh == 0 ? p->readout_reply : 0.0;
+                    v1[(size_t)(hh * Dh + d) * Hz + (size_t)c] = f == 0.0 ? 0.0f : (float)(f * P0[(size_t)d * Hz + (size_t)c]);
                     o1[(size_t)c * (size_t)Nq + (size_t)(hh * Dh + d)] = (float)(sc * P2[(size_t)d * Hz + (size_t)c]);
                 }
         if (word) {

@@ -465,9 +465,12 @@ out:
  * design without it, layer 1's value rows differ exactly where they should:
  * the reply head's first two rows (the readout's change) are 0, the word head
  * keeps only those two, and every other row and tensor is bit for bit the same.
- * Refused without word tokens and without the readout. */
+ * With a reply share (readout_reply 0.25) the reply head's two rows are 0.25
+ * times the full design's and nothing else changes. Refused without word
+ * tokens, without the readout, and with a share outside [0, 1] or without
+ * readout_word_only. */
 static void test_readout_word_only(const char *tok) {
-    char g[300], out[2][300], e[512];
+    char g[300], out[3][300], e[512];
     vlm_model *m = make_model_l(tok, "two_rw", 2, 4, VLM_WTYPE_F32, g, sizeof g);
     if (!m) return;
     float *tokens = sample_tokens(31);
@@ -477,6 +480,12 @@ static void test_readout_word_only(const char *tok) {
     dp.word_tokens = word_ids, dp.n_word_tokens = 1, dp.word_pos = 3;
     dp.readout_n_colours = RO_COLOURS, dp.readout_dim_x = RO_X, dp.readout_dim_y = RO_Y, dp.readout_gain = RO_GAIN;
     vlm_diff_heads_params bad = dp;
+    bad.readout_reply = 0.5; /* without readout_word_only */
+    CHECK(vlm_design_diff_heads_check(m, &bad, e, sizeof e) == VLM_ERR_INVALID_ARG && strstr(e, "share"));
+    printf("refused: %s\n", e);
+    bad.readout_word_only = true, bad.readout_reply = 1.5;
+    CHECK(vlm_design_diff_heads_check(m, &bad, e, sizeof e) == VLM_ERR_INVALID_ARG && strstr(e, "[0, 1]"));
+    bad = dp;
     bad.readout_word_only = true, bad.word_tokens = NULL, bad.n_word_tokens = 0;
     CHECK(vlm_design_diff_heads_check(m, &bad, e, sizeof e) == VLM_ERR_INVALID_ARG && strstr(e, "needs word tokens"));
     printf("refused: %s\n", e);
@@ -484,10 +493,10 @@ static void test_readout_word_only(const char *tok) {
     CHECK(vlm_design_diff_heads_check(m, &bad, e, sizeof e) == VLM_ERR_INVALID_ARG &&
           strstr(e, "goes with the move readout"));
     printf("refused: %s\n", e);
-    vlm_model *d[2] = {NULL, NULL};
-    for (int k = 0; k < 2; k++) {
+    vlm_model *d[3] = {NULL, NULL, NULL};
+    for (int k = 0; k < 3; k++) { /* the full design; the word only; the word only with a reply share of 0.25 */
         snprintf(out[k], sizeof out[k], "%s/rw%d.gguf", root, k);
-        dp.readout_word_only = k == 1;
+        dp.readout_word_only = k >= 1, dp.readout_reply = k == 2 ? 0.25 : 0.0;
         vlm_diff_heads_report rep;
         CHECK_MSG(vlm_design_diff_heads(m, tokens, NS, &dp, out[k], &rep, e, sizeof e) == VLM_OK, "%s", e);
         /* constants 0-2 with the word head: the change of X and Y along 5 and 6 */
@@ -524,8 +533,24 @@ static void test_readout_word_only(const char *tok) {
         printf("readout at the word only: %d value rows zeroed (of %d), %d kept, %d wrong\n", zeroed, Dh, kept, wrong);
         CHECK(zeroed == Dh && kept == H - Dh && wrong == 0);
     }
-    vlm_model_free(d[0]);
-    vlm_model_free(d[1]);
+    if (d[1] && d[2]) { /* a reply share: only the reply head's first two value rows differ, 0.25 times the full design's */
+        const float *v0 = d[0]->layers[1].wv.data, *v1 = d[1]->layers[1].wv.data, *v2 = d[2]->layers[1].wv.data;
+        int scaled = 0, same = 0;
+        for (int r = 0; r < H; r++) {
+            if (r < 2) {
+                bool ok = true, any = false;
+                for (int c = 0; c < H; c++)
+                    ok &= v2[r * H + c] == (float)(0.25 * v0[r * H + c]), any |= v2[r * H + c] != 0.0f;
+                scaled += ok && any;
+            } else
+                same += !memcmp(v1 + r * H, v2 + r * H, H * sizeof(float));
+        }
+        printf("reply share 0.25: %d value rows scaled, %d of %d others the same as the word only\n", scaled, same,
+               H - 2);
+        CHECK(scaled == 2 && same == H - 2 && same_bytes(d[1], d[2], "blk.1.attn_output.weight", false) &&
+              same_bytes(d[1], d[2], "blk.0.attn_v.weight", false));
+    }
+    for (int k = 0; k < 3; k++) vlm_model_free(d[k]);
     free(tokens);
     vlm_model_free(m);
 }
