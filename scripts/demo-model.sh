@@ -24,16 +24,18 @@
 #      the baselines (always silent, speaking every K frames);
 #   7. the report (WORK_DIR/report.md) and, with INSTALL=1, the model copied to
 #      models/default/ with its report and training log.
-# Settings (environment, defaults in brackets): SEED [1] TRAIN [3200] SECONDS_PER_SCENE [20]
+# Settings (environment, defaults in brackets): SEED [1] (scenes, tokenizer data, initial model, calibration)
+#   TRAIN_SEED [3] (the order of the training conversations: train --seed) TRAIN [3200] SECONDS_PER_SCENE [20]
 #   EVENT_OFFSET [1] (synth --event-offset) RECAP [0] (synth --recap for the training scenes) HELDOUT [200] HELDOUT_SEED [1000000] VOCAB [512] HIDDEN [256] LAYERS [4] HEADS [4]
-#   FFN [768] V_HIDDEN [128] V_LAYERS [2] V_HEADS [2] V_FFN [512] PATCH [32] V_BASIS [2]
-#   V_RES [0.1] CAL_SCENES [100] DESIGN_TOWER [1] MOMENT_GAIN [1] (calibrate --head-moment-gain) MOMENT_WAVE [0] (calibrate --moment-wave; needs V_HIDDEN >= 142) DIFF_HEADS [1] REPLY_HEAD [1] EPOCHS [2] LR [1e-3] WARMUP [0.03] ACCUM [2] EVAL_EVERY [200] CURVE_SCENES [40] THREADS [2]
+#   FFN [768] V_HIDDEN [160] V_LAYERS [2] V_HEADS [2] V_FFN [512] PATCH [32] V_BASIS [2]
+#   V_RES [0.1] CAL_SCENES [100] DESIGN_TOWER [1] MOMENT_GAIN [1] (calibrate --head-moment-gain) MOMENT_WAVE [6] (calibrate --moment-wave; 0: none; needs V_HIDDEN >= 142) DIFF_HEADS [1] REPLY_HEAD [1] EPOCHS [2] LR [5e-4] WARMUP [0.03] ACCUM [2] EVAL_EVERY [200] CURVE_SCENES [40] THREADS [2]
 #   FREEZE [] (train --freeze patterns: tensors held fixed) FREEZE_STEPS [0] (0: the whole run)
-#   WORD_HEAD [] (with REPLY_HEAD=1: calibrate --word-head words, e.g. the colour words) WORD_POS [2] (--word-pos)
-#   PREV_HEAD [0] (with REPLY_HEAD=1: calibrate --prev-change-head)
-#   MOVE_READOUT [0] (with REPLY_HEAD=1: calibrate --move-readout G; 0: none)
-#   READOUT_WORD_ONLY [0] (with MOVE_READOUT and WORD_HEAD: calibrate --readout-word-only)
-#   HOLD_READOUT [0] (with MOVE_READOUT: add to FREEZE the slices that keep the readout's path,
+#   WORD_HEAD [moves] (with REPLY_HEAD=1: calibrate --word-head words; empty: none) WORD_POS [3] (--word-pos)
+#   PREV_HEAD [1] (with REPLY_HEAD=1: calibrate --prev-change-head)
+#   MOVE_READOUT [150] (with REPLY_HEAD=1: calibrate --move-readout G; 0: none)
+#   READOUT_WORD_ONLY [1] (with MOVE_READOUT and WORD_HEAD: calibrate --readout-word-only)
+#   READOUT_REPLY [0] (with READOUT_WORD_ONLY=1: calibrate --readout-reply F)
+#   HOLD_READOUT [1] (with MOVE_READOUT: add to FREEZE the slices that keep the readout's path,
 #   docs/demo-model.md "Holding only the readout's path")
 #   BASELINE_K [6] INSTALL [0] REUSE_DATA [0] (keep WORK_DIR's data) RESUME [0] (also continue
 #   WORK_DIR's training from its checkpoint, keeping the curve so far)
@@ -43,17 +45,17 @@ ROOT=$PWD
 BUILD="${BUILD:-build}"
 BIN="$ROOT/$BUILD/videollm"
 W="${1:-$ROOT/$BUILD/demo-model}"
-SEED="${SEED:-1}" TRAIN="${TRAIN:-3200}" SECS="${SECONDS_PER_SCENE:-20}" EVOFF="${EVENT_OFFSET:-1}" HELDOUT="${HELDOUT:-200}"
+SEED="${SEED:-1}" TRAIN_SEED="${TRAIN_SEED:-3}" TRAIN="${TRAIN:-3200}" SECS="${SECONDS_PER_SCENE:-20}" EVOFF="${EVENT_OFFSET:-1}" HELDOUT="${HELDOUT:-200}"
 HELDOUT_SEED="${HELDOUT_SEED:-1000000}" VOCAB="${VOCAB:-512}"
 HIDDEN="${HIDDEN:-256}" LAYERS="${LAYERS:-4}" HEADS="${HEADS:-4}" FFN="${FFN:-768}"
-V_HIDDEN="${V_HIDDEN:-128}" V_LAYERS="${V_LAYERS:-2}" V_HEADS="${V_HEADS:-2}" V_FFN="${V_FFN:-512}" PATCH="${PATCH:-32}"
+V_HIDDEN="${V_HIDDEN:-160}" V_LAYERS="${V_LAYERS:-2}" V_HEADS="${V_HEADS:-2}" V_FFN="${V_FFN:-512}" PATCH="${PATCH:-32}"
 V_BASIS="${V_BASIS:-2}" V_RES="${V_RES:-0.1}" CAL_SCENES="${CAL_SCENES:-100}" DESIGN_TOWER="${DESIGN_TOWER:-1}" DIFF_HEADS="${DIFF_HEADS:-1}" REPLY_HEAD="${REPLY_HEAD:-1}"
-PREV_HEAD="${PREV_HEAD:-0}" WORD_POS="${WORD_POS:-2}" MOVE_READOUT="${MOVE_READOUT:-0}" HOLD_READOUT="${HOLD_READOUT:-0}"
-READOUT_WORD_ONLY="${READOUT_WORD_ONLY:-0}"
-EPOCHS="${EPOCHS:-2}" LR="${LR:-1e-3}" WARMUP="${WARMUP:-0.03}" ACCUM="${ACCUM:-2}" EVAL_EVERY="${EVAL_EVERY:-200}"
+PREV_HEAD="${PREV_HEAD:-1}" WORD_POS="${WORD_POS:-3}" MOVE_READOUT="${MOVE_READOUT:-150}" HOLD_READOUT="${HOLD_READOUT:-1}"
+READOUT_WORD_ONLY="${READOUT_WORD_ONLY:-1}" READOUT_REPLY="${READOUT_REPLY:-0}"
+EPOCHS="${EPOCHS:-2}" LR="${LR:-5e-4}" WARMUP="${WARMUP:-0.03}" ACCUM="${ACCUM:-2}" EVAL_EVERY="${EVAL_EVERY:-200}"
 CURVE_SCENES="${CURVE_SCENES:-40}" THREADS="${THREADS:-2}" BASELINE_K="${BASELINE_K:-6}" INSTALL="${INSTALL:-0}"
-REUSE_DATA="${REUSE_DATA:-0}" RESUME="${RESUME:-0}" FREEZE="${FREEZE:-}" FREEZE_STEPS="${FREEZE_STEPS:-0}" WORD_HEAD="${WORD_HEAD:-}"
-RECAP="${RECAP:-0}" RECAP_ARG=() MOMENT_GAIN="${MOMENT_GAIN:-1}" MOMENT_WAVE="${MOMENT_WAVE:-0}"
+REUSE_DATA="${REUSE_DATA:-0}" RESUME="${RESUME:-0}" FREEZE="${FREEZE:-}" FREEZE_STEPS="${FREEZE_STEPS:-0}" WORD_HEAD="${WORD_HEAD-moves}"
+RECAP="${RECAP:-0}" RECAP_ARG=() MOMENT_GAIN="${MOMENT_GAIN:-1}" MOMENT_WAVE="${MOMENT_WAVE:-6}"
 [ "$RECAP" = 1 ] && RECAP_ARG=(--recap)
 PY=/usr/bin/python3
 [ -x "$BIN" ] || { echo "demo-model: missing $BIN (run make first)" >&2; exit 1; }
@@ -91,7 +93,8 @@ CAL_ARGS=()
 [ "$DIFF_HEADS" = 1 ] && [ "$REPLY_HEAD" = 1 ] && [ -n "$WORD_HEAD" ] && CAL_ARGS+=(--word-head "$WORD_HEAD" --word-pos "$WORD_POS")
 [ "$DIFF_HEADS" = 1 ] && [ "$REPLY_HEAD" = 1 ] && [ "$PREV_HEAD" = 1 ] && CAL_ARGS+=(--prev-change-head)
 [ "$DIFF_HEADS" = 1 ] && [ "$REPLY_HEAD" = 1 ] && [ "$MOVE_READOUT" != 0 ] && CAL_ARGS+=(--move-readout "$MOVE_READOUT")
-[ "$READOUT_WORD_ONLY" = 1 ] && CAL_ARGS+=(--readout-word-only)
+[ "$DIFF_HEADS" = 1 ] && [ "$REPLY_HEAD" = 1 ] && [ "$MOVE_READOUT" != 0 ] && [ -n "$WORD_HEAD" ] && [ "$READOUT_WORD_ONLY" = 1 ] \
+  && CAL_ARGS+=(--readout-word-only) && [ "$READOUT_REPLY" != 0 ] && CAL_ARGS+=(--readout-reply "$READOUT_REPLY")
 "$BIN" calibrate --model "$W/init.gguf" --out "$W/base.gguf" --seed "$SEED" --scenes "$CAL_SCENES" --seconds "$SECS" --event-offset "$EVOFF" \
   --threads "$THREADS" "${CAL_ARGS[@]}" 2>"$W/calibrate.log"
 while read -r line; do say "$line"; done < "$W/calibrate.log"
@@ -125,15 +128,14 @@ else
   curve_eval "$W/base.gguf" 0 -
 fi
 TRAIN_ARGS=(--full --model "$W/base.gguf" --data "$W/train/train.jsonl" --out "$W/run" --lr "$LR" --epochs "$EPOCHS"
-            --batch 1 --grad-accum "$ACCUM" --warmup-ratio "$WARMUP" --threads "$THREADS" --seed "$SEED"
+            --batch 1 --grad-accum "$ACCUM" --warmup-ratio "$WARMUP" --threads "$THREADS" --seed "$TRAIN_SEED"
             --model-name videollm-demo)
-if [ "$HOLD_READOUT" = 1 ]; then
+if [ "$HOLD_READOUT" = 1 ] && [ "$MOVE_READOUT" != 0 ] && [ "$DIFF_HEADS" = 1 ] && [ "$REPLY_HEAD" = 1 ]; then
   # the readout's path (docs/demo-model.md): residual dimensions 0..R-1 (the constants, X, Y and their
   # change) written only as designed, the four connector units, where layer 0's heads 0-1 and layer 1's
   # reply head (and, with WORD_HEAD, its word head) attend, and the value rows and output columns
-  # that carry X and Y (layer 0) and their change (layer 1); the rest of those heads trains
-  [ "$MOVE_READOUT" != 0 ] && [ "$DIFF_HEADS" = 1 ] && [ "$REPLY_HEAD" = 1 ] \
-    || { echo "demo-model: HOLD_READOUT=1 needs MOVE_READOUT, DIFF_HEADS=1 and REPLY_HEAD=1" >&2; exit 1; }
+  # that carry X and Y (layer 0) and their change (layer 1); the rest of those heads trains.
+  # Without the readout (MOVE_READOUT=0) there is no path to hold.
   WH=0; [ -n "$WORD_HEAD" ] && WH=1
   R=$(( 6 + WH )) DH=$(( HIDDEN / HEADS )) H4=$(( HIDDEN - 4 )) L1=$(( (1 + WH) * HIDDEN / HEADS ))
   HOLD="connector.0.weight[$H4:$HIDDEN],connector.0.bias[$H4:$HIDDEN],connector.2.weight[0:$R],connector.2.bias[0:$R]"
@@ -237,8 +239,8 @@ PY
   echo
   echo "## Recipe"
   echo
-  echo "SEED=$SEED TRAIN=$TRAIN SECONDS_PER_SCENE=$SECS EVENT_OFFSET=$EVOFF RECAP=$RECAP VOCAB=$VOCAB HIDDEN=$HIDDEN LAYERS=$LAYERS HEADS=$HEADS FFN=$FFN"
-  echo "V_HIDDEN=$V_HIDDEN V_LAYERS=$V_LAYERS V_HEADS=$V_HEADS V_FFN=$V_FFN PATCH=$PATCH V_BASIS=$V_BASIS V_RES=$V_RES CAL_SCENES=$CAL_SCENES DESIGN_TOWER=$DESIGN_TOWER MOMENT_GAIN=$MOMENT_GAIN MOMENT_WAVE=$MOMENT_WAVE DIFF_HEADS=$DIFF_HEADS REPLY_HEAD=$REPLY_HEAD${WORD_HEAD:+ WORD_HEAD=$WORD_HEAD WORD_POS=$WORD_POS} PREV_HEAD=$PREV_HEAD MOVE_READOUT=$MOVE_READOUT READOUT_WORD_ONLY=$READOUT_WORD_ONLY HOLD_READOUT=$HOLD_READOUT"
+  echo "SEED=$SEED TRAIN_SEED=$TRAIN_SEED TRAIN=$TRAIN SECONDS_PER_SCENE=$SECS EVENT_OFFSET=$EVOFF RECAP=$RECAP VOCAB=$VOCAB HIDDEN=$HIDDEN LAYERS=$LAYERS HEADS=$HEADS FFN=$FFN"
+  echo "V_HIDDEN=$V_HIDDEN V_LAYERS=$V_LAYERS V_HEADS=$V_HEADS V_FFN=$V_FFN PATCH=$PATCH V_BASIS=$V_BASIS V_RES=$V_RES CAL_SCENES=$CAL_SCENES DESIGN_TOWER=$DESIGN_TOWER MOMENT_GAIN=$MOMENT_GAIN MOMENT_WAVE=$MOMENT_WAVE DIFF_HEADS=$DIFF_HEADS REPLY_HEAD=$REPLY_HEAD${WORD_HEAD:+ WORD_HEAD=$WORD_HEAD WORD_POS=$WORD_POS} PREV_HEAD=$PREV_HEAD MOVE_READOUT=$MOVE_READOUT READOUT_WORD_ONLY=$READOUT_WORD_ONLY$( [ "$READOUT_REPLY" != 0 ] && echo " READOUT_REPLY=$READOUT_REPLY") HOLD_READOUT=$HOLD_READOUT"
   echo "EPOCHS=$EPOCHS LR=$LR WARMUP=$WARMUP ACCUM=$ACCUM THREADS=$THREADS${FREEZE:+ FREEZE='$FREEZE' FREEZE_STEPS=$FREEZE_STEPS}; $(($(date +%s) - t0)) s in all."
 } > "$W/REPORT.md"
 cat "$W/REPORT.md"
