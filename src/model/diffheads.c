@@ -229,6 +229,10 @@ vlm_status vlm_design_diff_heads_check(const vlm_model *m, const vlm_diff_heads_
     if (p->readout_word_only && !p->readout_n_colours)
         return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG,
                            "diff_heads: the readout at the word tokens only goes with the move readout");
+    if (!(p->readout_reply >= 0 && p->readout_reply <= 1) || (p->readout_reply > 0 && !p->readout_word_only))
+        return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG,
+                           "diff_heads: the reply head's share of the readout (%g) must be in [0, 1] and goes "
+                           "with the readout at the word tokens only", p->readout_reply);
     if (!p->reply_head) return VLM_OK;
     if (p->readout_n_colours) {
         const int64_t Dv = hp->v_n_embd, n = p->readout_n_colours;
@@ -244,10 +248,6 @@ vlm_status vlm_design_diff_heads_check(const vlm_model *m, const vlm_diff_heads_
         if (m->mm0.type != VLM_DT_F32)
             return vlm_set_err(err, err_size, VLM_ERR_UNSUPPORTED, "diff_heads: the move readout needs an f32 "
                                "connector (mm.0 is %s)", vlm_dtype_name(m->mm0.type));
-        if (!(p->readout_reply >= 0 && p->readout_reply <= 1) || (p->readout_reply > 0 && !p->readout_word_only))
-            return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG,
-                               "diff_heads: the reply head's share of the readout (%g) must be in [0, 1] and goes "
-                               "with the readout at the word tokens only", p->readout_reply);
         if (p->readout_word_only && !p->n_word_tokens)
             return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG,
                                "diff_heads: the readout at the word tokens only needs word tokens");

@@ -485,6 +485,8 @@ static void test_readout_word_only(const char *tok) {
     printf("refused: %s\n", e);
     bad.readout_word_only = true, bad.readout_reply = 1.5;
     CHECK(vlm_design_diff_heads_check(m, &bad, e, sizeof e) == VLM_ERR_INVALID_ARG && strstr(e, "[0, 1]"));
+    bad = dp, bad.readout_n_colours = 0, bad.readout_reply = 0.5; /* no readout at all: refused, not ignored */
+    CHECK(vlm_design_diff_heads_check(m, &bad, e, sizeof e) == VLM_ERR_INVALID_ARG && strstr(e, "share"));
     bad = dp;
     bad.readout_word_only = true, bad.word_tokens = NULL, bad.n_word_tokens = 0;
     CHECK(vlm_design_diff_heads_check(m, &bad, e, sizeof e) == VLM_ERR_INVALID_ARG && strstr(e, "needs word tokens"));
