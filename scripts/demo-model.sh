@@ -57,6 +57,8 @@ CURVE_SCENES="${CURVE_SCENES:-40}" THREADS="${THREADS:-2}" BASELINE_K="${BASELIN
 REUSE_DATA="${REUSE_DATA:-0}" RESUME="${RESUME:-0}" FREEZE="${FREEZE:-}" FREEZE_STEPS="${FREEZE_STEPS:-0}" WORD_HEAD="${WORD_HEAD-moves}"
 RECAP="${RECAP:-0}" RECAP_ARG=() MOMENT_GAIN="${MOMENT_GAIN:-1}" MOMENT_WAVE="${MOMENT_WAVE:-6}"
 [ "$RECAP" = 1 ] && RECAP_ARG=(--recap)
+# the move readout is designed (and its path can be held) only with the difference and reply heads
+READOUT=0; [ "$DIFF_HEADS" = 1 ] && [ "$REPLY_HEAD" = 1 ] && [ "$MOVE_READOUT" != 0 ] && READOUT=1
 PY=/usr/bin/python3
 [ -x "$BIN" ] || { echo "demo-model: missing $BIN (run make first)" >&2; exit 1; }
 mkdir -p "$W"
@@ -92,9 +94,9 @@ CAL_ARGS=()
 [ "$DIFF_HEADS" = 1 ] && [ "$REPLY_HEAD" = 1 ] && CAL_ARGS+=(--reply-head)
 [ "$DIFF_HEADS" = 1 ] && [ "$REPLY_HEAD" = 1 ] && [ -n "$WORD_HEAD" ] && CAL_ARGS+=(--word-head "$WORD_HEAD" --word-pos "$WORD_POS")
 [ "$DIFF_HEADS" = 1 ] && [ "$REPLY_HEAD" = 1 ] && [ "$PREV_HEAD" = 1 ] && CAL_ARGS+=(--prev-change-head)
-[ "$DIFF_HEADS" = 1 ] && [ "$REPLY_HEAD" = 1 ] && [ "$MOVE_READOUT" != 0 ] && CAL_ARGS+=(--move-readout "$MOVE_READOUT")
-[ "$DIFF_HEADS" = 1 ] && [ "$REPLY_HEAD" = 1 ] && [ "$MOVE_READOUT" != 0 ] && [ -n "$WORD_HEAD" ] && [ "$READOUT_WORD_ONLY" = 1 ] \
-  && CAL_ARGS+=(--readout-word-only) && [ "$READOUT_REPLY" != 0 ] && CAL_ARGS+=(--readout-reply "$READOUT_REPLY")
+[ "$READOUT" = 1 ] && CAL_ARGS+=(--move-readout "$MOVE_READOUT")
+[ "$READOUT" = 1 ] && [ -n "$WORD_HEAD" ] && [ "$READOUT_WORD_ONLY" = 1 ] && CAL_ARGS+=(--readout-word-only) \
+  && [ "$READOUT_REPLY" != 0 ] && CAL_ARGS+=(--readout-reply "$READOUT_REPLY")
 "$BIN" calibrate --model "$W/init.gguf" --out "$W/base.gguf" --seed "$SEED" --scenes "$CAL_SCENES" --seconds "$SECS" --event-offset "$EVOFF" \
   --threads "$THREADS" "${CAL_ARGS[@]}" 2>"$W/calibrate.log"
 while read -r line; do say "$line"; done < "$W/calibrate.log"
@@ -130,7 +132,7 @@ fi
 TRAIN_ARGS=(--full --model "$W/base.gguf" --data "$W/train/train.jsonl" --out "$W/run" --lr "$LR" --epochs "$EPOCHS"
             --batch 1 --grad-accum "$ACCUM" --warmup-ratio "$WARMUP" --threads "$THREADS" --seed "$TRAIN_SEED"
             --model-name videollm-demo)
-if [ "$HOLD_READOUT" = 1 ] && [ "$MOVE_READOUT" != 0 ] && [ "$DIFF_HEADS" = 1 ] && [ "$REPLY_HEAD" = 1 ]; then
+if [ "$HOLD_READOUT" = 1 ] && [ "$READOUT" = 1 ]; then
   # the readout's path (docs/demo-model.md): residual dimensions 0..R-1 (the constants, X, Y and their
   # change) written only as designed, the four connector units, where layer 0's heads 0-1 and layer 1's
   # reply head (and, with WORD_HEAD, its word head) attend, and the value rows and output columns
