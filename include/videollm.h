@@ -673,6 +673,10 @@ typedef struct {
                                  changed, in the connector's units                                 */
     double readout_change;    /* median norm of the rest of a frame's change in the pooled-difference
                                  subspace, over consecutive sample frames that changed              */
+    /* with readout_colour_gain: */
+    int32_t colour_dims[2];   /* LM dimension of colour 0's Z (column plus row moment) and of its
+                                 change (colour k at + k); 0: not designed                        */
+    double colour_scale;      /* s_Z: the connector writes s_Z Z_k                                 */
 } vlm_diff_heads_report;
 
 typedef struct {
@@ -697,6 +701,10 @@ typedef struct {
                                                copies only it (below)                              */
     double readout_reply;                   /* with readout_word_only: the reply head copies the
                                                change after all, times this (default 0; at most 1) */
+    double readout_colour_gain;             /* G_Z > 0, with the readout: also each colour's own
+                                               moment sum Z_k and its change, read G_Z times, which
+                                               the reply head copies in full (below); 0: not
+                                               designed                                            */
 } vlm_diff_heads_params;
 
 vlm_diff_heads_params vlm_diff_heads_default_params(void);
@@ -756,6 +764,15 @@ vlm_diff_heads_params vlm_diff_heads_default_params(void);
  * change of X and Y and nothing else. p->readout_reply (0 to 1) gives the
  * reply head that copy back, scaled: its first two value rows are that
  * fraction of the full design's.
+ * With p->readout_colour_gain G_Z (and the readout), per colour k the
+ * connector also writes s_Z Z_k, Z_k = X_k + Y_k (colour k's column plus row
+ * moment; two units each), along n_colours more LM dimensions, and heads 0-1
+ * of layer 0 read them G_Z times and write the change along n_colours more, the rows of the pooled-difference
+ * subspace after dX and dY, which the reply head copies in full (whatever
+ * readout_word_only says) and the word head, with readout_word_only, not. A
+ * move is along one axis, so the colour whose Z_k changed is the colour of
+ * the object that moved: what the reply's first word names. Without it the
+ * design is unchanged, bit for bit.
  * rep may be NULL. */
 /* The shape and type conditions alone (before the work that feeds the design). */
 vlm_status vlm_design_diff_heads_check(const vlm_model *m, const vlm_diff_heads_params *p, char *err,

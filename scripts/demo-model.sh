@@ -35,6 +35,7 @@
 #   MOVE_READOUT [150] (with REPLY_HEAD=1: calibrate --move-readout G; 0: none)
 #   READOUT_WORD_ONLY [1] (with MOVE_READOUT and WORD_HEAD: calibrate --readout-word-only)
 #   READOUT_REPLY [0.25] (with READOUT_WORD_ONLY=1: calibrate --readout-reply F)
+#   READOUT_COLOURS [0] (with MOVE_READOUT: calibrate --readout-colours G_Z, each colour's moments too; 0: none)
 #   HOLD_READOUT [1] (with MOVE_READOUT: add to FREEZE the slices that keep the readout's path,
 #   docs/demo-model.md "Holding only the readout's path")
 #   BASELINE_K [6] INSTALL [0] REUSE_DATA [0] (keep WORK_DIR's data) RESUME [0] (also continue
@@ -51,7 +52,7 @@ HIDDEN="${HIDDEN:-256}" LAYERS="${LAYERS:-4}" HEADS="${HEADS:-4}" FFN="${FFN:-76
 V_HIDDEN="${V_HIDDEN:-160}" V_LAYERS="${V_LAYERS:-2}" V_HEADS="${V_HEADS:-2}" V_FFN="${V_FFN:-512}" PATCH="${PATCH:-32}"
 V_BASIS="${V_BASIS:-2}" V_RES="${V_RES:-0.1}" CAL_SCENES="${CAL_SCENES:-100}" DESIGN_TOWER="${DESIGN_TOWER:-1}" DIFF_HEADS="${DIFF_HEADS:-1}" REPLY_HEAD="${REPLY_HEAD:-1}"
 PREV_HEAD="${PREV_HEAD:-1}" WORD_POS="${WORD_POS:-3}" MOVE_READOUT="${MOVE_READOUT:-150}" HOLD_READOUT="${HOLD_READOUT:-1}"
-READOUT_WORD_ONLY="${READOUT_WORD_ONLY:-1}" READOUT_REPLY="${READOUT_REPLY:-0.25}"
+READOUT_WORD_ONLY="${READOUT_WORD_ONLY:-1}" READOUT_REPLY="${READOUT_REPLY:-0.25}" READOUT_COLOURS="${READOUT_COLOURS:-0}"
 EPOCHS="${EPOCHS:-2}" LR="${LR:-5e-4}" WARMUP="${WARMUP:-0.03}" ACCUM="${ACCUM:-2}" EVAL_EVERY="${EVAL_EVERY:-200}"
 CURVE_SCENES="${CURVE_SCENES:-40}" THREADS="${THREADS:-2}" BASELINE_K="${BASELINE_K:-6}" INSTALL="${INSTALL:-0}"
 REUSE_DATA="${REUSE_DATA:-0}" RESUME="${RESUME:-0}" FREEZE="${FREEZE:-}" FREEZE_STEPS="${FREEZE_STEPS:-0}" WORD_HEAD="${WORD_HEAD-moves}"
@@ -95,6 +96,7 @@ CAL_ARGS=()
 [ "$DIFF_HEADS" = 1 ] && [ "$REPLY_HEAD" = 1 ] && [ -n "$WORD_HEAD" ] && CAL_ARGS+=(--word-head "$WORD_HEAD" --word-pos "$WORD_POS")
 [ "$DIFF_HEADS" = 1 ] && [ "$REPLY_HEAD" = 1 ] && [ "$PREV_HEAD" = 1 ] && CAL_ARGS+=(--prev-change-head)
 [ "$READOUT" = 1 ] && CAL_ARGS+=(--move-readout "$MOVE_READOUT")
+[ "$READOUT" = 1 ] && [ "$READOUT_COLOURS" != 0 ] && CAL_ARGS+=(--readout-colours "$READOUT_COLOURS")
 [ "$READOUT" = 1 ] && [ -n "$WORD_HEAD" ] && [ "$READOUT_WORD_ONLY" = 1 ] && CAL_ARGS+=(--readout-word-only) \
   && [ "$READOUT_REPLY" != 0 ] && CAL_ARGS+=(--readout-reply "$READOUT_REPLY")
 "$BIN" calibrate --model "$W/init.gguf" --out "$W/base.gguf" --seed "$SEED" --scenes "$CAL_SCENES" --seconds "$SECS" --event-offset "$EVOFF" \
@@ -137,18 +139,22 @@ if [ "$HOLD_READOUT" = 1 ] && [ "$READOUT" = 1 ]; then
   # change) written only as designed, the four connector units, where layer 0's heads 0-1 and layer 1's
   # reply head (and, with WORD_HEAD, its word head) attend, and the value rows and output columns
   # that carry X and Y (layer 0) and their change (layer 1); the rest of those heads trains.
+  # With READOUT_COLOURS, each colour's Z and its change too (NZ more of each, NZ = 6 colours,
+  # 2 NZ more connector units, NZ more value rows of heads 0-1 of layer 0 and of the reply head).
   # Without the readout (MOVE_READOUT=0) there is no path to hold.
   WH=0; [ -n "$WORD_HEAD" ] && WH=1
-  R=$(( 6 + WH )) DH=$(( HIDDEN / HEADS )) H4=$(( HIDDEN - 4 )) L1=$(( (1 + WH) * HIDDEN / HEADS ))
+  NZ=0; [ "$READOUT_COLOURS" != 0 ] && NZ=6
+  R=$(( 6 + WH + 2 * NZ )) DH=$(( HIDDEN / HEADS )) H4=$(( HIDDEN - 4 - 2 * NZ )) L1=$(( (1 + WH) * HIDDEN / HEADS ))
+  RV=$(( 2 + NZ ))
   HOLD="connector.0.weight[$H4:$HIDDEN],connector.0.bias[$H4:$HIDDEN],connector.2.weight[0:$R],connector.2.bias[0:$R]"
   HOLD+=",connector.2.weight[:,$H4:$HIDDEN],model.embed_tokens.weight[:,0:$R]"
   HOLD+=",model.layers.*.self_attn.o_proj.weight[0:$R],model.layers.*.mlp.down_proj.weight[0:$R]"
   HOLD+=",model.layers.0.input_layernorm.weight[0:$R],model.layers.1.input_layernorm.weight[0:$R]"
   HOLD+=",model.layers.0.self_attn.q_proj.weight[0:$((2 * DH))],model.layers.0.self_attn.k_proj.weight[0:$((2 * DH))]"
-  HOLD+=",model.layers.0.self_attn.v_proj.weight[0:2],model.layers.0.self_attn.v_proj.weight[$DH:$((DH + 2))]"
-  HOLD+=",model.layers.0.self_attn.o_proj.weight[:,0:2],model.layers.0.self_attn.o_proj.weight[:,$DH:$((DH + 2))]"
+  HOLD+=",model.layers.0.self_attn.v_proj.weight[0:$RV],model.layers.0.self_attn.v_proj.weight[$DH:$((DH + RV))]"
+  HOLD+=",model.layers.0.self_attn.o_proj.weight[:,0:$RV],model.layers.0.self_attn.o_proj.weight[:,$DH:$((DH + RV))]"
   HOLD+=",model.layers.1.self_attn.q_proj.weight[0:$L1],model.layers.1.self_attn.k_proj.weight[0:$L1]"
-  HOLD+=",model.layers.1.self_attn.v_proj.weight[0:2],model.layers.1.self_attn.o_proj.weight[:,0:2]"
+  HOLD+=",model.layers.1.self_attn.v_proj.weight[0:$RV],model.layers.1.self_attn.o_proj.weight[:,0:$RV]"
   [ "$WH" = 1 ] && HOLD+=",model.layers.1.self_attn.v_proj.weight[$DH:$((DH + 2))],model.layers.1.self_attn.o_proj.weight[:,$DH:$((DH + 2))]"
   FREEZE="${FREEZE:+$FREEZE,}$HOLD"
 fi
@@ -242,7 +248,7 @@ PY
   echo "## Recipe"
   echo
   echo "SEED=$SEED TRAIN_SEED=$TRAIN_SEED TRAIN=$TRAIN SECONDS_PER_SCENE=$SECS EVENT_OFFSET=$EVOFF RECAP=$RECAP VOCAB=$VOCAB HIDDEN=$HIDDEN LAYERS=$LAYERS HEADS=$HEADS FFN=$FFN"
-  echo "V_HIDDEN=$V_HIDDEN V_LAYERS=$V_LAYERS V_HEADS=$V_HEADS V_FFN=$V_FFN PATCH=$PATCH V_BASIS=$V_BASIS V_RES=$V_RES CAL_SCENES=$CAL_SCENES DESIGN_TOWER=$DESIGN_TOWER MOMENT_GAIN=$MOMENT_GAIN MOMENT_WAVE=$MOMENT_WAVE DIFF_HEADS=$DIFF_HEADS REPLY_HEAD=$REPLY_HEAD${WORD_HEAD:+ WORD_HEAD=$WORD_HEAD WORD_POS=$WORD_POS} PREV_HEAD=$PREV_HEAD MOVE_READOUT=$MOVE_READOUT READOUT_WORD_ONLY=$READOUT_WORD_ONLY$( [ "$READOUT_REPLY" != 0 ] && echo " READOUT_REPLY=$READOUT_REPLY") HOLD_READOUT=$HOLD_READOUT"
+  echo "V_HIDDEN=$V_HIDDEN V_LAYERS=$V_LAYERS V_HEADS=$V_HEADS V_FFN=$V_FFN PATCH=$PATCH V_BASIS=$V_BASIS V_RES=$V_RES CAL_SCENES=$CAL_SCENES DESIGN_TOWER=$DESIGN_TOWER MOMENT_GAIN=$MOMENT_GAIN MOMENT_WAVE=$MOMENT_WAVE DIFF_HEADS=$DIFF_HEADS REPLY_HEAD=$REPLY_HEAD${WORD_HEAD:+ WORD_HEAD=$WORD_HEAD WORD_POS=$WORD_POS} PREV_HEAD=$PREV_HEAD MOVE_READOUT=$MOVE_READOUT READOUT_WORD_ONLY=$READOUT_WORD_ONLY$( [ "$READOUT_REPLY" != 0 ] && echo " READOUT_REPLY=$READOUT_REPLY")$( [ "$READOUT_COLOURS" != 0 ] && echo " READOUT_COLOURS=$READOUT_COLOURS") HOLD_READOUT=$HOLD_READOUT"
   echo "EPOCHS=$EPOCHS LR=$LR WARMUP=$WARMUP ACCUM=$ACCUM THREADS=$THREADS${FREEZE:+ FREEZE='$FREEZE' FREEZE_STEPS=$FREEZE_STEPS}; $(($(date +%s) - t0)) s in all."
 } > "$W/REPORT.md"
 cat "$W/REPORT.md"

@@ -48,7 +48,10 @@
  * = z), written along two reserved LM dimensions; heads 0-1 read them G times
  * and write their change along two more, which are the first rows of P: the
  * sign of that change is a move's direction (docs/model-format.md, "The move
- * readout").
+ * readout"). With readout_colour_gain, two more units per colour compute that
+ * colour's own Z_k = X_k + Y_k, and heads 0-1 write its change along one more
+ * dimension per colour (the next rows of P): a move is along one axis, so the
+ * colour whose Z_k changed is the colour of what moved.
  * Every other weight is copied. */
 #include <math.h>
 #include <stdio.h>
@@ -169,10 +172,15 @@ static int constant_dims(const vlm_diff_heads_params *p) {
     return p->reply_head && p->n_word_tokens > 0 ? 3 : p->reply_head ? 2 : 1;
 }
 
+/* The move readout's per-colour dimensions: n_colours each for Z_k and for its change. */
+static int colour_dims(const vlm_diff_heads_params *p) {
+    return p->reply_head && p->readout_n_colours > 0 && p->readout_colour_gain > 0 ? p->readout_n_colours : 0;
+}
+
 /* Hidden dimensions that no random projection uses: the constants, then the move readout's
- * X, Y, dX, dY. */
+ * X, Y, (Z_k,) dX, dY (, dZ_k). */
 static int reserved_dims(const vlm_diff_heads_params *p) {
-    return constant_dims(p) + (p->reply_head && p->readout_n_colours > 0 ? 4 : 0);
+    return constant_dims(p) + (p->reply_head && p->readout_n_colours > 0 ? 4 + 2 * colour_dims(p) : 0);
 }
 
 /* The first of n weights that is not f32, or NULL. */
@@ -229,6 +237,12 @@ vlm_status vlm_design_diff_heads_check(const vlm_model *m, const vlm_diff_heads_
     if (p->readout_word_only && !p->readout_n_colours)
         return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG,
                            "diff_heads: the readout at the word tokens only goes with the move readout");
+    if (!(p->readout_colour_gain >= 0 && p->readout_colour_gain <= 1e4))
+        return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG,
+                           "diff_heads: the colours' moments' gain %g is not in [0, 10000]", p->readout_colour_gain);
+    if (p->readout_colour_gain > 0 && !p->readout_n_colours)
+        return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG,
+                           "diff_heads: the colours' own moments go with the move readout");
     if (!(p->readout_reply >= 0 && p->readout_reply <= 1) || (p->readout_reply > 0 && !p->readout_word_only))
         return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG,
                            "diff_heads: the reply head's share of the readout (%g) must be in [0, 1] and goes "
@@ -251,9 +265,10 @@ vlm_status vlm_design_diff_heads_check(const vlm_model *m, const vlm_diff_heads_
         if (p->readout_word_only && !p->n_word_tokens)
             return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG,
                                "diff_heads: the readout at the word tokens only needs word tokens");
-        if (3 * Dh + reserved_dims(p) > H)
-            return vlm_set_err(err, err_size, VLM_ERR_UNSUPPORTED, "diff_heads: the move readout needs 4 more "
-                               "dimensions beside three head dims (n_embd %lld)", (long long)H);
+        if (3 * Dh + reserved_dims(p) > H || 2 + colour_dims(p) > Dh)
+            return vlm_set_err(err, err_size, VLM_ERR_UNSUPPORTED, "diff_heads: the move readout needs %d more "
+                               "dimensions beside three head dims (n_embd %lld), and %d rows of a head (head dim "
+                               "%lld)", 4 + 2 * colour_dims(p), (long long)H, 2 + colour_dims(p), (long long)Dh);
     }
     if (hp->n_layer < 2)
         return vlm_set_err(err, err_size, VLM_ERR_UNSUPPORTED, "diff_heads: the reply head needs 2 layers (has %d)",
@@ -321,8 +336,11 @@ vlm_status vlm_design_diff_heads(const vlm_model *m, const float *tokens, size_t
     const int n_sub = reply ? 3 : 2, zeros = constant_dims(p);
     const bool prev = reply && p->prev_change_head, readout = reply && p->readout_n_colours > 0;
     const int reserved = reserved_dims(p);
-    /* the move readout's dimensions: X, Y (written by the connector), dX, dY (their change) */
-    const int64_t dX = zeros, dY = zeros + 1, dDX = zeros + 2, dDY = zeros + 3;
+    /* the move readout's dimensions: X, Y (written by the connector), with readout_colour_gain Z_k
+     * (nz of them), then dX, dY (their change) and dZ_k */
+    const int nz = colour_dims(p), n_units = 4 + 2 * nz; /* connector units H - n_units .. H - 1 */
+    const int64_t dX = zeros, dY = zeros + 1, dZ = zeros + 2, dDX = zeros + 2 + nz, dDY = zeros + 3 + nz;
+    const int64_t dDZ = zeros + 4 + nz;
     /* rows of the projections: n_sub subspaces of Dh, and the previous-change head's Q */
     const int64_t r_prev = prev ? prev_rank(H, Dh, reserved) : 0;
     const int64_t n_rows = n_sub * Dh + r_prev;
@@ -435,7 +453,7 @@ vlm_status vlm_design_diff_heads(const vlm_model *m, const float *tokens, size_t
         st = vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "diff_heads: degenerate projection");
         goto done;
     }
-    double rs = 0, move_med = 0, change_med = 0; /* the move readout's scale s and its report */
+    double rs = 0, rz = 0, move_med = 0, change_med = 0; /* the move readout's scales s, s_Z and its report */
     if (readout) {
         /* 2b. the connector writes s X and s Y along dX and dY: hidden units H-4..H-1 compute
          *     gelu(+-X), gelu(+-Y) (bias 0), and gelu(z) - gelu(-z) = z; nothing else reads those
@@ -460,6 +478,24 @@ vlm_status vlm_design_diff_heads(const vlm_model *m, const float *tokens, size_t
             goto done;
         }
         rs = c_med / sqrt((double)(H - zeros)) / sqrt(var);
+        if (nz) { /* s_Z from the variance of Z_k over the frames, averaged over the colours */
+            double vz = 0;
+            for (int c = 0; c < nz; c++) {
+                double sz = 0, szz = 0;
+                for (int64_t f = 0; f < nfr; f++) {
+                    const float *t = tokens + (size_t)(f * K * Dv);
+                    const double z = (double)t[p->readout_dim_x + c] + t[p->readout_dim_y + c];
+                    sz += z, szz += z * z;
+                }
+                vz += (szz - sz * sz / (double)nfr) / (double)nfr / nz;
+            }
+            if (!(vz > 1e-12) || !isfinite(vz)) {
+                st = vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "diff_heads: the colours' moments do not vary "
+                                 "over the sample frames");
+                goto done;
+            }
+            rz = c_med / sqrt((double)(H - zeros)) / sqrt(vz);
+        }
         memcpy(w0, m->mm0.data, (size_t)(H * Dv) * sizeof(float));
         memcpy(b0, m->mm0_b, Hz * sizeof(float));
         for (int j = 0; j < 4; j++) {
@@ -469,19 +505,30 @@ vlm_status vlm_design_diff_heads(const vlm_model *m, const float *tokens, size_t
             for (int32_t c = 0; c < p->readout_n_colours; c++) row[at + c] = j % 2 ? -1.0f : 1.0f;
             b0[H - 4 + j] = 0.0f;
         }
+        for (int c = 0; c < nz; c++) /* units H - n_units + 2c, + 1: gelu(+-Z_c) */
+            for (int j = 0; j < 2; j++) {
+                float *row = w0 + (size_t)(H - n_units + 2 * c + j) * (size_t)Dv;
+                memset(row, 0, (size_t)Dv * sizeof(float));
+                row[p->readout_dim_x + c] = row[p->readout_dim_y + c] = j ? -1.0f : 1.0f;
+                b0[H - n_units + 2 * c + j] = 0.0f;
+            }
         for (int64_t r = 0; r < H; r++)
-            for (int j = 0; j < 4; j++) w2[(size_t)r * Hz + (size_t)(H - 4 + j)] = 0.0f;
-        for (int64_t r = dX; r <= dDY; r++) {
+            for (int j = 0; j < n_units; j++) w2[(size_t)r * Hz + (size_t)(H - n_units + j)] = 0.0f;
+        for (int64_t r = dX; r < reserved; r++) {
             for (int64_t c = 0; c < H; c++) w2[(size_t)r * Hz + (size_t)c] = 0.0f;
             b2[r] = 0.0f;
         }
         w2[(size_t)dX * Hz + (size_t)(H - 4)] = (float)rs, w2[(size_t)dX * Hz + (size_t)(H - 3)] = (float)-rs;
         w2[(size_t)dY * Hz + (size_t)(H - 2)] = (float)rs, w2[(size_t)dY * Hz + (size_t)(H - 1)] = (float)-rs;
-        /* the pooled-difference subspace starts with dX and dY */
-        for (int d = 0; d < 2; d++) {
+        for (int c = 0; c < nz; c++) {
+            w2[(size_t)(dZ + c) * Hz + (size_t)(H - n_units + 2 * c)] = (float)rz;
+            w2[(size_t)(dZ + c) * Hz + (size_t)(H - n_units + 2 * c + 1)] = (float)-rz;
+        }
+        /* the pooled-difference subspace starts with dX and dY (and dZ_k) */
+        for (int d = 0; d < 2 + nz; d++) {
             double *row = P + (size_t)d * Hz;
             memset(row, 0, Hz * sizeof(double));
-            row[d ? dDY : dDX] = 1.0;
+            row[d == 0 ? dDX : d == 1 ? dDY : dDZ + d - 2] = 1.0;
         }
         /* report: the change of (X, Y) that heads 0-1 write, and the rest of the pooled difference
          * (rows 2.. of P) on the connector's own outputs, over consecutive frames that changed */
@@ -492,7 +539,7 @@ vlm_status vlm_design_diff_heads(const vlm_model *m, const float *tokens, size_t
             if (dm > 1e-9 * c_med) a[na++] = dm;
             const float *t1 = tout + (size_t)(f * K) * Hz, *t0 = tout + (size_t)((f - 1) * K) * Hz;
             double pn = 0;
-            for (int64_t d = 2; d < Dh; d++) {
+            for (int64_t d = 2 + nz; d < Dh; d++) {
                 double acc = 0;
                 for (int64_t c = reserved; c < H; c++) acc += P[(size_t)d * Hz + (size_t)c] * ((double)t1[c] - t0[c]);
                 pn += acc * acc;
@@ -511,11 +558,13 @@ vlm_status vlm_design_diff_heads(const vlm_model *m, const float *tokens, size_t
         const double sgn = signs[h] * (reply ? beta / xe : 1.0);
         for (int64_t d = 0; d < Dh; d++)
             for (int64_t c = 0; c < H; c++) {
-                /* with the move readout, heads 0-1 read X and Y G times (rows 0-1) and write them
-                 * along dX and dY (P's rows 0-1) */
-                const bool mv = readout && subspace[h] == 0 && d < 2;
+                /* with the move readout, heads 0-1 read X and Y G times (and Z_k G_Z times; rows 0-1,
+                 * 2..) and write them along dX and dY (and dZ_k; P's rows 0-1, 2..) */
+                const bool mv = readout && subspace[h] == 0 && d < 2 + nz;
+                const int64_t from = d == 0 ? dX : d == 1 ? dY : dZ + d - 2;
                 vh[(size_t)d * Hz + (size_t)c] =
-                    mv ? (c == (d ? dY : dX) ? (float)p->readout_gain : 0.0f) : (float)Ph[(size_t)d * Hz + (size_t)c];
+                    mv ? (c == from ? (float)(d < 2 ? p->readout_gain : p->readout_colour_gain) : 0.0f)
+                       : (float)Ph[(size_t)d * Hz + (size_t)c];
                 o[(size_t)c * (size_t)Nq + (size_t)(h * Dh + d)] = (float)(sgn * Ph[(size_t)d * Hz + (size_t)c]);
             }
     }
@@ -540,7 +589,7 @@ vlm_status vlm_design_diff_heads(const vlm_model *m, const float *tokens, size_t
         for (int64_t t = 0; t < V; t++) emb[t * H + 1] = (float)(g1q < 0 ? -gamma : gamma);
         if (readout) /* text tokens: 0 along the readout's dimensions */
             for (int64_t t = 0; t < V; t++)
-                for (int64_t d = dX; d <= dDY; d++) emb[t * H + d] = 0.0f;
+                for (int64_t d = dX; d < reserved; d++) emb[t * H + d] = 0.0f;
         if (word && !(fabs(l1->attn_norm[2]) > 0)) {
             st = vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "diff_heads: layer 1's norm weight is 0 where the "
                              "word head reads");
@@ -557,7 +606,8 @@ vlm_status vlm_design_diff_heads(const vlm_model *m, const float *tokens, size_t
         for (size_t r = 0; r < n_tokens; r++) {
             float *x = tout + r * Hz;
             x[0] = (float)b2[0], x[1] = 0.0f;
-            if (readout) x[dDX] = x[dDY] = 0.0f; /* the readout's change dimensions: 0 in a frame token */
+            if (readout) /* the readout's change dimensions: 0 in a frame token */
+                for (int64_t d = dDX; d < reserved; d++) x[d] = 0.0f;
             double ss = 0;
             for (int64_t d = 0; d < H; d++) ss += (double)x[d] * x[d];
             const double inv = 1.0 / sqrt(ss / (double)H + (double)hp->rms_norm_eps);
@@ -630,6 +680,7 @@ vlm_status vlm_design_diff_heads(const vlm_model *m, const float *tokens, size_t
             rep->readout_dims[0] = (int32_t)dX, rep->readout_dims[1] = (int32_t)dY;
             rep->readout_dims[2] = (int32_t)dDX, rep->readout_dims[3] = (int32_t)dDY;
             rep->readout_scale = rs, rep->readout_move = move_med, rep->readout_change = change_med;
+            if (nz) rep->colour_dims[0] = (int32_t)dZ, rep->colour_dims[1] = (int32_t)dDZ, rep->colour_scale = rz;
         }
     }
 done:

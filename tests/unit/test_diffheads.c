@@ -361,21 +361,31 @@ out:
  * along all four; at a frame's last token, layer 0's output minus its input
  * along the third and fourth is G times the change of the normalised pooled
  * token's X and Y dimensions from the previous frame (in the connector's units:
- * times beta / x_e), heads 0-1's copy. */
+ * times beta / x_e), heads 0-1's copy. With readout_colour_gain G_Z the same
+ * holds for each colour's Z_k = X_k + Y_k (written by the connector after X
+ * and Y, its change, G_Z times, after dX and dY), and the reply head's value
+ * rows 2.. read those changes (a full copy). */
 enum { RO_COLOURS = 3, RO_X = 4, RO_Y = 12 };
 #define RO_GAIN 7.0
-static void test_readout(const char *tok) {
+#define RO_GAIN_Z 3.0
+static void test_readout(const char *tok, bool colours) {
     char g[300], out[300], flat[300], e[512];
-    vlm_model *m = make_model_l(tok, "two_ro", 2, 4, VLM_WTYPE_F32, g, sizeof g);
+    vlm_model *m = make_model_l(tok, colours ? "two_roc" : "two_ro", 2, 4, VLM_WTYPE_F32, g, sizeof g);
     if (!m) return;
-    snprintf(out, sizeof out, "%s/ro.gguf", root);
-    snprintf(flat, sizeof flat, "%s/roflat.gguf", root);
+    snprintf(out, sizeof out, "%s/ro%s.gguf", root, colours ? "c" : "");
+    snprintf(flat, sizeof flat, "%s/roflat%s.gguf", root, colours ? "c" : "");
     float *tokens = sample_tokens(29);
     vlm_diff_heads_params dp = vlm_diff_heads_default_params();
     dp.seed = 3, dp.reply_head = true, dp.prev_change_head = true;
     dp.readout_n_colours = RO_COLOURS, dp.readout_dim_x = RO_X, dp.readout_dim_y = RO_Y, dp.readout_gain = RO_GAIN;
+    dp.readout_colour_gain = colours ? RO_GAIN_Z : 0.0;
+    const int nz = colours ? RO_COLOURS : 0, nr = 4 + 2 * nz; /* the readout's dimensions, from 2 */
     vlm_diff_heads_params bad = dp;
-    bad.reply_head = false, bad.prev_change_head = false;
+    bad.readout_n_colours = 0, bad.readout_colour_gain = 1.0;
+    CHECK(vlm_design_diff_heads_check(m, &bad, e, sizeof e) == VLM_ERR_INVALID_ARG && strstr(e, "own moments"));
+    bad = dp, bad.readout_colour_gain = -1.0;
+    CHECK(vlm_design_diff_heads_check(m, &bad, e, sizeof e) == VLM_ERR_INVALID_ARG && strstr(e, "moments' gain"));
+    bad = dp, bad.reply_head = false, bad.prev_change_head = false;
     CHECK(vlm_design_diff_heads_check(m, &bad, e, sizeof e) == VLM_ERR_INVALID_ARG && strstr(e, "goes with the reply"));
     bad = dp, bad.readout_dim_y = D - RO_COLOURS + 1;
     CHECK(vlm_design_diff_heads_check(m, &bad, e, sizeof e) == VLM_ERR_INVALID_ARG && strstr(e, "vision width"));
@@ -388,16 +398,19 @@ static void test_readout(const char *tok) {
     printf("move readout: dimensions %d %d %d %d, scale %.4g, median change %.4g (rest %.4g); previous-change rank %d\n",
            rep.readout_dims[0], rep.readout_dims[1], rep.readout_dims[2], rep.readout_dims[3], rep.readout_scale,
            rep.readout_move, rep.readout_change, rep.prev_rank);
-    /* after the constants 0-1; Q loses the four dimensions */
-    CHECK(rep.readout_dims[0] == 2 && rep.readout_dims[1] == 3 && rep.readout_dims[2] == 4 && rep.readout_dims[3] == 5);
-    CHECK(rep.prev_rank == H - 2 - 4 - 3 * (H / 4) && rep.readout_scale > 0 && rep.readout_move > 0 &&
+    /* after the constants 0-1: X, Y (, Z_k), dX, dY (, dZ_k); Q loses those dimensions */
+    CHECK(rep.readout_dims[0] == 2 && rep.readout_dims[1] == 3 && rep.readout_dims[2] == 4 + nz &&
+          rep.readout_dims[3] == 5 + nz);
+    CHECK(rep.prev_rank == H - 2 - nr - 3 * (H / 4) && rep.readout_scale > 0 && rep.readout_move > 0 &&
           rep.readout_change > 0);
+    CHECK(colours ? rep.colour_dims[0] == 4 && rep.colour_dims[1] == 6 + nz && rep.colour_scale > 0
+                  : rep.colour_dims[0] == 0 && rep.colour_scale == 0);
     vlm_model *d = load(out);
     if (!d) goto out;
     const int64_t V = d->hp.n_vocab;
     int wrong = 0;
     for (int64_t t = 0; t < V; t++)
-        for (int k = 2; k < 6; k++) wrong += ((const float *)d->tok_embd.data)[t * H + k] != 0.0f;
+        for (int k = 2; k < 2 + nr; k++) wrong += ((const float *)d->tok_embd.data)[t * H + k] != 0.0f;
     CHECK_MSG(wrong == 0, "%d token embeddings not 0 along the readout's dimensions", wrong);
     CHECK(!same_bytes(m, d, "mm.0.weight", true) && same_bytes(m, d, "v.post_ln.weight", true));
     vlm_model *z = flatten(d, flat, 2, NULL);
@@ -409,13 +422,14 @@ static void test_readout(const char *tok) {
     capture cap = {malloc((size_t)T * H * sizeof(float)), malloc((size_t)T * H * sizeof(float)),
                    malloc((size_t)T * H * sizeof(float))};
     float *emb = connect(z, tokens, NFR * NT);
-    /* the connector: s X, s Y, 0, 0 for every frame token (gelu(z) - gelu(-z) = z) */
+    /* the connector: s X, s Y (, s_Z Z_k), then 0 for every frame token (gelu(z) - gelu(-z) = z) */
     double worst = 0, biggest = 0;
     for (int i = 0; i < NFR * NT; i++) {
-        double x = 0, y = 0;
+        double x = 0, y = 0, want[4 + 2 * RO_COLOURS] = {0};
         for (int c = 0; c < RO_COLOURS; c++) x += tokens[i * D + RO_X + c], y += tokens[i * D + RO_Y + c];
-        const double want[4] = {rep.readout_scale * x, rep.readout_scale * y, 0, 0};
-        for (int k = 0; k < 4; k++) {
+        want[0] = rep.readout_scale * x, want[1] = rep.readout_scale * y;
+        for (int c = 0; c < nz; c++) want[2 + c] = rep.colour_scale * (tokens[i * D + RO_X + c] + tokens[i * D + RO_Y + c]);
+        for (int k = 0; k < nr; k++) {
             worst = fmax(worst, fabs(emb[(size_t)i * H + 2 + (size_t)k] - want[k]));
             biggest = fmax(biggest, fabs(want[k]));
         }
@@ -435,16 +449,16 @@ static void test_readout(const char *tok) {
     vlm_lm_context *lc = NULL;
     CHECK(vlm_lm_context_init(z, &lp, &lc, e, sizeof e) == VLM_OK);
     if (lc) CHECK(vlm_lm_eval(lc, in, T, VLM_LOGITS_NONE, NULL) == VLM_OK);
-    CHECK(cap.embd[2 * H + 2] == 0.0f && cap.embd[2 * H + 5] == 0.0f); /* a text token */
+    CHECK(cap.embd[2 * H + 2] == 0.0f && cap.embd[2 * H + 1 + nr] == 0.0f); /* a text token */
     const vlm_llama_layer *l0 = &z->layers[0];
     worst = 0, biggest = 0;
     for (int f = 1; f < NFR; f++) { /* frame f's last token: its pooled token (NT - 1 back) minus frame f - 1's */
         double n1[H], n0[H];
         rmsnorm(cap.embd + (last[f] - (NT - 1)) * H, l0->attn_norm, z->hp.rms_norm_eps, n1);
         rmsnorm(cap.embd + (last[f] - 2 * NT) * H, l0->attn_norm, z->hp.rms_norm_eps, n0);
-        for (int k = 0; k < 2; k++) {
-            const double want = rep.beta / rep.xe_median * RO_GAIN * (n1[2 + k] - n0[2 + k]);
-            const double got = (double)cap.layer[last[f] * H + 4 + k] - cap.embd[last[f] * H + 4 + k];
+        for (int k = 0; k < 2 + nz; k++) { /* read at 2 + k (X, Y, Z_k), written at 4 + nz + k (dX, dY, dZ_k) */
+            const double want = rep.beta / rep.xe_median * (k < 2 ? RO_GAIN : RO_GAIN_Z) * (n1[2 + k] - n0[2 + k]);
+            const double got = (double)cap.layer[last[f] * H + 4 + nz + k] - cap.embd[last[f] * H + 4 + nz + k];
             worst = fmax(worst, fabs(got - want));
             biggest = fmax(biggest, fabs(want));
         }
@@ -452,6 +466,13 @@ static void test_readout(const char *tok) {
     printf("layer 0 at frames' last tokens along the change dimensions: max |diff| %.3g, max |want| %.3g\n", worst,
            biggest);
     CHECK_MSG(biggest > 0.01 && worst < 1e-3 * biggest, "diff %.3g of %.3g", worst, biggest);
+    /* the reply head (head 0 of layer 1) reads every change dimension, exactly: value row k is the
+     * unit vector of dimension 4 + nz + k */
+    const float *v1 = d->layers[1].wv.data;
+    int bad_rows = 0;
+    for (int k = 0; k < 2 + nz; k++)
+        for (int c = 0; c < H; c++) bad_rows += v1[(size_t)k * H + (size_t)c] != (c == 4 + nz + k ? 1.0f : 0.0f);
+    CHECK_MSG(bad_rows == 0, "%d reply head value entries differ from the change dimensions' unit vectors", bad_rows);
     vlm_lm_context_free(lc);
     free(emb), free(cap.embd), free(cap.layer), free(cap.layer1);
     vlm_model_free(z);
@@ -615,7 +636,8 @@ int main(void) {
     test_reply(tok, REPLY_ONLY);
     test_reply(tok, WITH_WORD);
     test_reply(tok, WITH_PREV);
-    test_readout(tok);
+    test_readout(tok, false);
+    test_readout(tok, true);
     test_readout_word_only(tok);
     test_refusals(tok);
     test_root_finish(root);
