@@ -767,12 +767,12 @@ vlm_diff_heads_params vlm_diff_heads_default_params(void);
  * With p->readout_colour_gain G_Z (and the readout), per colour k the
  * connector also writes s_Z Z_k, Z_k = X_k + Y_k (colour k's column plus row
  * moment; two units each), along n_colours more LM dimensions, and heads 0-1
- * of layer 0 read them G_Z times and write the change along n_colours more, the rows of the pooled-difference
- * subspace after dX and dY, which the reply head copies in full (whatever
- * readout_word_only says) and the word head, with readout_word_only, not. A
- * move is along one axis, so the colour whose Z_k changed is the colour of
- * the object that moved: what the reply's first word names. Without it the
- * design is unchanged, bit for bit.
+ * of layer 0 read them G_Z times and write the change along n_colours more:
+ * the rows of the pooled-difference subspace after dX and dY, which the reply
+ * head copies in full (whatever readout_word_only says) and the word head,
+ * with readout_word_only, not. A move is along one axis, so the colour whose
+ * Z_k changed is the colour of the object that moved: what the reply's first
+ * word names. Without it the design is unchanged, bit for bit.
  * rep may be NULL. */
 /* The shape and type conditions alone (before the work that feeds the design). */
 vlm_status vlm_design_diff_heads_check(const vlm_model *m, const vlm_diff_heads_params *p, char *err,

@@ -256,7 +256,8 @@ int cmd_calibrate(int argc, char **argv) {
     dp.seed = (uint64_t)seed, dp.n_threads = (int32_t)threads, dp.reply_head = reply_head;
     dp.word_pos = (int32_t)word_pos, dp.prev_change_head = prev_head;
     /* the moments' dimensions come from the designed tower; these stand in for the check below */
-    if (readout > 0.0) dp.readout_n_colours = 1, dp.readout_gain = readout, dp.readout_word_only = word_only;
+    if (readout > 0.0)
+        dp.readout_n_colours = VLM_SYNTH_N_COLOURS, dp.readout_gain = readout, dp.readout_word_only = word_only;
     dp.readout_colour_gain = colours;
     if (readout_reply > 0.0) dp.readout_reply = readout_reply;
     int32_t word_ids[64];
