@@ -612,6 +612,10 @@ typedef struct {
                                                     moment_wave and of 2 pi row / moment_wave (patches,
                                                     2..64): a step of a fraction of that period turns
                                                     them by as much, whatever the object's place */
+    bool head_moments;                           /* the head token also carries its column and row
+                                                    moments in 2 n_colours dimensions of its own, 0 in
+                                                    every grid token (a frame-wide quantity that only
+                                                    the head token has) */
 } vlm_tower_design_params;
 
 typedef struct {
@@ -634,6 +638,9 @@ typedef struct {
     int32_t dim_waves;     /* with moment_wave: colour k's sine and cosine of the column at
                               dim_waves + k and + n_colours + k, of the row at + 2 n_colours + k
                               and + 3 n_colours + k; -1 without */
+    int32_t dim_head_moments; /* with head_moments: the head token's copy of colour k's column
+                              moment at + k, of its row moment at + n_colours + k (grid tokens 0
+                              there); -1 without */
 } vlm_tower_design_report;
 
 /* Write every weight of a live1+ tower (>= 2 layers, even patch size, f32)
@@ -705,6 +712,10 @@ typedef struct {
                                                moment sum Z_k and its change, read G_Z times, which
                                                the reply head copies in full (below); 0: not
                                                designed                                            */
+    int32_t readout_colour_dim_x, readout_colour_dim_y; /* vision dimension of colour 0's column /
+                                               row moment for Z_k (colour k at + k); -1 (the
+                                               default): readout_dim_x and readout_dim_y. A tower
+                                               with head_moments has a copy that grid tokens lack */
 } vlm_diff_heads_params;
 
 vlm_diff_heads_params vlm_diff_heads_default_params(void);

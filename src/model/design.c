@@ -43,7 +43,8 @@
  *
  * Residual layout (nc colours, nb areas, g x g patches):
  *   0, 1 anchors | 2 balance | 3.. M [4][3] | gates x [g-1], y [g-1] | E [4][nc] |
- *   A [nc] | AX [nc] | AY [nc] | bins [nc][nb], groups [ng] (head token only) | W [4][nc] | unused */
+ *   A [nc] | AX [nc] | AY [nc] | bins [nc][nb], groups [ng] (head token only) | W [4][nc] |
+ *   head_moments: AX [nc], AY [nc] (head token only) | unused */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,7 +63,7 @@
 
 typedef struct {
     int64_t D, I, P, g, Np, S, nc, nb, L, ncell;
-    int64_t bal, dm, dgate, de, da, dax, day, dbin, dgroup, ng, dwave, nw, used;
+    int64_t bal, dm, dgate, de, da, dax, day, dbin, dgroup, ng, dwave, nw, dhm, nhm, used;
     double wave; /* the period of W in patches (nw = 4 nc), or 0 (nw = 0) */
 } layout;
 
@@ -386,7 +387,8 @@ vlm_status vlm_vision_design(const vlm_model *m, const vlm_tower_design_params *
         return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "vision_design: moment wave period %g (0, or 2..64 patches)",
                            p->moment_wave);
     y.wave = p->moment_wave, y.nw = p->moment_wave > 0.0 ? 4 * y.nc : 0;
-    y.dwave = y.dgroup + y.ng, y.used = y.dwave + y.nw;
+    y.dwave = y.dgroup + y.ng, y.dhm = y.dwave + y.nw, y.nhm = p->head_moments ? 2 * y.nc : 0;
+    y.used = y.dhm + y.nhm;
     const int64_t units[3] = {16 * y.nc, 4 * y.nc + 2 * y.nc * (y.g - 1), 2 * y.nc * (y.nb + 1)};
     const int64_t need_i = units[1] > units[0] ? (units[1] > units[2] ? units[1] : units[2])
                                                : (units[0] > units[2] ? units[0] : units[2]);
@@ -493,6 +495,10 @@ vlm_status vlm_vision_design(const vlm_model *m, const vlm_tower_design_params *
             const double g = i >= y.dax && i < y.day + y.nc ? mgain : 1.0;
             t.hout[(size_t)i * D + (size_t)i] = (float)(g * sd[i] / sdg[i]);
             t.hout_b[i] = (float)(g * (mu[i] - mug[i]) / sdg[i]);
+            if (y.nhm && i >= y.dax && i < y.day + y.nc) { /* the head token's own copy of the moments */
+                const size_t h = (size_t)(y.dhm + (i - y.dax));
+                t.hout[h * D + (size_t)i] = t.hout[(size_t)i * D + (size_t)i], t.hout_b[h] = t.hout_b[i];
+            }
         }
     }
     balance_rows(t.hout, y.D, y.D);
@@ -591,6 +597,7 @@ vlm_status vlm_vision_design(const vlm_model *m, const vlm_tower_design_params *
         report->dim_moment_y = (int32_t)y.day, report->dim_bins = (int32_t)y.dbin;
         report->dim_groups = (int32_t)y.dgroup;
         report->dim_waves = y.nw ? (int32_t)y.dwave : -1;
+        report->dim_head_moments = y.nhm ? (int32_t)y.dhm : -1;
     }
 done:
     tower_free(&t);

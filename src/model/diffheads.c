@@ -191,7 +191,8 @@ static const vlm_wt *first_not_f32(const vlm_wt *const *w, size_t n) {
 }
 
 vlm_diff_heads_params vlm_diff_heads_default_params(void) {
-    return (vlm_diff_heads_params){.seed = 1, .n_threads = 2, .reply_head = false, .word_pos = 2};
+    return (vlm_diff_heads_params){.seed = 1, .n_threads = 2, .reply_head = false, .word_pos = 2,
+                                   .readout_colour_dim_x = -1, .readout_colour_dim_y = -1};
 }
 
 /* Tokens of the template text between a frame's last token and a reply's first
@@ -256,6 +257,12 @@ vlm_status vlm_design_diff_heads_check(const vlm_model *m, const vlm_diff_heads_
                                "diff_heads: the move readout's moments (%d colours at vision dimensions %d and %d) "
                                "must lie within the vision width %lld", p->readout_n_colours, p->readout_dim_x,
                                p->readout_dim_y, (long long)Dv);
+        const int32_t cx = p->readout_colour_dim_x >= 0 ? p->readout_colour_dim_x : p->readout_dim_x;
+        const int32_t cy = p->readout_colour_dim_y >= 0 ? p->readout_colour_dim_y : p->readout_dim_y;
+        if (colour_dims(p) && (cx + n > Dv || cy + n > Dv))
+            return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG,
+                               "diff_heads: the colours' moments (at vision dimensions %d and %d) must lie within the "
+                               "vision width %lld", cx, cy, (long long)Dv);
         if (!(p->readout_gain > 0 && p->readout_gain <= 1e4))
             return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG,
                                "diff_heads: the move readout's gain %g is not in (0, 10000]", p->readout_gain);
@@ -341,6 +348,9 @@ vlm_status vlm_design_diff_heads(const vlm_model *m, const float *tokens, size_t
     const int nz = colour_dims(p), n_units = 4 + 2 * nz; /* connector units H - n_units .. H - 1 */
     const int64_t dX = zeros, dY = zeros + 1, dZ = zeros + 2, dDX = zeros + 2 + nz, dDY = zeros + 3 + nz;
     const int64_t dDZ = zeros + 4 + nz;
+    /* where the vision tokens hold the colours' moments for Z_k */
+    const int32_t cdx = p->readout_colour_dim_x >= 0 ? p->readout_colour_dim_x : p->readout_dim_x;
+    const int32_t cdy = p->readout_colour_dim_y >= 0 ? p->readout_colour_dim_y : p->readout_dim_y;
     /* rows of the projections: n_sub subspaces of Dh, and the previous-change head's Q */
     const int64_t r_prev = prev ? prev_rank(H, Dh, reserved) : 0;
     const int64_t n_rows = n_sub * Dh + r_prev;
@@ -484,7 +494,7 @@ vlm_status vlm_design_diff_heads(const vlm_model *m, const float *tokens, size_t
                 double sz = 0, szz = 0;
                 for (int64_t f = 0; f < nfr; f++) {
                     const float *t = tokens + (size_t)(f * K * Dv);
-                    const double z = (double)t[p->readout_dim_x + c] + t[p->readout_dim_y + c];
+                    const double z = (double)t[cdx + c] + t[cdy + c];
                     sz += z, szz += z * z;
                 }
                 vz += (szz - sz * sz / (double)nfr) / (double)nfr / nz;
@@ -509,7 +519,7 @@ vlm_status vlm_design_diff_heads(const vlm_model *m, const float *tokens, size_t
             for (int j = 0; j < 2; j++) {
                 float *row = w0 + (size_t)(H - n_units + 2 * c + j) * (size_t)Dv;
                 memset(row, 0, (size_t)Dv * sizeof(float));
-                row[p->readout_dim_x + c] = row[p->readout_dim_y + c] = j ? -1.0f : 1.0f;
+                row[cdx + c] = row[cdy + c] = j ? -1.0f : 1.0f;
                 b0[H - n_units + 2 * c + j] = 0.0f;
             }
         for (int64_t r = 0; r < H; r++)

@@ -7,7 +7,7 @@
 #      same scenes (`videollm synth --features`) have grid tokens of mean 0 and
 #      std 1 per dimension and a head token of mean 0 (checked in NumPy);
 #      the same run again gives byte-identical files;
-#   3. refusals: missing options, a bad or misplaced --head-moment-gain, --moment-wave, --move-readout, --readout-colours, --readout-word-only or --readout-reply (exit 2),
+#   3. refusals: missing options, a bad or misplaced --head-moment-gain, --moment-wave, --move-readout, --readout-colours, --readout-word-only, --readout-reply or --head-moments (exit 2),
 #      an output folder that does not
 #      exist and a model file that is not there (exit 1, a message, no file);
 #   4. --frame-diff-heads on a 4-head model: the report line, byte-identical
@@ -109,6 +109,7 @@ readout-reply|--design-tower --frame-diff-heads --reply-head --word-head moves -
 readout-reply|--design-tower --frame-diff-heads --reply-head --word-head moves --move-readout 10 --readout-word-only --readout-reply 2
 readout-colours|--design-tower --frame-diff-heads --reply-head --readout-colours 10
 readout-colours|--design-tower --frame-diff-heads --reply-head --move-readout 10 --readout-colours 0
+head-moments|--head-moments
 EOF
 echo "refusals: ok"
 
@@ -197,6 +198,12 @@ grep -q "^calibrate: designed tower on 240 frames of 6 scenes: 118 of 128 dimens
 "$B" calibrate --model "$W/md.gguf" --out "$W/t2/d.gguf" --seed 5 --scenes 6 --seconds 20 --design-tower --quiet
 cmp "$W/t1/d.gguf" "$W/t2/d.gguf" && cmp "$W/t1/d.vision.gguf" "$W/t2/d.vision.gguf" \
   || { echo "FAIL: two --design-tower runs differ"; exit 1; }
+# --head-moments needs 2 x 6 more dimensions than the 118 this tower uses: refused, naming the width
+rc=0
+"$B" calibrate --model "$W/md.gguf" --out "$W/t2/h.gguf" --seed 5 --scenes 6 --seconds 20 --design-tower --head-moments \
+  2>"$W/err" || rc=$?
+[ $rc -eq 1 ] && grep -q "at least 130 wide" "$W/err" && [ ! -e "$W/t2/h.gguf" ] \
+  || { echo "FAIL: --head-moments on a 128-wide tower gave $rc"; cat "$W/err"; exit 1; }
 "$B" synth --seed 100 --scenes 30 --seconds 20 --no-video --out "$W/ft" --model "$W/t1/d.gguf" --features 2>/dev/null
 "$B" synth --seed 5 --scenes 6 --seconds 20 --no-video --out "$W/fs" --model "$W/t1/d.gguf" --features 2>/dev/null
 "$PY" - "$W" "$(head -n 1 "$W/log")" <<'PY'

@@ -24,6 +24,9 @@
  *    and cos(2 pi c / 4) (within 1% of the largest change), the row ones by
  *    the same amount for every c, the other colours' not at all; every
  *    other dimension but the balance is as without the waves;
+ *  - head moments (D = 64): the head token carries a copy of its column and
+ *    row moments in 6 more dimensions (within 1e-5), every grid token 0
+ *    there, and every other dimension but the balance is as without them;
  *  - refusals, with a message and no file left: one frame, a failing frame
  *    callback, a tower too narrow (the message says how wide), a colour equal
  *    to the background, two colours that cannot be told apart, equal areas,
@@ -395,6 +398,59 @@ static void test_moment_wave(const char *tok) {
     vlm_model_free(c0), vlm_model_free(cw);
 }
 
+/* head_moments: the head token's own copy of its moments; grid tokens 0 there; nothing else changes */
+static void test_head_moments(const char *tok) {
+    char g[300], o0[300], oh[300], e[512];
+    vlm_model *m = setup(tok, "hm64", "hmom", g, o0, oh); /* without and with the copy */
+    if (!m) return;
+    vlm_tower_design_params p = world();
+    vlm_tower_design_report r0, rep;
+    frames f = {0, -1};
+    CHECK_MSG(vlm_vision_design(m, &p, frame_cb, &f, NF, 2, o0, &r0, e, sizeof e) == VLM_OK, "design: %s", e);
+    p.head_moments = true;
+    f = (frames){0, -1};
+    CHECK_MSG(vlm_vision_design(m, &p, frame_cb, &f, NF, 2, oh, &rep, e, sizeof e) == VLM_OK, "design: %s", e);
+    vlm_model_free(m);
+    CHECK_MSG(r0.dim_head_moments == -1 && rep.dim_head_moments == r0.dims_used && rep.dims_used == r0.dims_used + 6 &&
+                  rep.n_live == r0.n_live,
+              "head moments at %d (%d without), dims used %d (%d without), live %d (%d)", rep.dim_head_moments,
+              r0.dim_head_moments, rep.dims_used, r0.dims_used, rep.n_live, r0.n_live);
+    vlm_model *c0 = NULL, *ch = NULL;
+    vlm_vision_context *v0 = NULL, *vh = NULL;
+    load_pair(o0, oh, &c0, &ch, &v0, &vh);
+    if (v0 && vh && rep.dim_head_moments > 0) {
+        uint8_t *rgb = malloc(S * S * 3);
+        float a[NT * 64], b[NT * 64];
+        const int h0 = rep.dim_head_moments, mx = rep.dim_moment_x, my = rep.dim_moment_y;
+        double worst_other = 0, worst_copy = 0, biggest = 0, grid_max = 0;
+        for (size_t i = 0; i < NF; i++) {
+            make_frame(i, rgb), encode(v0, rgb, a), encode(vh, rgb, b);
+            for (int t = 0; t < NT; t++)
+                for (int d = 0; d < 64; d++) {
+                    if (d >= h0 && d < h0 + 6) {
+                        if (t) grid_max = fmax(grid_max, fabs(b[t * 64 + d]));
+                        else {
+                            const int src = d - h0 < 3 ? mx + (d - h0) : my + (d - h0 - 3);
+                            worst_copy = fmax(worst_copy, fabs(b[d] - b[src]));
+                            biggest = fmax(biggest, fabs(b[src]));
+                        }
+                    } else if (d != 2) {
+                        worst_other = fmax(worst_other, fabs(b[t * 64 + d] - a[t * 64 + d]));
+                    }
+                }
+        }
+        CHECK_MSG(biggest > 0.5 && worst_copy < 1e-5 * biggest, "head moments' copy off by %g of %g", worst_copy,
+                  biggest);
+        CHECK_MSG(grid_max == 0.0, "grid tokens hold %g in the head moments' dimensions", grid_max);
+        CHECK_MSG(worst_other < 2e-3, "features other than the copy differ by %g with it", worst_other);
+        printf("head moments: the head token's copy within %.2g of its moments (largest %.3g), grid tokens 0, other "
+               "features within %.2g\n", worst_copy, biggest, worst_other);
+        free(rgb);
+    }
+    vlm_vision_context_free(v0), vlm_vision_context_free(vh);
+    vlm_model_free(c0), vlm_model_free(ch);
+}
+
 static void expect_refusal(const vlm_model *m, const vlm_tower_design_params *p, frames *f, size_t n, const char *out,
                            vlm_status want, const char *msg, const char *dir) {
     char e[512] = "";
@@ -456,6 +512,7 @@ int main(void) {
     test_design(tok);
     test_moment_gain(tok);
     test_moment_wave(tok);
+    test_head_moments(tok);
     test_refusals(tok);
     test_root_finish(root);
     return check_done("test_design");

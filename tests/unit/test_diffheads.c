@@ -368,6 +368,7 @@ out:
 enum { RO_COLOURS = 3, RO_X = 4, RO_Y = 12 };
 #define RO_GAIN 7.0
 #define RO_GAIN_Z 3.0
+enum { RO_CX = 20, RO_CY = 24 }; /* with the colours: their own column / row moment dimensions */
 static void test_readout(const char *tok, bool colours) {
     char g[300], out[300], flat[300], e[512];
     vlm_model *m = make_model_l(tok, colours ? "two_roc" : "two_ro", 2, 4, VLM_WTYPE_F32, g, sizeof g);
@@ -379,12 +380,15 @@ static void test_readout(const char *tok, bool colours) {
     dp.seed = 3, dp.reply_head = true, dp.prev_change_head = true;
     dp.readout_n_colours = RO_COLOURS, dp.readout_dim_x = RO_X, dp.readout_dim_y = RO_Y, dp.readout_gain = RO_GAIN;
     dp.readout_colour_gain = colours ? RO_GAIN_Z : 0.0;
+    if (colours) dp.readout_colour_dim_x = RO_CX, dp.readout_colour_dim_y = RO_CY; /* Z_k from dimensions of its own */
     const int nz = colours ? RO_COLOURS : 0, nr = 4 + 2 * nz; /* the readout's dimensions, from 2 */
     vlm_diff_heads_params bad = dp;
     bad.readout_n_colours = 0, bad.readout_colour_gain = 1.0;
     CHECK(vlm_design_diff_heads_check(m, &bad, e, sizeof e) == VLM_ERR_INVALID_ARG && strstr(e, "own moments"));
     bad = dp, bad.readout_colour_gain = -1.0;
     CHECK(vlm_design_diff_heads_check(m, &bad, e, sizeof e) == VLM_ERR_INVALID_ARG && strstr(e, "moments' gain"));
+    bad = dp, bad.readout_colour_gain = 1.0, bad.readout_colour_dim_y = D - 1;
+    CHECK(vlm_design_diff_heads_check(m, &bad, e, sizeof e) == VLM_ERR_INVALID_ARG && strstr(e, "colours' moments"));
     bad = dp, bad.reply_head = false, bad.prev_change_head = false;
     CHECK(vlm_design_diff_heads_check(m, &bad, e, sizeof e) == VLM_ERR_INVALID_ARG && strstr(e, "goes with the reply"));
     bad = dp, bad.readout_dim_y = D - RO_COLOURS + 1;
@@ -428,7 +432,7 @@ static void test_readout(const char *tok, bool colours) {
         double x = 0, y = 0, want[4 + 2 * RO_COLOURS] = {0};
         for (int c = 0; c < RO_COLOURS; c++) x += tokens[i * D + RO_X + c], y += tokens[i * D + RO_Y + c];
         want[0] = rep.readout_scale * x, want[1] = rep.readout_scale * y;
-        for (int c = 0; c < nz; c++) want[2 + c] = rep.colour_scale * (tokens[i * D + RO_X + c] + tokens[i * D + RO_Y + c]);
+        for (int c = 0; c < nz; c++) want[2 + c] = rep.colour_scale * (tokens[i * D + RO_CX + c] + tokens[i * D + RO_CY + c]);
         for (int k = 0; k < nr; k++) {
             worst = fmax(worst, fabs(emb[(size_t)i * H + 2 + (size_t)k] - want[k]));
             biggest = fmax(biggest, fabs(want[k]));
