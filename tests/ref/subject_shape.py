@@ -21,16 +21,22 @@ COLOURS = ["red", "green", "blue", "yellow", "white", "purple"]
 SHAPES = ["square", "circle", "triangle"]
 
 
+def subject_tokens(path, who, words=()):
+    """The ids of the colour words, the shape words and "The" (with and without a leading space) in
+    the tokenizer.json at path, and {id: word} for the given words (each with a leading space);
+    exits naming who when one is not a single token."""
+    vocab = json.load(open(path))["model"]["vocab"]
+    try:
+        return ({vocab["\u0120" + c] for c in COLOURS}, {vocab["\u0120" + s] for s in SHAPES},
+                {vocab["The"], vocab["\u0120The"]}, {vocab["\u0120" + w]: w for w in words})
+    except KeyError as e:
+        sys.exit(f"{who}: the tokenizer has no single token for {e}")
+
+
 def main(argv):
     if len(argv) != 3:
         sys.exit(__doc__)
-    vocab = json.load(open(argv[1]))["model"]["vocab"]
-    try:
-        cid = {vocab["\u0120" + c] for c in COLOURS}
-        sid = {vocab["\u0120" + s] for s in SHAPES}
-        the = {vocab["The"], vocab["\u0120The"]}
-    except KeyError as e:
-        sys.exit(f"subject_shape: the tokenizer has no single token for {e}")
+    cid, sid, the, _ = subject_tokens(argv[1], "subject_shape")
     stats = {}
     for ids, am, _ in samples(argv[2]):
         for p in range(1, len(ids) - 1):

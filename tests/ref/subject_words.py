@@ -8,29 +8,20 @@ WORK_DIR/heldout/train.jsonl). At every "The" followed by a colour word, a shape
 (moves, turns, collides, disappears) it compares the model's most likely next token at "The" with
 the colour word and at the colour word with the shape word. Prints, per action, the subjects and
 how often the colour, the shape and both are right. NumPy only."""
-import json
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from hidden_probe import samples  # noqa: E402
+from subject_shape import subject_tokens  # noqa: E402
 
-COLOURS = ["red", "green", "blue", "yellow", "white", "purple"]
-SHAPES = ["square", "circle", "triangle"]
 ACTIONS = ["moves", "turns", "collides", "disappears"]
 
 
 def main(argv):
     if len(argv) != 3:
         sys.exit(__doc__)
-    vocab = json.load(open(argv[1]))["model"]["vocab"]
-    try:
-        cid = {vocab["\u0120" + c] for c in COLOURS}
-        sid = {vocab["\u0120" + s] for s in SHAPES}
-        act = {vocab["\u0120" + a]: a for a in ACTIONS}
-        the = {vocab["The"], vocab["\u0120The"]}
-    except KeyError as e:
-        sys.exit(f"subject_words: the tokenizer has no single token for {e}")
+    cid, sid, the, act = subject_tokens(argv[1], "subject_words", ACTIONS)
     stats = {a: [0, 0, 0, 0] for a in ACTIONS}
     for ids, am, _ in samples(argv[2]):
         for p in range(len(ids) - 3):

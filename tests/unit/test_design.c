@@ -270,22 +270,29 @@ static void load_pair(const char *pa, const char *pb, vlm_model **ca, vlm_model 
     if (*cb) CHECK_MSG(vlm_vision_context_init(*cb, NULL, vb, e, sizeof e) == VLM_OK, "%s", e);
 }
 
+/* The world's design without an option (p0, to o0) and with it (p1, to o1); frees m. */
+static void design_two(vlm_model *m, vlm_tower_design_params p0, vlm_tower_design_params p1, const char *o0,
+                       const char *o1, vlm_tower_design_report *r0, vlm_tower_design_report *r1) {
+    char e[512];
+    frames f = {0, -1};
+    CHECK_MSG(vlm_vision_design(m, &p0, frame_cb, &f, NF, 2, o0, r0, e, sizeof e) == VLM_OK, "design: %s", e);
+    f = (frames){0, -1};
+    CHECK_MSG(vlm_vision_design(m, &p1, frame_cb, &f, NF, 2, o1, r1, e, sizeof e) == VLM_OK, "design: %s", e);
+    vlm_model_free(m);
+}
+
 /* --head-moment-gain: the head token's moments scaled by the gain (std G over the
  * frames), everything else of every token as without it (but the head token's
  * balance dimension, which keeps its row sum) */
 static void test_moment_gain(const char *tok) {
     enum { D = 64, G = 3 };
-    char g[300], o1[300], o3[300], e[512];
+    char g[300], o1[300], o3[300];
     vlm_model *m = setup(tok, "mg64", "gain", g, o1, o3); /* gains 1 and G */
     if (!m) return;
-    vlm_tower_design_params p = world();
+    vlm_tower_design_params p = world(), pg = world();
     vlm_tower_design_report rep;
-    frames f = {0, -1};
-    CHECK_MSG(vlm_vision_design(m, &p, frame_cb, &f, NF, 2, o1, &rep, e, sizeof e) == VLM_OK, "design: %s", e);
-    p.head_moment_gain = G;
-    f = (frames){0, -1};
-    CHECK_MSG(vlm_vision_design(m, &p, frame_cb, &f, NF, 2, o3, NULL, e, sizeof e) == VLM_OK, "design: %s", e);
-    vlm_model_free(m);
+    pg.head_moment_gain = G;
+    design_two(m, p, pg, o1, o3, &rep, NULL);
     vlm_model *c1 = NULL, *c3 = NULL;
     vlm_vision_context *v1 = NULL, *v3 = NULL;
     load_pair(o1, o3, &c1, &c3, &v1, &v3);
@@ -335,17 +342,13 @@ static void test_moment_gain(const char *tok) {
  * units as the moments; nothing else changes */
 static void test_moment_wave(const char *tok) {
     enum { D = 80, T = 4 };
-    char g[300], o0[300], ow[300], e[512];
+    char g[300], o0[300], ow[300];
     vlm_model *m = setup_d(tok, "mw80", D, "wave", g, o0, ow); /* without and with the waves */
     if (!m) return;
-    vlm_tower_design_params p = world();
+    vlm_tower_design_params p = world(), pw = world();
     vlm_tower_design_report r0, rep;
-    frames f = {0, -1};
-    CHECK_MSG(vlm_vision_design(m, &p, frame_cb, &f, NF, 2, o0, &r0, e, sizeof e) == VLM_OK, "design: %s", e);
-    p.moment_wave = T;
-    f = (frames){0, -1};
-    CHECK_MSG(vlm_vision_design(m, &p, frame_cb, &f, NF, 2, ow, &rep, e, sizeof e) == VLM_OK, "design: %s", e);
-    vlm_model_free(m);
+    pw.moment_wave = T;
+    design_two(m, p, pw, o0, ow, &r0, &rep);
     CHECK_MSG(r0.dim_waves == -1 && rep.dim_waves == r0.dims_used && rep.dims_used == r0.dims_used + 12,
               "waves at %d (%d without), dims used %d (%d without)", rep.dim_waves, r0.dim_waves, rep.dims_used,
               r0.dims_used);
@@ -400,17 +403,13 @@ static void test_moment_wave(const char *tok) {
 
 /* head_moments: the head token's own copy of its moments; grid tokens 0 there; nothing else changes */
 static void test_head_moments(const char *tok) {
-    char g[300], o0[300], oh[300], e[512];
+    char g[300], o0[300], oh[300];
     vlm_model *m = setup(tok, "hm64", "hmom", g, o0, oh); /* without and with the copy */
     if (!m) return;
-    vlm_tower_design_params p = world();
+    vlm_tower_design_params p = world(), ph = world();
     vlm_tower_design_report r0, rep;
-    frames f = {0, -1};
-    CHECK_MSG(vlm_vision_design(m, &p, frame_cb, &f, NF, 2, o0, &r0, e, sizeof e) == VLM_OK, "design: %s", e);
-    p.head_moments = true;
-    f = (frames){0, -1};
-    CHECK_MSG(vlm_vision_design(m, &p, frame_cb, &f, NF, 2, oh, &rep, e, sizeof e) == VLM_OK, "design: %s", e);
-    vlm_model_free(m);
+    ph.head_moments = true;
+    design_two(m, p, ph, o0, oh, &r0, &rep);
     CHECK_MSG(r0.dim_head_moments == -1 && rep.dim_head_moments == r0.dims_used && rep.dims_used == r0.dims_used + 6 &&
                   rep.n_live == r0.n_live,
               "head moments at %d (%d without), dims used %d (%d without), live %d (%d)", rep.dim_head_moments,
