@@ -721,70 +721,38 @@ typedef struct {
 vlm_diff_heads_params vlm_diff_heads_default_params(void);
 
 /* Give an untrained LM the comparison of each frame with the one before
- * (docs/demo-model.md, "Seeing change"): the connector's last layer gets a
- * constant output along hidden dimension 0 (beta: the median norm of its
- * outputs on `tokens`, n_tokens vision tokens [n][v_n_embd] before the
- * connector), and heads 0-3 of layer 0 attend by position alone (RoPE on
- * that constant) to fixed offsets back, copying the normalised token through
- * random orthonormal projections (seeded) with a sign, so that a frame's last
- * token gains the difference of its frame's pooled token and the previous
- * frame's, and every frame token the difference from the same token one frame
- * earlier. Writes out_path and its vision file with layer 0's attention and
- * mm.2 replaced; m is not modified. Needs f32 weights, n_head_kv == n_head >=
- * 4 and 16 <= head_dim <= (n_embd - 1) / 2 (VLM_ERR_UNSUPPORTED otherwise).
- * With p->reply_head, every text token also gets a constant along hidden
- * dimension 1 (gamma, in the token embedding; frame tokens get 0 there), and
- * head 0 of layer 1 attends by position alone (query on dimension 1, key on
- * dimension 0) to the token reply_offset positions back, where reply_offset
- * is 1 + the tokens of "]\nAssistant:": from a reply's first token, the last
- * token of the frame it answers. It copies that token's frame-difference
- * subspace into a subspace of its own, so that the reply starts with what
- * changed. Needs a tokenizer, 2 layers and 3 head dims within n_embd - 2.
- * With word_tokens, those tokens also get gamma along hidden dimension 2
- * (every other token and every frame token 0), and head 1 of layer 1 queries
- * dimension 2 and attends to the token reply_offset + word_pos back, copying
- * the same subspace into the same place as head 0: a word at that place in a
- * reply (in the demo world the colour word, which predicts the shape) gets
- * the change of the frame; other tokens query nothing (uniform attention).
- * Needs 3 head dims within n_embd - 3.
- * With p->prev_change_head (and reply_head), head 2 of layer 1 attends by
- * position from every frame token (query and key on dimension 0) to the same
- * token one frame earlier and copies its frame-difference subspace into a
- * fourth subspace, the dimensions left after the other three (at least
- * head_dim / 2 of them): a frame's last token then holds both its frame's
- * change and the previous frame's, so that the start of a motion (a change
- * after none) differs from motion that goes on (a change after a change).
- * With p->readout_n_colours (and reply_head), the move readout: four units
- * of the connector's hidden layer compute, as gelu(z) - gelu(-z) = z, the
- * sums X and Y of the vision tokens' column and row moments over the colours,
- * which the connector writes (times s) along two LM dimensions of their own;
- * the first two value rows of heads 0 and 1 of layer 0 read those dimensions
- * G times and write the change of the pooled token's X and Y along two more,
- * which are the first two rows of the pooled-difference subspace that the
- * reply, word and previous-change heads copy. The sign of that change is the
- * direction of a move: right or left (X), down or up (Y), linear in the
- * residual instead of a small part of a random projection. Text tokens get 0
- * along the four dimensions. Needs the moments' dimensions within the vision
- * width and f32 mm.0, and `tokens` in frame order (frame_num_tokens per frame,
- * the pooled token first, consecutive frames of a few scenes): X and Y are
- * scaled on the pooled tokens, and the report compares consecutive frames.
- * With p->readout_word_only (the readout and word tokens), the change reaches
- * only the word tokens: the reply head's first two value rows are 0, so the
- * reply's first token gets the rest of the frame's change without it, and the
- * word head's value rows after the first two are 0, so that it copies the
- * change of X and Y and nothing else. p->readout_reply (0 to 1) gives the
- * reply head that copy back, scaled: its first two value rows are that
- * fraction of the full design's.
- * With p->readout_colour_gain G_Z (and the readout), per colour k the
- * connector also writes s_Z Z_k, Z_k = X_k + Y_k (colour k's column plus row
- * moment; two units each), along n_colours more LM dimensions, and heads 0-1
- * of layer 0 read them G_Z times and write the change along n_colours more:
- * the rows of the pooled-difference subspace after dX and dY, which the reply
- * head copies in full (whatever readout_word_only says) and the word head,
- * with readout_word_only, not. A move is along one axis, so the colour whose
- * Z_k changed is the colour of the object that moved: what the reply's first
- * word names. Without it the design is unchanged, bit for bit.
- * rep may be NULL. */
+ * (docs/demo-model.md, "Seeing change"; every construction below is spelled
+ * out in docs/model-format.md, "Calibrating a frozen tower"). `tokens` are
+ * n_tokens vision tokens [n][v_n_embd] before the connector, in frame order
+ * (frame_num_tokens per frame, the pooled token first, consecutive frames of
+ * a few scenes). The connector's last layer gets a constant output along
+ * hidden dimension 0, and heads 0-3 of layer 0 attend by position alone to
+ * fixed offsets back, copying the normalised token through seeded random
+ * orthonormal projections with a sign: a frame's last token gains the
+ * difference of its pooled token and the previous frame's, every frame token
+ * its difference from the same token one frame earlier. Needs f32 weights,
+ * n_head_kv == n_head >= 4 and 16 <= head_dim <= (n_embd - 1) / 2.
+ * Options (each needs the one before it; VLM_ERR_UNSUPPORTED when the model
+ * is too small for it, VLM_ERR_INVALID_ARG when a parameter is out of range
+ * or an option lacks what it goes with):
+ *  - reply_head: text tokens get a constant along dimension 1 and head 0 of
+ *    layer 1 copies the frame's change to a reply's first token (needs the
+ *    model's tokenizer, 2 layers, 3 head dims within n_embd - 2);
+ *  - word_tokens: head 1 of layer 1 copies it to those words word_pos tokens
+ *    into a reply (3 head dims within n_embd - 3);
+ *  - prev_change_head: head 2 of layer 1 copies the previous frame's change
+ *    to every frame token (head_dim / 2 dimensions left);
+ *  - readout_n_colours (the move readout): the connector writes the sums X, Y
+ *    of the colours' column and row moments along dimensions of their own and
+ *    heads 0-1 write their change, read G times: a move's direction as a
+ *    sign (moments within the vision width, f32 mm.0);
+ *  - readout_word_only / readout_reply: that change reaches the word tokens
+ *    alone, or the reply head a share of it;
+ *  - readout_colour_gain: each colour's Z_k = X_k + Y_k and its change too,
+ *    copied in full by the reply head: which colour moved.
+ * Writes out_path and its vision file with the replaced tensors; m is not
+ * modified. Without an option the design is the same, bit for bit, as
+ * without its code. rep may be NULL. */
 /* The shape and type conditions alone (before the work that feeds the design). */
 vlm_status vlm_design_diff_heads_check(const vlm_model *m, const vlm_diff_heads_params *p, char *err,
                                        size_t err_size);

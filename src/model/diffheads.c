@@ -177,6 +177,12 @@ static int colour_dims(const vlm_diff_heads_params *p) {
     return p->reply_head && p->readout_n_colours > 0 && p->readout_colour_gain > 0 ? p->readout_n_colours : 0;
 }
 
+/* Vision dimensions of colour 0's column and row moment for Z_k: the colours' own, or the readout's. */
+static void colour_moment_dims(const vlm_diff_heads_params *p, int32_t *cx, int32_t *cy) {
+    *cx = p->readout_colour_dim_x >= 0 ? p->readout_colour_dim_x : p->readout_dim_x;
+    *cy = p->readout_colour_dim_y >= 0 ? p->readout_colour_dim_y : p->readout_dim_y;
+}
+
 /* Hidden dimensions that no random projection uses: the constants, then the move readout's
  * X, Y, (Z_k,) dX, dY (, dZ_k). */
 static int reserved_dims(const vlm_diff_heads_params *p) {
@@ -257,8 +263,8 @@ vlm_status vlm_design_diff_heads_check(const vlm_model *m, const vlm_diff_heads_
                                "diff_heads: the move readout's moments (%d colours at vision dimensions %d and %d) "
                                "must lie within the vision width %lld", p->readout_n_colours, p->readout_dim_x,
                                p->readout_dim_y, (long long)Dv);
-        const int32_t cx = p->readout_colour_dim_x >= 0 ? p->readout_colour_dim_x : p->readout_dim_x;
-        const int32_t cy = p->readout_colour_dim_y >= 0 ? p->readout_colour_dim_y : p->readout_dim_y;
+        int32_t cx, cy;
+        colour_moment_dims(p, &cx, &cy);
         if (colour_dims(p) && (cx + n > Dv || cy + n > Dv))
             return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG,
                                "diff_heads: the colours' moments (at vision dimensions %d and %d) must lie within the "
@@ -349,8 +355,8 @@ vlm_status vlm_design_diff_heads(const vlm_model *m, const float *tokens, size_t
     const int64_t dX = zeros, dY = zeros + 1, dZ = zeros + 2, dDX = zeros + 2 + nz, dDY = zeros + 3 + nz;
     const int64_t dDZ = zeros + 4 + nz;
     /* where the vision tokens hold the colours' moments for Z_k */
-    const int32_t cdx = p->readout_colour_dim_x >= 0 ? p->readout_colour_dim_x : p->readout_dim_x;
-    const int32_t cdy = p->readout_colour_dim_y >= 0 ? p->readout_colour_dim_y : p->readout_dim_y;
+    int32_t cdx, cdy;
+    colour_moment_dims(p, &cdx, &cdy);
     /* rows of the projections: n_sub subspaces of Dh, and the previous-change head's Q */
     const int64_t r_prev = prev ? prev_rank(H, Dh, reserved) : 0;
     const int64_t n_rows = n_sub * Dh + r_prev;
