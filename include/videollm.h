@@ -712,6 +712,9 @@ typedef struct {
                                                moment sum Z_k and its change, read G_Z times, which
                                                the reply head copies in full (below); 0: not
                                                designed                                            */
+    double readout_colour_reply;            /* with G_Z: the reply head copies that change times
+                                               this (default 1; in (0, 100]): loud at the reply,
+                                               quiet in the frame token                            */
     int32_t readout_colour_dim_x, readout_colour_dim_y; /* vision dimension of colour 0's column /
                                                row moment for Z_k (colour k at + k); -1 (the
                                                default): readout_dim_x and readout_dim_y. A tower
@@ -749,7 +752,7 @@ vlm_diff_heads_params vlm_diff_heads_default_params(void);
  *  - readout_word_only / readout_reply: that change reaches the word tokens
  *    alone, or the reply head a share of it;
  *  - readout_colour_gain: each colour's Z_k = X_k + Y_k and its change too,
- *    copied in full by the reply head: which colour moved.
+ *    copied by the reply head (times readout_colour_reply): which colour moved.
  * Writes out_path and its vision file with the replaced tensors; m is not
  * modified. Without an option the design is the same, bit for bit, as
  * without its code. rep may be NULL. */

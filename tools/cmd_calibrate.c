@@ -12,7 +12,7 @@
 static int usage(FILE *f) {
     fprintf(f, "usage: videollm calibrate --model M.gguf --out OUT.gguf [--seed 1] [--scenes 100] [--seconds 20]\n"
                "                          [--max-objects 4] [--event-offset 1] [--threads 2] [--frame-diff-heads [--reply-head]]\n"
-               "                          [--word-head WORD,WORD,... [--word-pos 2]] [--prev-change-head] [--move-readout G [--readout-colours G_Z] [--readout-word-only [--readout-reply F]]]\n"
+               "                          [--word-head WORD,WORD,... [--word-pos 2]] [--prev-change-head] [--move-readout G [--readout-colours G_Z [--readout-colour-reply A]] [--readout-word-only [--readout-reply F]]]\n"
                "                          [--design-tower [--head-moment-gain 1] [--moment-wave T] [--head-moments]]\n"
                "                          [--quiet]\n"
                "  Runs the model's vision tower on the 2 fps frames (ticks 0, 5, 10, ...) of synthetic scenes\n"
@@ -51,6 +51,9 @@ static int usage(FILE *f) {
                "  --readout-colours G_Z with --move-readout: per colour, the sum of its column and row moments\n"
                "                      and its change too (read G_Z times), which the reply head copies in\n"
                "                      full: which colour moved\n"
+               "  --readout-colour-reply A  with --readout-colours: the reply head copies that change times A\n"
+               "                      (0 < A <= 100; default 1): a small G_Z keeps the frame token's norm,\n"
+               "                      and A makes the change loud where the colour is named\n"
                "  --readout-word-only with --move-readout and --word-head: only the word head copies that change,\n"
                "                      and it copies nothing else; the reply head copies the rest of the frame's\n"
                "                      change without it\n"
@@ -137,6 +140,9 @@ static vlm_status design_heads(frames *f, long n_scenes, const vlm_diff_heads_pa
                 "its change (gain %g) along %d..%d\n", rep.colour_dims[0],
                 rep.colour_dims[0] + dp->readout_n_colours - 1, rep.colour_scale, dp->readout_colour_gain,
                 rep.colour_dims[1], rep.colour_dims[1] + dp->readout_n_colours - 1);
+    if (!st && !quiet && dp->readout_colour_gain > 0 && dp->readout_colour_reply != 1.0)
+        fprintf(stderr, "calibrate: move readout: the reply head copies the colours' change times %g\n",
+                dp->readout_colour_reply);
     if (!st && !quiet && dp->prev_change_head)
         fprintf(stderr, "calibrate: previous-change head: head 2 of layer 1 attends %d tokens back, into %d "
                 "dimensions\n", rep.prev_offset, rep.prev_rank);
@@ -187,6 +193,7 @@ int cmd_calibrate(int argc, char **argv) {
     double readout = 0.0;     /* 0: no move readout */
     double readout_reply = -1.0; /* -1: not given */
     double colours = 0.0;        /* 0: no per-colour moments */
+    double colour_reply = 0.0;   /* 0: not given (1) */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) return usage(stdout);
@@ -215,6 +222,9 @@ int cmd_calibrate(int argc, char **argv) {
         else if (!strcmp(a, "--move-readout")) { if (!cli_parse_real("calibrate", a, v, 0.01, 10000.0, &readout)) return 2; }
         else if (!strcmp(a, "--readout-colours")) {
             if (!cli_parse_real("calibrate", a, v, 0.01, 10000.0, &colours)) return 2;
+        }
+        else if (!strcmp(a, "--readout-colour-reply")) {
+            if (!cli_parse_real("calibrate", a, v, 0.01, 100.0, &colour_reply)) return 2;
         }
         else if (!strcmp(a, "--readout-reply")) {
             if (!cli_parse_real("calibrate", a, v, 0.0, 1.0, &readout_reply)) return 2;
@@ -255,6 +265,10 @@ int cmd_calibrate(int argc, char **argv) {
         fprintf(stderr, "videollm calibrate: --readout-colours goes with --move-readout\n");
         return usage(stderr);
     }
+    if (colour_reply > 0.0 && colours <= 0.0) {
+        fprintf(stderr, "videollm calibrate: --readout-colour-reply goes with --readout-colours\n");
+        return usage(stderr);
+    }
     if (readout_reply >= 0.0 && !word_only) {
         fprintf(stderr, "videollm calibrate: --readout-reply goes with --readout-word-only\n");
         return usage(stderr);
@@ -270,6 +284,7 @@ int cmd_calibrate(int argc, char **argv) {
     if (readout > 0.0)
         dp.readout_n_colours = VLM_SYNTH_N_COLOURS, dp.readout_gain = readout, dp.readout_word_only = word_only;
     dp.readout_colour_gain = colours;
+    if (colour_reply > 0.0) dp.readout_colour_reply = colour_reply;
     if (readout_reply > 0.0) dp.readout_reply = readout_reply;
     int32_t word_ids[64];
     { /* fail before the work, not after it: the output folder must exist */

@@ -198,7 +198,7 @@ static const vlm_wt *first_not_f32(const vlm_wt *const *w, size_t n) {
 
 vlm_diff_heads_params vlm_diff_heads_default_params(void) {
     return (vlm_diff_heads_params){.seed = 1, .n_threads = 2, .reply_head = false, .word_pos = 2,
-                                   .readout_colour_dim_x = -1, .readout_colour_dim_y = -1};
+                                   .readout_colour_reply = 1.0, .readout_colour_dim_x = -1, .readout_colour_dim_y = -1};
 }
 
 /* Tokens of the template text between a frame's last token and a reply's first
@@ -247,6 +247,10 @@ vlm_status vlm_design_diff_heads_check(const vlm_model *m, const vlm_diff_heads_
     if (!(p->readout_colour_gain >= 0 && p->readout_colour_gain <= 1e4))
         return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG,
                            "diff_heads: the colours' moments' gain %g is not in [0, 10000]", p->readout_colour_gain);
+    if (!(p->readout_colour_reply > 0 && p->readout_colour_reply <= 100))
+        return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG,
+                           "diff_heads: the reply head's factor on the colours' change %g is not in (0, 100]",
+                           p->readout_colour_reply);
     if (p->readout_colour_gain > 0 && !p->readout_n_colours)
         return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG,
                            "diff_heads: the colours' own moments go with the move readout");
@@ -644,7 +648,9 @@ vlm_status vlm_design_diff_heads(const vlm_model *m, const float *tokens, size_t
             for (int64_t d = 0; d < Dh; d++)
                 for (int64_t c = 0; c < H; c++) {
                     const bool off = split && (hh == 0 ? d < 2 : d >= 2);
-                    const double f = !off ? 1.0 : hh == 0 ? p->readout_reply : 0.0;
+                    /* the reply head's rows of the colours' change (2 .. 2 + nz) */
+                    const double fz = hh == 0 && d >= 2 && d < 2 + nz ? p->readout_colour_reply : 1.0;
+                    const double f = !off ? fz : hh == 0 ? p->readout_reply : 0.0;
                     v1[(size_t)(hh * Dh + d) * Hz + (size_t)c] = f == 0.0 ? 0.0f : (float)(f * P0[(size_t)d * Hz + (size_t)c]);
                     o1[(size_t)c * (size_t)Nq + (size_t)(hh * Dh + d)] = (float)(sc * P2[(size_t)d * Hz + (size_t)c]);
                 }

@@ -477,6 +477,35 @@ static void test_readout(const char *tok, bool colours) {
     for (int k = 0; k < 2 + nz; k++)
         for (int c = 0; c < H; c++) bad_rows += v1[(size_t)k * H + (size_t)c] != (c == 4 + nz + k ? 1.0f : 0.0f);
     CHECK_MSG(bad_rows == 0, "%d reply head value entries differ from the change dimensions' unit vectors", bad_rows);
+    if (colours) { /* readout_colour_reply A: the reply head's rows 2.. are A times these; nothing else moves */
+        bad = dp, bad.readout_colour_reply = 0.0;
+        CHECK(vlm_design_diff_heads_check(m, &bad, e, sizeof e) == VLM_ERR_INVALID_ARG && strstr(e, "colours' change"));
+        bad.readout_colour_reply = 101.0;
+        CHECK(vlm_design_diff_heads_check(m, &bad, e, sizeof e) == VLM_ERR_INVALID_ARG && strstr(e, "colours' change"));
+        char outa[300];
+        snprintf(outa, sizeof outa, "%s/roca.gguf", root);
+        vlm_diff_heads_params da = dp;
+        da.readout_colour_reply = 2.5;
+        CHECK_MSG(vlm_design_diff_heads(m, tokens, NS, &da, outa, NULL, e, sizeof e) == VLM_OK, "%s", e);
+        vlm_model *a = load(outa);
+        if (a) {
+            const float *va = a->layers[1].wv.data;
+            int diff = 0;
+            for (size_t i = 0; i < (size_t)H * (size_t)H; i++) {
+                const size_t row = i / (size_t)H; /* rows of the reply head's colour change: 2 .. 2 + nz */
+                const float want = row >= 2 && row < (size_t)(2 + nz) ? 2.5f * v1[i] : v1[i];
+                diff += va[i] != want;
+            }
+            CHECK_MSG(diff == 0, "%d of layer 1's value entries are not the design's (times 2.5 on the colours' rows)", diff);
+            const char *const same[] = {"blk.0.attn_q.weight", "blk.0.attn_v.weight", "blk.0.attn_output.weight",
+                                        "blk.1.attn_q.weight", "blk.1.attn_k.weight", "blk.1.attn_output.weight",
+                                        "token_embd.weight"};
+            for (size_t i = 0; i < sizeof same / sizeof same[0]; i++)
+                CHECK_MSG(same_bytes(a, d, same[i], false), "%s differs with a reply factor", same[i]);
+            CHECK(same_bytes(a, d, "mm.0.weight", true) && same_bytes(a, d, "mm.2.weight", true));
+            vlm_model_free(a);
+        }
+    }
     vlm_lm_context_free(lc);
     free(emb), free(cap.embd), free(cap.layer), free(cap.layer1);
     vlm_model_free(z);
