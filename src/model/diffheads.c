@@ -251,6 +251,9 @@ vlm_status vlm_design_diff_heads_check(const vlm_model *m, const vlm_diff_heads_
         return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG,
                            "diff_heads: the reply head's factor on the colours' change %g is not in (0, 100]",
                            p->readout_colour_reply);
+    if (p->readout_colour_reply != 1.0 && !(p->readout_colour_gain > 0))
+        return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG,
+                           "diff_heads: the reply head's factor on the colours' change goes with the colours' moments");
     if (p->readout_colour_gain > 0 && !p->readout_n_colours)
         return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG,
                            "diff_heads: the colours' own moments go with the move readout");

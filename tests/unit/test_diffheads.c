@@ -482,6 +482,8 @@ static void test_readout(const char *tok, bool colours) {
         CHECK(vlm_design_diff_heads_check(m, &bad, e, sizeof e) == VLM_ERR_INVALID_ARG && strstr(e, "colours' change"));
         bad.readout_colour_reply = 101.0;
         CHECK(vlm_design_diff_heads_check(m, &bad, e, sizeof e) == VLM_ERR_INVALID_ARG && strstr(e, "colours' change"));
+        bad.readout_colour_reply = 2.0, bad.readout_colour_gain = 0.0; /* a factor without the colours */
+        CHECK(vlm_design_diff_heads_check(m, &bad, e, sizeof e) == VLM_ERR_INVALID_ARG && strstr(e, "goes with the colours"));
         char outa[300];
         snprintf(outa, sizeof outa, "%s/roca.gguf", root);
         vlm_diff_heads_params da = dp;
