@@ -35,9 +35,9 @@
 #   MOVE_READOUT [150] (with REPLY_HEAD=1: calibrate --move-readout G; 0: none)
 #   READOUT_WORD_ONLY [1] (with MOVE_READOUT and WORD_HEAD: calibrate --readout-word-only)
 #   READOUT_REPLY [0.25] (with READOUT_WORD_ONLY=1: calibrate --readout-reply F)
-#   READOUT_COLOURS [0] (with MOVE_READOUT: calibrate --readout-colours G_Z, each colour's moments too; 0: none)
-#   READOUT_COLOUR_REPLY [1] (with READOUT_COLOURS: calibrate --readout-colour-reply A, the reply head's factor on it)
-#   HEAD_MOMENTS [0] (with DESIGN_TOWER=1: calibrate --head-moments, the head token's own copy of its moments,
+#   READOUT_COLOURS [30] (with MOVE_READOUT: calibrate --readout-colours G_Z, each colour's moments too; 0: none)
+#   READOUT_COLOUR_REPLY [0.01] (with READOUT_COLOURS: calibrate --readout-colour-reply A, the reply head's factor on it)
+#   HEAD_MOMENTS [1] (with DESIGN_TOWER=1: calibrate --head-moments, the head token's own copy of its moments,
 #   where READOUT_COLOURS then reads; needs V_HIDDEN >= 154 with the waves)
 #   HOLD_READOUT [1] (with MOVE_READOUT: add to FREEZE the slices that keep the readout's path,
 #   docs/demo-model.md "Holding only the readout's path")
@@ -55,12 +55,12 @@ HIDDEN="${HIDDEN:-256}" LAYERS="${LAYERS:-4}" HEADS="${HEADS:-4}" FFN="${FFN:-76
 V_HIDDEN="${V_HIDDEN:-160}" V_LAYERS="${V_LAYERS:-2}" V_HEADS="${V_HEADS:-2}" V_FFN="${V_FFN:-512}" PATCH="${PATCH:-32}"
 V_BASIS="${V_BASIS:-2}" V_RES="${V_RES:-0.1}" CAL_SCENES="${CAL_SCENES:-100}" DESIGN_TOWER="${DESIGN_TOWER:-1}" DIFF_HEADS="${DIFF_HEADS:-1}" REPLY_HEAD="${REPLY_HEAD:-1}"
 PREV_HEAD="${PREV_HEAD:-1}" WORD_POS="${WORD_POS:-3}" MOVE_READOUT="${MOVE_READOUT:-150}" HOLD_READOUT="${HOLD_READOUT:-1}"
-READOUT_WORD_ONLY="${READOUT_WORD_ONLY:-1}" READOUT_REPLY="${READOUT_REPLY:-0.25}" READOUT_COLOURS="${READOUT_COLOURS:-0}"
-READOUT_COLOUR_REPLY="${READOUT_COLOUR_REPLY:-1}"
+READOUT_WORD_ONLY="${READOUT_WORD_ONLY:-1}" READOUT_REPLY="${READOUT_REPLY:-0.25}" READOUT_COLOURS="${READOUT_COLOURS:-30}"
+READOUT_COLOUR_REPLY="${READOUT_COLOUR_REPLY:-0.01}"
 EPOCHS="${EPOCHS:-2}" LR="${LR:-5e-4}" WARMUP="${WARMUP:-0.03}" ACCUM="${ACCUM:-2}" EVAL_EVERY="${EVAL_EVERY:-200}"
 CURVE_SCENES="${CURVE_SCENES:-40}" THREADS="${THREADS:-2}" BASELINE_K="${BASELINE_K:-6}" INSTALL="${INSTALL:-0}"
 REUSE_DATA="${REUSE_DATA:-0}" RESUME="${RESUME:-0}" FREEZE="${FREEZE:-}" FREEZE_STEPS="${FREEZE_STEPS:-0}" WORD_HEAD="${WORD_HEAD-moves}"
-RECAP="${RECAP:-0}" RECAP_ARG=() MOMENT_GAIN="${MOMENT_GAIN:-1}" MOMENT_WAVE="${MOMENT_WAVE:-6}" HEAD_MOMENTS="${HEAD_MOMENTS:-0}"
+RECAP="${RECAP:-0}" RECAP_ARG=() MOMENT_GAIN="${MOMENT_GAIN:-1}" MOMENT_WAVE="${MOMENT_WAVE:-6}" HEAD_MOMENTS="${HEAD_MOMENTS:-1}"
 [ "$RECAP" = 1 ] && RECAP_ARG=(--recap)
 # the move readout is designed (and its path can be held) only with the difference and reply heads
 READOUT=0; [ "$DIFF_HEADS" = 1 ] && [ "$REPLY_HEAD" = 1 ] && [ "$MOVE_READOUT" != 0 ] && READOUT=1
