@@ -52,7 +52,7 @@ static int usage(FILE *f) {
                "                      and its change too (read G_Z times), which the reply head copies in\n"
                "                      full: which colour moved\n"
                "  --readout-colour-reply A  with --readout-colours: the reply head copies that change times A\n"
-               "                      (0 < A <= 100; default 1): a small G_Z keeps the frame token's norm,\n"
+               "                      (0.01 to 100; default 1): a small G_Z keeps the frame token's norm,\n"
                "                      and A makes the change loud where the colour is named\n"
                "  --readout-word-only with --move-readout and --word-head: only the word head copies that change,\n"
                "                      and it copies nothing else; the reply head copies the rest of the frame's\n"
