@@ -684,6 +684,7 @@ typedef struct {
     int32_t colour_dims[2];   /* LM dimension of colour 0's Z (column plus row moment) and of its
                                  change (colour k at + k); 0: not designed                        */
     double colour_scale;      /* s_Z: the connector writes s_Z Z_k                                 */
+    int32_t subject_dim;      /* with subject tokens: the LM dimension of their constant (0: none) */
 } vlm_diff_heads_report;
 
 typedef struct {
@@ -715,6 +716,12 @@ typedef struct {
     double readout_colour_reply;            /* with G_Z: the reply head copies that change times
                                                this (default 1; in (0, 100]): loud at the reply,
                                                quiet in the frame token                            */
+    /* with readout_colour_gain: head 3 of layer 1 copies the colours' change alone, times
+     * subject_colour, to these tokens where a reply's first token stands (below). NULL / 0: not
+     * designed. */
+    const int32_t *subject_tokens;
+    size_t n_subject_tokens;
+    double subject_colour;                  /* default 1; in (0, 100]                              */
     int32_t readout_colour_dim_x, readout_colour_dim_y; /* vision dimension of colour 0's column /
                                                row moment for Z_k (colour k at + k); -1 (the
                                                default): readout_dim_x and readout_dim_y. A tower
@@ -752,7 +759,11 @@ vlm_diff_heads_params vlm_diff_heads_default_params(void);
  *  - readout_word_only / readout_reply: that change reaches the word tokens
  *    alone, or the reply head a share of it;
  *  - readout_colour_gain: each colour's Z_k = X_k + Y_k and its change too,
- *    copied by the reply head (times readout_colour_reply): which colour moved.
+ *    copied by the reply head (times readout_colour_reply): which colour moved;
+ *  - subject_tokens: head 3 of layer 1 copies that change alone (times
+ *    subject_colour) to those tokens where a reply's first token stands, keyed
+ *    on a constant of their own after the readout's dimensions: the subject's
+ *    colour where "The <colour> ..." names it, not at "A ..." (an appearance).
  * Writes out_path and its vision file with the replaced tensors; m is not
  * modified. Without an option the design is the same, bit for bit, as
  * without its code. rep may be NULL. */

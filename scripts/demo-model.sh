@@ -37,6 +37,9 @@
 #   READOUT_REPLY [0.25] (with READOUT_WORD_ONLY=1: calibrate --readout-reply F)
 #   READOUT_COLOURS [30] (with MOVE_READOUT: calibrate --readout-colours G_Z, each colour's moments too; 0: none)
 #   READOUT_COLOUR_REPLY [0.01] (with READOUT_COLOURS: calibrate --readout-colour-reply A, the reply head's factor on it)
+#   SUBJECT_HEAD [] (with READOUT_COLOURS: calibrate --subject-head WORDS, e.g. The: head 3 of layer 1 copies
+#   the colours' change alone to those words where a reply's first token stands; empty: none)
+#   SUBJECT_COLOUR [1] (with SUBJECT_HEAD: calibrate --subject-colour A, that copy's factor)
 #   HEAD_MOMENTS [1] (with DESIGN_TOWER=1: calibrate --head-moments, the head token's own copy of its moments,
 #   where READOUT_COLOURS then reads; needs V_HIDDEN >= 154 with the waves)
 #   HOLD_READOUT [1] (with MOVE_READOUT: add to FREEZE the slices that keep the readout's path,
@@ -56,7 +59,7 @@ V_HIDDEN="${V_HIDDEN:-160}" V_LAYERS="${V_LAYERS:-2}" V_HEADS="${V_HEADS:-2}" V_
 V_BASIS="${V_BASIS:-2}" V_RES="${V_RES:-0.1}" CAL_SCENES="${CAL_SCENES:-100}" DESIGN_TOWER="${DESIGN_TOWER:-1}" DIFF_HEADS="${DIFF_HEADS:-1}" REPLY_HEAD="${REPLY_HEAD:-1}"
 PREV_HEAD="${PREV_HEAD:-1}" WORD_POS="${WORD_POS:-3}" MOVE_READOUT="${MOVE_READOUT:-150}" HOLD_READOUT="${HOLD_READOUT:-1}"
 READOUT_WORD_ONLY="${READOUT_WORD_ONLY:-1}" READOUT_REPLY="${READOUT_REPLY:-0.25}" READOUT_COLOURS="${READOUT_COLOURS:-30}"
-READOUT_COLOUR_REPLY="${READOUT_COLOUR_REPLY:-0.01}"
+READOUT_COLOUR_REPLY="${READOUT_COLOUR_REPLY:-0.01}" SUBJECT_HEAD="${SUBJECT_HEAD:-}" SUBJECT_COLOUR="${SUBJECT_COLOUR:-1}"
 EPOCHS="${EPOCHS:-2}" LR="${LR:-5e-4}" WARMUP="${WARMUP:-0.03}" ACCUM="${ACCUM:-2}" EVAL_EVERY="${EVAL_EVERY:-200}"
 CURVE_SCENES="${CURVE_SCENES:-40}" THREADS="${THREADS:-2}" BASELINE_K="${BASELINE_K:-6}" INSTALL="${INSTALL:-0}"
 REUSE_DATA="${REUSE_DATA:-0}" RESUME="${RESUME:-0}" FREEZE="${FREEZE:-}" FREEZE_STEPS="${FREEZE_STEPS:-0}" WORD_HEAD="${WORD_HEAD-moves}"
@@ -64,6 +67,7 @@ RECAP="${RECAP:-0}" RECAP_ARG=() MOMENT_GAIN="${MOMENT_GAIN:-1}" MOMENT_WAVE="${
 [ "$RECAP" = 1 ] && RECAP_ARG=(--recap)
 # the move readout is designed (and its path can be held) only with the difference and reply heads
 READOUT=0; [ "$DIFF_HEADS" = 1 ] && [ "$REPLY_HEAD" = 1 ] && [ "$MOVE_READOUT" != 0 ] && READOUT=1
+SUBJ=0; [ "$READOUT" = 1 ] && [ "$READOUT_COLOURS" != 0 ] && [ -n "$SUBJECT_HEAD" ] && SUBJ=1
 PY=/usr/bin/python3
 [ -x "$BIN" ] || { echo "demo-model: missing $BIN (run make first)" >&2; exit 1; }
 mkdir -p "$W"
@@ -104,6 +108,8 @@ CAL_ARGS=()
 [ "$READOUT" = 1 ] && [ "$READOUT_COLOURS" != 0 ] && CAL_ARGS+=(--readout-colours "$READOUT_COLOURS")
 [ "$READOUT" = 1 ] && [ "$READOUT_COLOURS" != 0 ] && [ "$READOUT_COLOUR_REPLY" != 1 ] \
   && CAL_ARGS+=(--readout-colour-reply "$READOUT_COLOUR_REPLY")
+[ "$SUBJ" = 1 ] && CAL_ARGS+=(--subject-head "$SUBJECT_HEAD")
+[ "$SUBJ" = 1 ] && [ "$SUBJECT_COLOUR" != 1 ] && CAL_ARGS+=(--subject-colour "$SUBJECT_COLOUR")
 [ "$READOUT" = 1 ] && [ -n "$WORD_HEAD" ] && [ "$READOUT_WORD_ONLY" = 1 ] && CAL_ARGS+=(--readout-word-only) \
   && [ "$READOUT_REPLY" != 0 ] && CAL_ARGS+=(--readout-reply "$READOUT_REPLY")
 "$BIN" calibrate --model "$W/init.gguf" --out "$W/base.gguf" --seed "$SEED" --scenes "$CAL_SCENES" --seconds "$SECS" --event-offset "$EVOFF" \
@@ -148,10 +154,13 @@ if [ "$HOLD_READOUT" = 1 ] && [ "$READOUT" = 1 ]; then
   # that carry X and Y (layer 0) and their change (layer 1); the rest of those heads trains.
   # With READOUT_COLOURS, each colour's Z and its change too (NZ more of each, NZ = 6 colours,
   # 2 NZ more connector units, NZ more value rows of heads 0-1 of layer 0 and of the reply head).
+  # With SUBJECT_HEAD, one more residual dimension (the subject words' constant, after the rest) and
+  # head 3 of layer 1: its attention and the value rows and output columns of the colours' change.
   # Without the readout (MOVE_READOUT=0) there is no path to hold.
   WH=0; [ -n "$WORD_HEAD" ] && WH=1
   NZ=0; [ "$READOUT_COLOURS" != 0 ] && NZ=6
-  R=$(( 6 + WH + 2 * NZ )) DH=$(( HIDDEN / HEADS )) H4=$(( HIDDEN - 4 - 2 * NZ )) L1=$(( (1 + WH) * HIDDEN / HEADS ))
+  SH=$SUBJ
+  R=$(( 6 + WH + 2 * NZ + SH )) DH=$(( HIDDEN / HEADS )) H4=$(( HIDDEN - 4 - 2 * NZ )) L1=$(( (1 + WH) * HIDDEN / HEADS ))
   RV=$(( 2 + NZ ))
   HOLD="connector.0.weight[$H4:$HIDDEN],connector.0.bias[$H4:$HIDDEN],connector.2.weight[0:$R],connector.2.bias[0:$R]"
   HOLD+=",connector.2.weight[:,$H4:$HIDDEN],model.embed_tokens.weight[:,0:$R]"
@@ -163,6 +172,8 @@ if [ "$HOLD_READOUT" = 1 ] && [ "$READOUT" = 1 ]; then
   HOLD+=",model.layers.1.self_attn.q_proj.weight[0:$L1],model.layers.1.self_attn.k_proj.weight[0:$L1]"
   HOLD+=",model.layers.1.self_attn.v_proj.weight[0:$RV],model.layers.1.self_attn.o_proj.weight[:,0:$RV]"
   [ "$WH" = 1 ] && HOLD+=",model.layers.1.self_attn.v_proj.weight[$DH:$((DH + 2))],model.layers.1.self_attn.o_proj.weight[:,$DH:$((DH + 2))]"
+  [ "$SH" = 1 ] && HOLD+=",model.layers.1.self_attn.q_proj.weight[$((3 * DH)):$((4 * DH))],model.layers.1.self_attn.k_proj.weight[$((3 * DH)):$((4 * DH))]" \
+    && HOLD+=",model.layers.1.self_attn.v_proj.weight[$((3 * DH + 2)):$((3 * DH + RV))],model.layers.1.self_attn.o_proj.weight[:,$((3 * DH + 2)):$((3 * DH + RV))]"
   FREEZE="${FREEZE:+$FREEZE,}$HOLD"
 fi
 [ -n "$FREEZE" ] && TRAIN_ARGS+=(--freeze "$FREEZE")
@@ -255,7 +266,7 @@ PY
   echo "## Recipe"
   echo
   echo "SEED=$SEED TRAIN_SEED=$TRAIN_SEED TRAIN=$TRAIN SECONDS_PER_SCENE=$SECS EVENT_OFFSET=$EVOFF RECAP=$RECAP VOCAB=$VOCAB HIDDEN=$HIDDEN LAYERS=$LAYERS HEADS=$HEADS FFN=$FFN"
-  echo "V_HIDDEN=$V_HIDDEN V_LAYERS=$V_LAYERS V_HEADS=$V_HEADS V_FFN=$V_FFN PATCH=$PATCH V_BASIS=$V_BASIS V_RES=$V_RES CAL_SCENES=$CAL_SCENES DESIGN_TOWER=$DESIGN_TOWER MOMENT_GAIN=$MOMENT_GAIN MOMENT_WAVE=$MOMENT_WAVE$( [ "$HEAD_MOMENTS" = 1 ] && echo " HEAD_MOMENTS=1") DIFF_HEADS=$DIFF_HEADS REPLY_HEAD=$REPLY_HEAD${WORD_HEAD:+ WORD_HEAD=$WORD_HEAD WORD_POS=$WORD_POS} PREV_HEAD=$PREV_HEAD MOVE_READOUT=$MOVE_READOUT READOUT_WORD_ONLY=$READOUT_WORD_ONLY$( [ "$READOUT_REPLY" != 0 ] && echo " READOUT_REPLY=$READOUT_REPLY")$( [ "$READOUT_COLOURS" != 0 ] && echo " READOUT_COLOURS=$READOUT_COLOURS")$( [ "$READOUT_COLOURS" != 0 ] && [ "$READOUT_COLOUR_REPLY" != 1 ] && echo " READOUT_COLOUR_REPLY=$READOUT_COLOUR_REPLY") HOLD_READOUT=$HOLD_READOUT"
+  echo "V_HIDDEN=$V_HIDDEN V_LAYERS=$V_LAYERS V_HEADS=$V_HEADS V_FFN=$V_FFN PATCH=$PATCH V_BASIS=$V_BASIS V_RES=$V_RES CAL_SCENES=$CAL_SCENES DESIGN_TOWER=$DESIGN_TOWER MOMENT_GAIN=$MOMENT_GAIN MOMENT_WAVE=$MOMENT_WAVE$( [ "$HEAD_MOMENTS" = 1 ] && echo " HEAD_MOMENTS=1") DIFF_HEADS=$DIFF_HEADS REPLY_HEAD=$REPLY_HEAD${WORD_HEAD:+ WORD_HEAD=$WORD_HEAD WORD_POS=$WORD_POS} PREV_HEAD=$PREV_HEAD MOVE_READOUT=$MOVE_READOUT READOUT_WORD_ONLY=$READOUT_WORD_ONLY$( [ "$READOUT_REPLY" != 0 ] && echo " READOUT_REPLY=$READOUT_REPLY")$( [ "$READOUT_COLOURS" != 0 ] && echo " READOUT_COLOURS=$READOUT_COLOURS")$( [ "$READOUT_COLOURS" != 0 ] && [ "$READOUT_COLOUR_REPLY" != 1 ] && echo " READOUT_COLOUR_REPLY=$READOUT_COLOUR_REPLY")$( [ "$SUBJ" = 1 ] && echo " SUBJECT_HEAD=$SUBJECT_HEAD SUBJECT_COLOUR=$SUBJECT_COLOUR") HOLD_READOUT=$HOLD_READOUT"
   echo "EPOCHS=$EPOCHS LR=$LR WARMUP=$WARMUP ACCUM=$ACCUM THREADS=$THREADS${FREEZE:+ FREEZE='$FREEZE' FREEZE_STEPS=$FREEZE_STEPS}; $(($(date +%s) - t0)) s in all."
 } > "$W/REPORT.md"
 cat "$W/REPORT.md"

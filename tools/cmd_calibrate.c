@@ -12,7 +12,7 @@
 static int usage(FILE *f) {
     fprintf(f, "usage: videollm calibrate --model M.gguf --out OUT.gguf [--seed 1] [--scenes 100] [--seconds 20]\n"
                "                          [--max-objects 4] [--event-offset 1] [--threads 2] [--frame-diff-heads [--reply-head]]\n"
-               "                          [--word-head WORD,WORD,... [--word-pos 2]] [--prev-change-head] [--move-readout G [--readout-colours G_Z [--readout-colour-reply A]] [--readout-word-only [--readout-reply F]]]\n"
+               "                          [--word-head WORD,WORD,... [--word-pos 2]] [--prev-change-head] [--move-readout G [--readout-colours G_Z [--readout-colour-reply A] [--subject-head W,... [--subject-colour A]]] [--readout-word-only [--readout-reply F]]]\n"
                "                          [--design-tower [--head-moment-gain 1] [--moment-wave T] [--head-moments]]\n"
                "                          [--quiet]\n"
                "  Runs the model's vision tower on the 2 fps frames (ticks 0, 5, 10, ...) of synthetic scenes\n"
@@ -54,6 +54,11 @@ static int usage(FILE *f) {
                "  --readout-colour-reply A  with --readout-colours: the reply head copies that change times A\n"
                "                      (0.01 to 100; default 1): a small G_Z keeps the frame token's norm,\n"
                "                      and A makes the change loud where the colour is named\n"
+               "  --subject-head W,... with --readout-colours: head 3 of layer 1 copies the colours' change alone\n"
+               "                      to these words (one token each with a leading space) where a reply's first\n"
+               "                      token stands (in the demo world 'The', which predicts the subject's colour;\n"
+               "                      not 'A', an appearance)\n"
+               "  --subject-colour A  with --subject-head: that copy times A (0.01 to 100; default 1)\n"
                "  --readout-word-only with --move-readout and --word-head: only the word head copies that change,\n"
                "                      and it copies nothing else; the reply head copies the rest of the frame's\n"
                "                      change without it\n"
@@ -143,6 +148,9 @@ static vlm_status design_heads(frames *f, long n_scenes, const vlm_diff_heads_pa
     if (!st && !quiet && dp->readout_colour_gain > 0 && dp->readout_colour_reply != 1.0)
         fprintf(stderr, "calibrate: move readout: the reply head copies the colours' change times %g\n",
                 dp->readout_colour_reply);
+    if (!st && !quiet && dp->n_subject_tokens)
+        fprintf(stderr, "calibrate: subject head: %zu words, their constant along LM dimension %d; head 3 of layer 1 "
+                "copies the colours' change times %g\n", dp->n_subject_tokens, rep.subject_dim, dp->subject_colour);
     if (!st && !quiet && dp->prev_change_head)
         fprintf(stderr, "calibrate: previous-change head: head 2 of layer 1 attends %d tokens back, into %d "
                 "dimensions\n", rep.prev_offset, rep.prev_rank);
@@ -182,11 +190,39 @@ static vlm_status design_tower(const vlm_model *m, frames *f, size_t n_frames, i
     return st;
 }
 
+/* Each word of a comma-separated list as one token with its leading space, into ids[64]; 0 and a
+ * message naming the flag when one is not. */
+static int word_tokens(const vlm_model *m, const char *list, const char *flag, const char *model, int32_t *ids,
+                       size_t *n) {
+    for (const char *w = list; w && *w;) {
+        const char *e = strchr(w, ',');
+        size_t len = e ? (size_t)(e - w) : strlen(w);
+        char text[130];
+        vlm_tokens t = {0};
+        int ok = len > 0 && len < sizeof text - 1 && *n < 64;
+        if (ok) {
+            text[0] = ' ';
+            memcpy(text + 1, w, len);
+            text[len + 1] = 0;
+            ok = vlm_tokenizer_encode(vlm_model_tokenizer(m), text, len + 1, &t) == VLM_OK && t.n == 1;
+            if (ok) ids[(*n)++] = t.ids[0];
+            vlm_tokens_free(&t);
+        }
+        if (!ok) {
+            fprintf(stderr, "videollm calibrate: %s: '%.*s' is not one token of %s's tokenizer with a leading space "
+                    "(or more than 64 words)\n", flag, (int)(len < 100 ? len : 100), w, model);
+            return 0;
+        }
+        w = e ? e + 1 : w + len;
+    }
+    return 1;
+}
+
 int cmd_calibrate(int argc, char **argv) {
     const char *model = NULL, *out = NULL;
     long seed = 1, scenes = 100, seconds = 20, maxobj = 4, threads = 2, evoff = 1;
     int quiet = 0, diff_heads = 0, reply_head = 0, design = 0, prev_head = 0, word_only = 0, head_moments = 0;
-    const char *word_head = NULL;
+    const char *word_head = NULL, *subject = NULL;
     long word_pos = 2;
     double moment_gain = 0.0; /* 0: not given (1) */
     double wave = 0.0;        /* 0: no wave moments */
@@ -194,6 +230,7 @@ int cmd_calibrate(int argc, char **argv) {
     double readout_reply = -1.0; /* -1: not given */
     double colours = 0.0;        /* 0: no per-colour moments */
     double colour_reply = 0.0;   /* 0: not given (1) */
+    double subject_colour = 0.0; /* 0: not given (1) */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) return usage(stdout);
@@ -215,6 +252,10 @@ int cmd_calibrate(int argc, char **argv) {
         else if (!strcmp(a, "--event-offset")) { if (!cli_parse_range("calibrate", a, v, 0, 4, &evoff)) return 2; }
         else if (!strcmp(a, "--threads")) { if (!cli_parse_count("calibrate", a, v, 256, &threads)) return 2; }
         else if (!strcmp(a, "--word-head")) word_head = v;
+        else if (!strcmp(a, "--subject-head")) subject = v;
+        else if (!strcmp(a, "--subject-colour")) {
+            if (!cli_parse_real("calibrate", a, v, 0.01, 100.0, &subject_colour)) return 2;
+        }
         else if (!strcmp(a, "--head-moment-gain")) {
             if (!cli_parse_real("calibrate", a, v, 0.01, 100.0, &moment_gain)) return 2;
         }
@@ -269,6 +310,14 @@ int cmd_calibrate(int argc, char **argv) {
         fprintf(stderr, "videollm calibrate: --readout-colour-reply goes with --readout-colours\n");
         return usage(stderr);
     }
+    if (subject && colours <= 0.0) {
+        fprintf(stderr, "videollm calibrate: --subject-head goes with --readout-colours\n");
+        return usage(stderr);
+    }
+    if (subject_colour > 0.0 && !subject) {
+        fprintf(stderr, "videollm calibrate: --subject-colour goes with --subject-head\n");
+        return usage(stderr);
+    }
     if (readout_reply >= 0.0 && !word_only) {
         fprintf(stderr, "videollm calibrate: --readout-reply goes with --readout-word-only\n");
         return usage(stderr);
@@ -286,7 +335,8 @@ int cmd_calibrate(int argc, char **argv) {
     dp.readout_colour_gain = colours;
     if (colour_reply > 0.0) dp.readout_colour_reply = colour_reply;
     if (readout_reply > 0.0) dp.readout_reply = readout_reply;
-    int32_t word_ids[64];
+    if (subject_colour > 0.0) dp.subject_colour = subject_colour;
+    int32_t word_ids[64], subject_ids[64];
     { /* fail before the work, not after it: the output folder must exist */
         char dir[4096];
         snprintf(dir, sizeof dir, "%s", out);
@@ -311,29 +361,13 @@ int cmd_calibrate(int argc, char **argv) {
         vlm_model_free(m);
         return 1;
     }
-    for (const char *w = word_head; w && *w;) { /* each word: one token with its leading space */
-        const char *e = strchr(w, ',');
-        size_t len = e ? (size_t)(e - w) : strlen(w);
-        char text[130];
-        vlm_tokens t = {0};
-        int ok = len > 0 && len < sizeof text - 1 && dp.n_word_tokens < 64;
-        if (ok) {
-            text[0] = ' ';
-            memcpy(text + 1, w, len);
-            text[len + 1] = 0;
-            ok = vlm_tokenizer_encode(vlm_model_tokenizer(m), text, len + 1, &t) == VLM_OK && t.n == 1;
-            if (ok) word_ids[dp.n_word_tokens++] = t.ids[0];
-            vlm_tokens_free(&t);
-        }
-        if (!ok) {
-            fprintf(stderr, "videollm calibrate: --word-head: '%.*s' is not one token of %s's tokenizer with a "
-                    "leading space (or more than 64 words)\n", (int)(len < 100 ? len : 100), w, model);
-            vlm_model_free(m);
-            return 1;
-        }
-        w = e ? e + 1 : w + len;
+    if (!word_tokens(m, word_head, "--word-head", model, word_ids, &dp.n_word_tokens) ||
+        !word_tokens(m, subject, "--subject-head", model, subject_ids, &dp.n_subject_tokens)) {
+        vlm_model_free(m);
+        return 1;
     }
     dp.word_tokens = dp.n_word_tokens ? word_ids : NULL;
+    dp.subject_tokens = dp.n_subject_tokens ? subject_ids : NULL;
     if (diff_heads && vlm_design_diff_heads_check(m, &dp, err, sizeof err)) { /* before the work, not after it */
         fprintf(stderr, "videollm calibrate: --frame-diff-heads: %s\n", err);
         vlm_model_free(m);

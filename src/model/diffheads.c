@@ -183,10 +183,17 @@ static void colour_moment_dims(const vlm_diff_heads_params *p, int32_t *cx, int3
     *cy = p->readout_colour_dim_y >= 0 ? p->readout_colour_dim_y : p->readout_dim_y;
 }
 
+/* With the colours' change: the subject head (head 3 of layer 1) and its constant. */
+static bool subject_head(const vlm_diff_heads_params *p) {
+    return colour_dims(p) > 0 && p->n_subject_tokens > 0;
+}
+
 /* Hidden dimensions that no random projection uses: the constants, then the move readout's
- * X, Y, (Z_k,) dX, dY (, dZ_k). */
+ * X, Y, (Z_k,) dX, dY (, dZ_k), then the subject tokens' constant (last, so that every other
+ * dimension stays where it is without it). */
 static int reserved_dims(const vlm_diff_heads_params *p) {
-    return constant_dims(p) + (p->reply_head && p->readout_n_colours > 0 ? 4 + 2 * colour_dims(p) : 0);
+    return constant_dims(p) + (p->reply_head && p->readout_n_colours > 0 ? 4 + 2 * colour_dims(p) : 0) +
+           (subject_head(p) ? 1 : 0);
 }
 
 /* The first of n weights that is not f32, or NULL. */
@@ -198,7 +205,7 @@ static const vlm_wt *first_not_f32(const vlm_wt *const *w, size_t n) {
 
 vlm_diff_heads_params vlm_diff_heads_default_params(void) {
     return (vlm_diff_heads_params){.seed = 1, .n_threads = 2, .reply_head = false, .word_pos = 2,
-                                   .readout_colour_reply = 1.0, .readout_colour_dim_x = -1, .readout_colour_dim_y = -1};
+                                   .readout_colour_reply = 1.0, .subject_colour = 1.0, .readout_colour_dim_x = -1, .readout_colour_dim_y = -1};
 }
 
 /* Tokens of the template text between a frame's last token and a reply's first
@@ -254,6 +261,13 @@ vlm_status vlm_design_diff_heads_check(const vlm_model *m, const vlm_diff_heads_
     if (p->readout_colour_reply != 1.0 && !(p->readout_colour_gain > 0))
         return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG,
                            "diff_heads: the reply head's factor on the colours' change goes with the colours' moments");
+    if (p->n_subject_tokens && !(p->readout_colour_gain > 0 && p->readout_n_colours && p->reply_head))
+        return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG,
+                           "diff_heads: the subject head goes with the colours' moments");
+    if (!(p->subject_colour > 0 && p->subject_colour <= 100) || (p->subject_colour != 1.0 && !p->n_subject_tokens))
+        return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG,
+                           "diff_heads: the subject head's factor %g must be in (0, 100] and goes with subject tokens",
+                           p->subject_colour);
     if (p->readout_colour_gain > 0 && !p->readout_n_colours)
         return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG,
                            "diff_heads: the colours' own moments go with the move readout");
@@ -315,6 +329,14 @@ vlm_status vlm_design_diff_heads_check(const vlm_model *m, const vlm_diff_heads_
                                "other three subspaces (%lld left of n_embd %lld)", (long long)(Dh / 2),
                                (long long)(left > 0 ? left : 0), (long long)H);
     }
+    if (p->n_subject_tokens) {
+        if (!p->subject_tokens)
+            return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "diff_heads: the subject head needs its tokens");
+        for (size_t i = 0; i < p->n_subject_tokens; i++)
+            if (p->subject_tokens[i] < 0 || p->subject_tokens[i] >= hp->n_vocab)
+                return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "diff_heads: subject token %d is outside the "
+                                   "vocabulary (%d)", p->subject_tokens[i], hp->n_vocab);
+    }
     if (!p->n_word_tokens) return VLM_OK;
     if (!p->word_tokens || 3 * Dh > H - 3 || p->word_pos < 1 || o + p->word_pos >= DH_SPAN)
         return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG,
@@ -361,6 +383,8 @@ vlm_status vlm_design_diff_heads(const vlm_model *m, const float *tokens, size_t
     const int nz = colour_dims(p), n_units = 4 + 2 * nz; /* connector units H - n_units .. H - 1 */
     const int64_t dX = zeros, dY = zeros + 1, dZ = zeros + 2, dDX = zeros + 2 + nz, dDY = zeros + 3 + nz;
     const int64_t dDZ = zeros + 4 + nz;
+    const bool subject = subject_head(p);
+    const int64_t dS = subject ? reserved - 1 : 0; /* the subject tokens' constant */
     /* where the vision tokens hold the colours' moments for Z_k */
     int32_t cdx, cdy;
     colour_moment_dims(p, &cdx, &cdy);
@@ -613,6 +637,11 @@ vlm_status vlm_design_diff_heads(const vlm_model *m, const float *tokens, size_t
         if (readout) /* text tokens: 0 along the readout's dimensions */
             for (int64_t t = 0; t < V; t++)
                 for (int64_t d = dX; d < reserved; d++) emb[t * H + d] = 0.0f;
+        if (subject && !(fabs(l1->attn_norm[dS]) > 0)) {
+            st = vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "diff_heads: layer 1's norm weight is 0 where the "
+                             "subject head reads");
+            goto done;
+        }
         if (word && !(fabs(l1->attn_norm[2]) > 0)) {
             st = vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "diff_heads: layer 1's norm weight is 0 where the "
                              "word head reads");
@@ -668,6 +697,25 @@ vlm_status vlm_design_diff_heads(const vlm_model *m, const float *tokens, size_t
             const double uw = sqrt(DH_MARGIN * sqrt((double)Dh) / (gap_w * xw * xk));
             position_head(q1 + (size_t)Dh * Hz, k1 + (size_t)Dh * Hz, Dh, H, 2, off_w, theta, ww, DH_REPLY_PAIRS, uw);
         }
+        if (subject) {
+            /* 9. subject tokens: gamma along dS (every other token 0, frame tokens 0 like every
+             *    reserved dimension); head 3 of layer 1 queries it and attends off_r back, as the
+             *    reply head does, and copies the colours' change alone (P0's rows 2 .. 2 + nz, unit
+             *    vectors at dDZ_k), times subject_colour, into the reply head's output subspace */
+            const double g1s = l1->attn_norm[dS];
+            for (size_t i = 0; i < p->n_subject_tokens; i++)
+                emb[(int64_t)p->subject_tokens[i] * H + dS] = (float)(g1s < 0 ? -gamma : gamma);
+            const double xs = x_e(gamma, g1s, sqrt(e_med * e_med + gamma * gamma), H);
+            const double us = sqrt(DH_MARGIN * sqrt((double)Dh) / (gap_r * xs * xk));
+            float *q3 = q1 + (size_t)(3 * Dh) * Hz, *k3 = k1 + (size_t)(3 * Dh) * Hz, *v3 = v1 + (size_t)(3 * Dh) * Hz;
+            position_head(q3, k3, Dh, H, dS, off_r, theta, wr, DH_REPLY_PAIRS, us);
+            for (int64_t d = 0; d < Dh; d++)
+                for (int64_t c = 0; c < H; c++) {
+                    const bool in = d >= 2 && d < 2 + nz;
+                    v3[(size_t)d * Hz + (size_t)c] = in ? (float)(p->subject_colour * P0[(size_t)d * Hz + (size_t)c]) : 0.0f;
+                    o1[(size_t)c * (size_t)Nq + (size_t)(3 * Dh + d)] = in ? (float)(sc * P2[(size_t)d * Hz + (size_t)c]) : 0.0f;
+                }
+        }
         if (prev) {
             /* 8. head 2 of layer 1: frame token to frame token K + 1 back (query and key on
              *    dimension 0, layer 0's pair weights, whose margin covers that offset); value: the
@@ -706,6 +754,7 @@ vlm_status vlm_design_diff_heads(const vlm_model *m, const float *tokens, size_t
             rep->readout_dims[2] = (int32_t)dDX, rep->readout_dims[3] = (int32_t)dDY;
             rep->readout_scale = rs, rep->readout_move = move_med, rep->readout_change = change_med;
             if (nz) rep->colour_dims[0] = (int32_t)dZ, rep->colour_dims[1] = (int32_t)dDZ, rep->colour_scale = rz;
+            if (subject) rep->subject_dim = (int32_t)dS;
         }
     }
 done:

@@ -7,7 +7,7 @@
 #      same scenes (`videollm synth --features`) have grid tokens of mean 0 and
 #      std 1 per dimension and a head token of mean 0 (checked in NumPy);
 #      the same run again gives byte-identical files;
-#   3. refusals: missing options, a bad or misplaced --head-moment-gain, --moment-wave, --move-readout, --readout-colours, --readout-colour-reply, --readout-word-only, --readout-reply or --head-moments (exit 2),
+#   3. refusals: missing options, a bad or misplaced --head-moment-gain, --moment-wave, --move-readout, --readout-colours, --readout-colour-reply, --subject-head, --subject-colour, --readout-word-only, --readout-reply or --head-moments (exit 2),
 #      an output folder that does not
 #      exist and a model file that is not there (exit 1, a message, no file);
 #   4. --frame-diff-heads on a 4-head model: the report line, byte-identical
@@ -112,6 +112,10 @@ readout-colours|--design-tower --frame-diff-heads --reply-head --move-readout 10
 readout-colour-reply|--design-tower --frame-diff-heads --reply-head --move-readout 10 --readout-colour-reply 2
 readout-colour-reply|--design-tower --frame-diff-heads --reply-head --move-readout 10 --readout-colours 10 --readout-colour-reply 0
 readout-colour-reply|--design-tower --frame-diff-heads --reply-head --move-readout 10 --readout-colours 10 --readout-colour-reply 101
+subject-head|--design-tower --frame-diff-heads --reply-head --move-readout 10 --subject-head The
+subject-colour|--design-tower --frame-diff-heads --reply-head --move-readout 10 --readout-colours 10 --subject-colour 2
+subject-colour|--design-tower --frame-diff-heads --reply-head --move-readout 10 --readout-colours 10 --subject-head The --subject-colour 0
+subject-colour|--design-tower --frame-diff-heads --reply-head --move-readout 10 --readout-colours 10 --subject-head The --subject-colour 101
 head-moments|--head-moments
 EOF
 echo "refusals: ok"

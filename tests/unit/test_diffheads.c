@@ -122,6 +122,57 @@ static float *connect(const vlm_model *z, const float *tokens, int n) {
     return emb;
 }
 
+/* d with both MLPs and every head of layer 1 but `head` zeroed (their output columns), written
+ * to path and loaded. */
+static vlm_model *one_head(const vlm_model *d, const char *path, int head) {
+    const int Dh = H / 4;
+    float *wo1 = malloc((size_t)H * H * sizeof(float));
+    if (!wo1) return NULL;
+    memcpy(wo1, d->layers[1].wo.data, (size_t)H * H * sizeof(float));
+    for (int c = 0; c < H; c++)
+        for (int j = 0; j < H; j++)
+            if (j / Dh != head) wo1[c * H + j] = 0.0f;
+    vlm_model *z = flatten(d, path, 2, wo1);
+    free(wo1);
+    return z;
+}
+
+/* Runs z on in[T] and compares layer 1's output minus its input at position p with what head
+ * `head` of layer 1 gives when it attends to position src alone: *worst the largest difference,
+ * *biggest the largest entry of that copy. */
+static void head_copy(const vlm_model *z, const vlm_lm_input *in, int T, int head, int p, int src, double *worst,
+                      double *biggest) {
+    char e[512];
+    const int Dh = H / 4;
+    capture cap = {malloc((size_t)T * H * sizeof(float)), malloc((size_t)T * H * sizeof(float)),
+                   malloc((size_t)T * H * sizeof(float))};
+    vlm_lm_context_params lp = vlm_lm_context_default_params();
+    lp.n_ctx = 128, lp.cb = on_tensor, lp.cb_user_data = &cap;
+    vlm_lm_context *lc = NULL;
+    *worst = 1e300, *biggest = 0;
+    CHECK(cap.embd && cap.layer && cap.layer1 && vlm_lm_context_init(z, &lp, &lc, e, sizeof e) == VLM_OK);
+    if (lc && vlm_lm_eval(lc, in, (size_t)T, VLM_LOGITS_NONE, NULL) == VLM_OK) {
+        const vlm_llama_layer *l1 = &z->layers[1];
+        double nx[H], vh[64], want[H] = {0};
+        rmsnorm(cap.layer + src * H, l1->attn_norm, z->hp.rms_norm_eps, nx);
+        for (int r = 0; r < Dh; r++) {
+            vh[r] = 0;
+            for (int c = 0; c < H; c++) vh[r] += (double)((const float *)l1->wv.data)[(head * Dh + r) * H + c] * nx[c];
+        }
+        for (int c = 0; c < H; c++)
+            for (int r = 0; r < Dh; r++) want[c] += (double)((const float *)l1->wo.data)[c * H + head * Dh + r] * vh[r];
+        *worst = 0;
+        for (int c = 0; c < H; c++) {
+            double got = (double)cap.layer1[p * H + c] - cap.layer[p * H + c];
+            *worst = fmax(*worst, fabs(got - want[c]));
+            *biggest = fmax(*biggest, fabs(want[c]));
+        }
+    } else
+        CHECK_MSG(0, "layer 1 did not run");
+    vlm_lm_context_free(lc);
+    free(cap.embd), free(cap.layer), free(cap.layer1);
+}
+
 static void test_design(const char *tok) {
     char g[300], out[300], flat[300], e[512];
     vlm_model *m = make_model(tok, "base", 4, VLM_WTYPE_F32, g, sizeof g);
@@ -291,14 +342,8 @@ static void test_reply(const char *tok, int mode) {
     CHECK(same_bytes(m, d, "blk.1.ffn_gate.weight", false) && same_bytes(m, d, "output_norm.weight", false));
     CHECK(!same_bytes(m, d, "blk.1.attn_q.weight", false) && !same_bytes(m, d, "blk.0.attn_v.weight", false));
     /* zero both MLPs and every head of layer 1 but the one under test (their output columns) */
-    const int Dh = H / 4, head = word ? 1 : prev ? 2 : 0;
-    float *wo1 = malloc((size_t)H * H * sizeof(float));
-    memcpy(wo1, d->layers[1].wo.data, (size_t)H * H * sizeof(float));
-    for (int c = 0; c < H; c++)
-        for (int j = 0; j < H; j++)
-            if (j / Dh != head) wo1[c * H + j] = 0.0f;
-    vlm_model *z = flatten(d, flat, 2, wo1);
-    free(wo1);
+    const int head = word ? 1 : prev ? 2 : 0;
+    vlm_model *z = one_head(d, flat, head);
     if (!z) {
         vlm_model_free(d);
         goto out;
@@ -306,8 +351,6 @@ static void test_reply(const char *tok, int mode) {
     const int off = rep.reply_offset;
     enum { NTXT = 5, NFR = 3 };
     const int T = NTXT + NFR * (NT + 1) - 1 + off + 3;
-    capture cap = {malloc((size_t)T * H * sizeof(float)), malloc((size_t)T * H * sizeof(float)),
-                   malloc((size_t)T * H * sizeof(float))};
     float *emb = connect(z, tokens, NFR * NT);
     vlm_lm_input *in = malloc((size_t)T * sizeof *in);
     int t = 0;
@@ -321,33 +364,15 @@ static void test_reply(const char *tok, int mode) {
     /* where the head under test fetches a frame's last token (src) */
     const int p = prev ? last : last + off + (word ? 2 : 0), src = prev ? last - (NT + 1) : last;
     if (word) in[p] = (vlm_lm_input){.token = WORD_TOKEN + 1};
-    vlm_lm_context_params lp = vlm_lm_context_default_params();
-    lp.n_ctx = 128, lp.cb = on_tensor, lp.cb_user_data = &cap;
-    vlm_lm_context *lc = NULL;
-    CHECK(vlm_lm_context_init(z, &lp, &lc, e, sizeof e) == VLM_OK);
-    if (lc) CHECK(vlm_lm_eval(lc, in, (size_t)T, VLM_LOGITS_NONE, NULL) == VLM_OK);
     /* text tokens carry gamma along dimension 1, frame tokens 0 */
-    CHECK(fabs(cap.embd[0 * H + 1] - rep.gamma) < 1e-6 * rep.gamma && cap.embd[last * H + 1] == 0.0f);
-    const vlm_llama_layer *l1 = &z->layers[1];
-    double nx[H], vh[64], want[H] = {0}, worst = 0, biggest = 0;
-    rmsnorm(cap.layer + src * H, l1->attn_norm, z->hp.rms_norm_eps, nx);
-    for (int r = 0; r < Dh; r++) {
-        vh[r] = 0;
-        for (int c = 0; c < H; c++) vh[r] += (double)((const float *)l1->wv.data)[(head * Dh + r) * H + c] * nx[c];
-    }
-    for (int c = 0; c < H; c++)
-        for (int r = 0; r < Dh; r++) want[c] += (double)((const float *)l1->wo.data)[c * H + head * Dh + r] * vh[r];
-    for (int c = 0; c < H; c++) {
-        double got = (double)cap.layer1[p * H + c] - cap.layer[p * H + c];
-        worst = fmax(worst, fabs(got - want[c]));
-        biggest = fmax(biggest, fabs(want[c]));
-    }
+    CHECK(emb[1] == 0.0f && fabs(((const float *)z->tok_embd.data)[1 * H + 1] - rep.gamma) < 1e-6 * rep.gamma);
+    double worst, biggest;
+    head_copy(z, in, T, head, p, src, &worst, &biggest);
     printf("%s: max |diff| %.3g, max |want| %.3g\n", word ? "word head at a word token 2 into the reply" :
            prev ? "previous-change head at a frame's last token" : "reply head at the reply's first token", worst,
            biggest);
     CHECK_MSG(biggest > 0.1 * rep.gamma && worst < 0.02 * biggest, "diff %.3g of %.3g", worst, biggest);
-    vlm_lm_context_free(lc);
-    free(emb), free(in), free(cap.embd), free(cap.layer), free(cap.layer1);
+    free(emb), free(in);
     vlm_model_free(z);
     vlm_model_free(d);
 out:
@@ -517,6 +542,103 @@ out:
     vlm_model_free(m);
 }
 
+/* The subject head (subject_tokens, with the colours' moments): the subject tokens' constant lies
+ * after the readout's dimensions (gamma for them, 0 for every other token and for frame tokens),
+ * head 3 of layer 1 reads the colours' change alone, subject_colour times (value rows 2 .. 2 + nz:
+ * that times the unit vectors of dZ_k; every other row 0), and on the two-layer model with both
+ * MLPs and layer 1's heads 0-2 zeroed, layer 1's output minus its input at a subject token where a
+ * reply's first token stands is head 3's copy of the frame's last token. Refused without the
+ * colours, with a factor outside (0, 100] or without tokens, and with a token outside the
+ * vocabulary. */
+static void test_subject(const char *tok) {
+    char g[300], out[300], flat[300], e[512];
+    vlm_model *m = make_model_l(tok, "two_s", 2, 4, VLM_WTYPE_F32, g, sizeof g);
+    if (!m) return;
+    snprintf(out, sizeof out, "%s/rs.gguf", root);
+    snprintf(flat, sizeof flat, "%s/rsflat.gguf", root);
+    float *tokens = sample_tokens(31);
+    const int32_t subject_ids[1] = {WORD_TOKEN}, outside[1] = {m->hp.n_vocab};
+    vlm_diff_heads_params dp = vlm_diff_heads_default_params();
+    dp.seed = 3, dp.reply_head = true, dp.prev_change_head = true;
+    dp.readout_n_colours = RO_COLOURS, dp.readout_dim_x = RO_X, dp.readout_dim_y = RO_Y, dp.readout_gain = RO_GAIN;
+    dp.readout_colour_gain = RO_GAIN_Z, dp.readout_colour_dim_x = RO_CX, dp.readout_colour_dim_y = RO_CY;
+    dp.readout_colour_reply = 0.5;
+    dp.subject_tokens = subject_ids, dp.n_subject_tokens = 1, dp.subject_colour = 3.0;
+    vlm_diff_heads_params bad = dp;
+    bad.readout_colour_gain = 0.0, bad.readout_colour_reply = 1.0;
+    CHECK(vlm_design_diff_heads_check(m, &bad, e, sizeof e) == VLM_ERR_INVALID_ARG && strstr(e, "subject head goes"));
+    printf("refused: %s\n", e);
+    bad = dp, bad.subject_colour = 0.0;
+    CHECK(vlm_design_diff_heads_check(m, &bad, e, sizeof e) == VLM_ERR_INVALID_ARG && strstr(e, "subject head's factor"));
+    bad = dp, bad.subject_colour = 100.5;
+    CHECK(vlm_design_diff_heads_check(m, &bad, e, sizeof e) == VLM_ERR_INVALID_ARG && strstr(e, "subject head's factor"));
+    bad = dp, bad.subject_tokens = NULL, bad.n_subject_tokens = 0; /* a factor without tokens */
+    CHECK(vlm_design_diff_heads_check(m, &bad, e, sizeof e) == VLM_ERR_INVALID_ARG && strstr(e, "subject head's factor"));
+    bad = dp, bad.subject_tokens = outside;
+    CHECK(vlm_design_diff_heads_check(m, &bad, e, sizeof e) == VLM_ERR_INVALID_ARG && strstr(e, "outside"));
+    printf("refused: %s\n", e);
+    vlm_diff_heads_report rep;
+    CHECK_MSG(vlm_design_diff_heads(m, tokens, NS, &dp, out, &rep, e, sizeof e) == VLM_OK, "%s", e);
+    const int nz = RO_COLOURS, dS = 2 + 4 + 2 * nz, dDZ = 2 + 4 + nz; /* after the constants 0-1 and the readout */
+    printf("subject head: constant along %d, previous-change rank %d\n", rep.subject_dim, rep.prev_rank);
+    CHECK(rep.subject_dim == dS && rep.colour_dims[1] == dDZ && rep.prev_rank == H - dS - 1 - 3 * (H / 4));
+    vlm_model *d = load(out);
+    if (!d) goto out;
+    const int64_t V = d->hp.n_vocab;
+    int wrong = 0;
+    for (int64_t t = 0; t < V; t++)
+        wrong += ((const float *)d->tok_embd.data)[t * H + dS] != (t == WORD_TOKEN ? (float)rep.gamma : 0.0f);
+    for (int c = 0; c < H; c++) wrong += ((const float *)d->mm2.data)[dS * H + c] != 0.0f;
+    wrong += d->mm2_b[dS] != 0.0f;
+    CHECK_MSG(wrong == 0, "%d entries wrong along the subject tokens' constant", wrong);
+    const int Dh = H / 4;
+    const float *v3 = (const float *)d->layers[1].wv.data + (size_t)(3 * Dh) * H;
+    const float *o1 = d->layers[1].wo.data;
+    wrong = 0;
+    for (int r = 0; r < Dh; r++) {
+        const bool colour = r >= 2 && r < 2 + nz;
+        for (int c = 0; c < H; c++) {
+            wrong += v3[(size_t)r * H + (size_t)c] != (colour && c == dDZ + r - 2 ? 3.0f : 0.0f);
+            if (!colour) wrong += o1[(size_t)c * H + (size_t)(3 * Dh + r)] != 0.0f;
+        }
+    }
+    CHECK_MSG(wrong == 0, "%d entries of head 3 of layer 1 are not the colours' change alone, times 3", wrong);
+    vlm_model *z = one_head(d, flat, 3);
+    if (z) {
+        const int off = rep.reply_offset;
+        enum { NTXT = 5, NFR = 3 };
+        const int T = NTXT + NFR * (NT + 1) - 1 + off + 3;
+        float *emb = connect(z, tokens, NFR * NT);
+        vlm_lm_input *in = malloc((size_t)T * sizeof *in);
+        int t = 0;
+        for (int i = 0; i < NTXT; i++) in[t++] = (vlm_lm_input){.token = 1 + i};
+        for (int f = 0; f < NFR; f++) {
+            for (int j = 0; j < NT; j++) in[t++] = (vlm_lm_input){.token = -1, .embd = emb + (size_t)(f * NT + j) * H};
+            if (f < NFR - 1) in[t++] = (vlm_lm_input){.token = 7};
+        }
+        const int last = t - 1;
+        while (t < T) in[t] = (vlm_lm_input){.token = 10 + t % 20}, t++;
+        in[last + off] = (vlm_lm_input){.token = WORD_TOKEN};
+        double worst, biggest;
+        head_copy(z, in, T, 3, last + off, last, &worst, &biggest);
+        printf("subject head at a subject token where the reply's first token stands: max |diff| %.3g, max |want| "
+               "%.3g\n", worst, biggest);
+        CHECK_MSG(biggest > 0.01 * rep.gamma && worst < 0.02 * biggest, "diff %.3g of %.3g", worst, biggest);
+        in[last + off] = (vlm_lm_input){.token = WORD_TOKEN + 1}; /* any other token: no copy there */
+        double worst_o, biggest_o;
+        head_copy(z, in, T, 3, last + off, last, &worst_o, &biggest_o);
+        printf("... at another token there: max |diff| %.3g from the copy\n", worst_o);
+        CHECK_MSG(worst_o > 0.5 * biggest_o, "head 3 copies the frame's change to a token that is not a subject "
+                  "token (diff %.3g of %.3g)", worst_o, biggest_o);
+        free(emb), free(in);
+        vlm_model_free(z);
+    }
+    vlm_model_free(d);
+out:
+    free(tokens);
+    vlm_model_free(m);
+}
+
 /* The readout at the word tokens only (readout_word_only): against the same
  * design without it, layer 1's value rows differ exactly where they should:
  * the reply head's first two rows (the readout's change) are 0, the word head
@@ -674,6 +796,7 @@ int main(void) {
     test_readout(tok, false);
     test_readout(tok, true);
     test_readout_word_only(tok);
+    test_subject(tok);
     test_refusals(tok);
     test_root_finish(root);
     return check_done("test_diffheads");
