@@ -205,7 +205,8 @@ static const vlm_wt *first_not_f32(const vlm_wt *const *w, size_t n) {
 
 vlm_diff_heads_params vlm_diff_heads_default_params(void) {
     return (vlm_diff_heads_params){.seed = 1, .n_threads = 2, .reply_head = false, .word_pos = 2,
-                                   .readout_colour_reply = 1.0, .subject_colour = 1.0, .readout_colour_dim_x = -1, .readout_colour_dim_y = -1};
+                                   .readout_colour_reply = 1.0, .subject_colour = 1.0, .readout_colour_dim_x = -1,
+                                   .readout_colour_dim_y = -1};
 }
 
 /* Tokens of the template text between a frame's last token and a reply's first
@@ -712,8 +713,9 @@ vlm_status vlm_design_diff_heads(const vlm_model *m, const float *tokens, size_t
             for (int64_t d = 0; d < Dh; d++)
                 for (int64_t c = 0; c < H; c++) {
                     const bool in = d >= 2 && d < 2 + nz;
-                    v3[(size_t)d * Hz + (size_t)c] = in ? (float)(p->subject_colour * P0[(size_t)d * Hz + (size_t)c]) : 0.0f;
-                    o1[(size_t)c * (size_t)Nq + (size_t)(3 * Dh + d)] = in ? (float)(sc * P2[(size_t)d * Hz + (size_t)c]) : 0.0f;
+                    const size_t at = (size_t)d * Hz + (size_t)c;
+                    v3[at] = in ? (float)(p->subject_colour * P0[at]) : 0.0f;
+                    o1[(size_t)c * (size_t)Nq + (size_t)(3 * Dh + d)] = in ? (float)(sc * P2[at]) : 0.0f;
                 }
         }
         if (prev) {
