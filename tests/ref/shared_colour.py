@@ -16,15 +16,17 @@ With FEATURES_DIR (the recipe's WORK_DIR/heldout: scene_XXXX.safetensors, `video
 --features`) and SHAPE_DIM (where the designed tower's head token holds its three shape sums, square,
 circle, triangle: the "shapes" dimension of `videollm calibrate --design-tower`'s report line), it
 also checks the tower itself: at every appearance after the first frame, whether the largest change
-of the shape sums from the frame before names the appearing object's shape. Standard library only."""
+of the shape sums from the frame before names the appearing object's shape. Standard library only
+(and spoken_at_event.py beside it)."""
 import glob
 import json
 import os
 import re
-import struct
 import sys
-from array import array
 from collections import Counter
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from spoken_at_event import head_tokens  # noqa: E402
 
 SHAPES = ["square", "circle", "triangle"]
 PATTERNS = {
@@ -35,23 +37,6 @@ PATTERNS = {
     "disappears": re.compile(r"^the (\w+) (\w+) disappears\.$"),
 }
 ACTIONS = list(PATTERNS)
-
-
-def head_tokens(path):
-    """The head token of every frame: [T][D] lists (features [T, K, D], F32)."""
-    with open(path, "rb") as f:
-        raw = f.read()
-    n = struct.unpack("<Q", raw[:8])[0]
-    t = json.loads(raw[8:8 + n])["features"]
-    if t["dtype"] != "F32" or len(t["shape"]) != 3:
-        sys.exit(f"{path}: features are {t['dtype']} {t['shape']}, expected F32 [T, K, D]")
-    T, K, D = t["shape"]
-    s, e = t["data_offsets"]
-    x = array("f")
-    x.frombytes(raw[8 + n + s:8 + n + e])
-    if sys.byteorder != "little":
-        x.byteswap()
-    return [x[r * K * D:r * K * D + D] for r in range(T)]
 
 
 def wrong_fields(action, groups, ev, shape, size):

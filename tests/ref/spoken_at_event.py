@@ -23,8 +23,8 @@ from array import array
 from collections import defaultdict
 
 
-def moving_frames(path):
-    """Frame indices whose head token differs from the frame before (features [T, K, D], F32)."""
+def head_tokens(path):
+    """The head token of every frame, [T] arrays of D floats (features [T, K, D], F32)."""
     with open(path, "rb") as f:
         raw = f.read()
     n = struct.unpack("<Q", raw[:8])[0]
@@ -37,8 +37,13 @@ def moving_frames(path):
     x.frombytes(raw[8 + n + s:8 + n + e])
     if sys.byteorder != "little":
         x.byteswap()
-    head = lambda r: x[r * K * D:r * K * D + D]
-    return {r for r in range(1, T) if any(abs(a - b) > 1e-6 for a, b in zip(head(r), head(r - 1)))}
+    return [x[r * K * D:r * K * D + D] for r in range(T)]
+
+
+def moving_frames(path):
+    """Frame indices whose head token differs from the frame before (features [T, K, D], F32)."""
+    head = head_tokens(path)
+    return {r for r in range(1, len(head)) if any(abs(a - b) > 1e-6 for a, b in zip(head[r], head[r - 1]))}
 
 
 def main(argv):

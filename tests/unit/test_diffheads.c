@@ -173,6 +173,29 @@ static void head_copy(const vlm_model *z, const vlm_lm_input *in, int T, int hea
     free(cap.embd), free(cap.layer), free(cap.layer1);
 }
 
+/* A reply after frames: 5 text tokens, RF frames (their connector outputs emb, an interval token
+ * between them), then text tokens up to T = reply_len(off): in[T], malloc'd (the test stops when
+ * memory runs out); *last the last frame's last token, off positions before a reply's first token. */
+enum { RNTXT = 5, RF = 3 };
+static int reply_len(int off) { return RNTXT + RF * (NT + 1) - 1 + off + 3; }
+static vlm_lm_input *reply_inputs(const float *emb, int off, int *last) {
+    const int T = reply_len(off);
+    vlm_lm_input *in = malloc((size_t)T * sizeof *in);
+    if (!in) {
+        fprintf(stderr, "test_diffheads: out of memory\n");
+        abort();
+    }
+    int t = 0;
+    for (int i = 0; i < RNTXT; i++) in[t++] = (vlm_lm_input){.token = 1 + i};
+    for (int f = 0; f < RF; f++) {
+        for (int j = 0; j < NT; j++) in[t++] = (vlm_lm_input){.token = -1, .embd = emb + (size_t)(f * NT + j) * H};
+        if (f < RF - 1) in[t++] = (vlm_lm_input){.token = 7};
+    }
+    *last = t - 1;
+    while (t < T) in[t] = (vlm_lm_input){.token = 10 + t % 20}, t++;
+    return in;
+}
+
 static void test_design(const char *tok) {
     char g[300], out[300], flat[300], e[512];
     vlm_model *m = make_model(tok, "base", 4, VLM_WTYPE_F32, g, sizeof g);
@@ -348,19 +371,10 @@ static void test_reply(const char *tok, int mode) {
         vlm_model_free(d);
         goto out;
     }
-    const int off = rep.reply_offset;
-    enum { NTXT = 5, NFR = 3 };
-    const int T = NTXT + NFR * (NT + 1) - 1 + off + 3;
-    float *emb = connect(z, tokens, NFR * NT);
-    vlm_lm_input *in = malloc((size_t)T * sizeof *in);
-    int t = 0;
-    for (int i = 0; i < NTXT; i++) in[t++] = (vlm_lm_input){.token = 1 + i};
-    for (int f = 0; f < NFR; f++) {
-        for (int j = 0; j < NT; j++) in[t++] = (vlm_lm_input){.token = -1, .embd = emb + (size_t)(f * NT + j) * H};
-        if (f < NFR - 1) in[t++] = (vlm_lm_input){.token = 7};
-    }
-    const int last = t - 1; /* the last frame's last token */
-    while (t < T) in[t] = (vlm_lm_input){.token = 10 + t % 20}, t++;
+    const int off = rep.reply_offset, T = reply_len(off);
+    float *emb = connect(z, tokens, RF * NT);
+    int last; /* the last frame's last token */
+    vlm_lm_input *in = reply_inputs(emb, off, &last);
     /* where the head under test fetches a frame's last token (src) */
     const int p = prev ? last : last + off + (word ? 2 : 0), src = prev ? last - (NT + 1) : last;
     if (word) in[p] = (vlm_lm_input){.token = WORD_TOKEN + 1};
@@ -605,19 +619,10 @@ static void test_subject(const char *tok) {
     CHECK_MSG(wrong == 0, "%d entries of head 3 of layer 1 are not the colours' change alone, times 3", wrong);
     vlm_model *z = one_head(d, flat, 3);
     if (z) {
-        const int off = rep.reply_offset;
-        enum { NTXT = 5, NFR = 3 };
-        const int T = NTXT + NFR * (NT + 1) - 1 + off + 3;
-        float *emb = connect(z, tokens, NFR * NT);
-        vlm_lm_input *in = malloc((size_t)T * sizeof *in);
-        int t = 0;
-        for (int i = 0; i < NTXT; i++) in[t++] = (vlm_lm_input){.token = 1 + i};
-        for (int f = 0; f < NFR; f++) {
-            for (int j = 0; j < NT; j++) in[t++] = (vlm_lm_input){.token = -1, .embd = emb + (size_t)(f * NT + j) * H};
-            if (f < NFR - 1) in[t++] = (vlm_lm_input){.token = 7};
-        }
-        const int last = t - 1;
-        while (t < T) in[t] = (vlm_lm_input){.token = 10 + t % 20}, t++;
+        const int off = rep.reply_offset, T = reply_len(off);
+        float *emb = connect(z, tokens, RF * NT);
+        int last;
+        vlm_lm_input *in = reply_inputs(emb, off, &last);
         in[last + off] = (vlm_lm_input){.token = WORD_TOKEN};
         double worst, biggest;
         head_copy(z, in, T, 3, last + off, last, &worst, &biggest);
