@@ -158,6 +158,29 @@ static void position_head(float *qh, float *kh, int64_t Dh, int64_t H, int64_t q
     }
 }
 
+/* A head of layer 1 keyed on given tokens (the word and subject heads): column dim of the token
+ * embedding emb [V][H] is gamma (signed as the norm weight g there) for those tokens and 0 for
+ * every other, and the head's query [Dh][H] reads it, its key [Dh][H] dimension 0 (frame tokens),
+ * with the RoPE construction for offset o (pair weights w, absolute margin gap), scaled for
+ * DH_MARGIN logits at the median token (rest of the embedding e_med, gamma along the text
+ * constant) and the frame key's x_e, xk. */
+static void token_head(float *emb, int64_t V, int64_t H, int64_t Dh, const int32_t *ids, size_t n, int64_t dim,
+                       double g, double gamma, double e_med, double xk, int64_t o, const double *theta,
+                       const double *w, double gap, float *q, float *k) {
+    for (int64_t t = 0; t < V; t++) emb[t * H + dim] = 0.0f;
+    for (size_t i = 0; i < n; i++) emb[(int64_t)ids[i] * H + dim] = (float)(g < 0 ? -gamma : gamma);
+    const double x = x_e(gamma, g, sqrt(e_med * e_med + gamma * gamma), H);
+    const double u = sqrt(DH_MARGIN * sqrt((double)Dh) / (gap * x * xk));
+    position_head(q, k, Dh, H, dim, o, theta, w, DH_REPLY_PAIRS, u);
+}
+
+/* The first of n token ids outside the vocabulary [0, n_vocab), or -1. */
+static long outside_vocab(const int32_t *ids, size_t n, int32_t n_vocab) {
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= n_vocab) return (long)i;
+    return -1;
+}
+
 /* Dimensions of the previous-change head's subspace Q: what n_embd leaves beside the reserved
  * dimensions (the constants 0-1, 2 with the word head, and the move readout's four) and the three
  * subspaces P, P', P'', at most head_dim. */
@@ -262,7 +285,7 @@ vlm_status vlm_design_diff_heads_check(const vlm_model *m, const vlm_diff_heads_
     if (p->readout_colour_reply != 1.0 && !(p->readout_colour_gain > 0))
         return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG,
                            "diff_heads: the reply head's factor on the colours' change goes with the colours' moments");
-    if (p->n_subject_tokens && !(p->readout_colour_gain > 0 && p->readout_n_colours && p->reply_head))
+    if (p->n_subject_tokens && !subject_head(p))
         return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG,
                            "diff_heads: the subject head goes with the colours' moments");
     if (!(p->subject_colour > 0 && p->subject_colour <= 100) || (p->subject_colour != 1.0 && !p->n_subject_tokens))
@@ -333,10 +356,10 @@ vlm_status vlm_design_diff_heads_check(const vlm_model *m, const vlm_diff_heads_
     if (p->n_subject_tokens) {
         if (!p->subject_tokens)
             return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "diff_heads: the subject head needs its tokens");
-        for (size_t i = 0; i < p->n_subject_tokens; i++)
-            if (p->subject_tokens[i] < 0 || p->subject_tokens[i] >= hp->n_vocab)
-                return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "diff_heads: subject token %d is outside the "
-                                   "vocabulary (%d)", p->subject_tokens[i], hp->n_vocab);
+        const long i = outside_vocab(p->subject_tokens, p->n_subject_tokens, hp->n_vocab);
+        if (i >= 0)
+            return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "diff_heads: subject token %d is outside the "
+                               "vocabulary (%d)", p->subject_tokens[i], hp->n_vocab);
     }
     if (!p->n_word_tokens) return VLM_OK;
     if (!p->word_tokens || 3 * Dh > H - 3 || p->word_pos < 1 || o + p->word_pos >= DH_SPAN)
@@ -344,10 +367,10 @@ vlm_status vlm_design_diff_heads_check(const vlm_model *m, const vlm_diff_heads_
                            "diff_heads: the word head needs its tokens, 3 head dims (%lld) within n_embd - 3 = %lld "
                            "and a position 1..%lld into the reply (%d)", (long long)(3 * Dh), (long long)(H - 3),
                            (long long)(DH_SPAN - 1 - o), p->word_pos);
-    for (size_t i = 0; i < p->n_word_tokens; i++)
-        if (p->word_tokens[i] < 0 || p->word_tokens[i] >= hp->n_vocab)
-            return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "diff_heads: word token %d is outside the "
-                               "vocabulary (%d)", p->word_tokens[i], hp->n_vocab);
+    const long i = outside_vocab(p->word_tokens, p->n_word_tokens, hp->n_vocab);
+    if (i >= 0)
+        return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG, "diff_heads: word token %d is outside the "
+                           "vocabulary (%d)", p->word_tokens[i], hp->n_vocab);
     return VLM_OK;
 }
 
@@ -684,32 +707,24 @@ vlm_status vlm_design_diff_heads(const vlm_model *m, const float *tokens, size_t
                     /* the reply head's rows of the colours' change (2 .. 2 + nz) */
                     const double fz = hh == 0 && d >= 2 && d < 2 + nz ? p->readout_colour_reply : 1.0;
                     const double f = !off ? fz : hh == 0 ? p->readout_reply : 0.0;
-                    v1[(size_t)(hh * Dh + d) * Hz + (size_t)c] = f == 0.0 ? 0.0f : (float)(f * P0[(size_t)d * Hz + (size_t)c]);
-                    o1[(size_t)c * (size_t)Nq + (size_t)(hh * Dh + d)] = (float)(sc * P2[(size_t)d * Hz + (size_t)c]);
+                    const size_t at = (size_t)d * Hz + (size_t)c;
+                    v1[(size_t)(hh * Dh) * Hz + at] = f == 0.0 ? 0.0f : (float)(f * P0[at]);
+                    o1[(size_t)c * (size_t)Nq + (size_t)(hh * Dh + d)] = (float)(sc * P2[at]);
                 }
         if (word) {
             /* 7. word tokens: gamma along dimension 2 (every other token 0); head 1 of layer 1 queries
              *    it and attends off_w back (its value and output are head 0's, written above) */
-            const double g1w = l1->attn_norm[2];
-            for (int64_t t = 0; t < V; t++) emb[t * H + 2] = 0.0f;
-            for (size_t i = 0; i < p->n_word_tokens; i++)
-                emb[(int64_t)p->word_tokens[i] * H + 2] = (float)(g1w < 0 ? -gamma : gamma);
-            const double xw = x_e(gamma, g1w, sqrt(e_med * e_med + gamma * gamma), H);
-            const double uw = sqrt(DH_MARGIN * sqrt((double)Dh) / (gap_w * xw * xk));
-            position_head(q1 + (size_t)Dh * Hz, k1 + (size_t)Dh * Hz, Dh, H, 2, off_w, theta, ww, DH_REPLY_PAIRS, uw);
+            token_head(emb, V, H, Dh, p->word_tokens, p->n_word_tokens, 2, l1->attn_norm[2], gamma, e_med, xk, off_w,
+                       theta, ww, gap_w, q1 + (size_t)Dh * Hz, k1 + (size_t)Dh * Hz);
         }
         if (subject) {
             /* 9. subject tokens: gamma along dS (every other token 0, frame tokens 0 like every
              *    reserved dimension); head 3 of layer 1 queries it and attends off_r back, as the
              *    reply head does, and copies the colours' change alone (P0's rows 2 .. 2 + nz, unit
              *    vectors at dDZ_k), times subject_colour, into the reply head's output subspace */
-            const double g1s = l1->attn_norm[dS];
-            for (size_t i = 0; i < p->n_subject_tokens; i++)
-                emb[(int64_t)p->subject_tokens[i] * H + dS] = (float)(g1s < 0 ? -gamma : gamma);
-            const double xs = x_e(gamma, g1s, sqrt(e_med * e_med + gamma * gamma), H);
-            const double us = sqrt(DH_MARGIN * sqrt((double)Dh) / (gap_r * xs * xk));
-            float *q3 = q1 + (size_t)(3 * Dh) * Hz, *k3 = k1 + (size_t)(3 * Dh) * Hz, *v3 = v1 + (size_t)(3 * Dh) * Hz;
-            position_head(q3, k3, Dh, H, dS, off_r, theta, wr, DH_REPLY_PAIRS, us);
+            token_head(emb, V, H, Dh, p->subject_tokens, p->n_subject_tokens, dS, l1->attn_norm[dS], gamma, e_med, xk,
+                       off_r, theta, wr, gap_r, q1 + (size_t)(3 * Dh) * Hz, k1 + (size_t)(3 * Dh) * Hz);
+            float *v3 = v1 + (size_t)(3 * Dh) * Hz;
             for (int64_t d = 0; d < Dh; d++)
                 for (int64_t c = 0; c < H; c++) {
                     const bool in = d >= 2 && d < 2 + nz;

@@ -18,7 +18,6 @@ circle, triangle: the "shapes" dimension of `videollm calibrate --design-tower`'
 also checks the tower itself: at every appearance after the first frame, whether the largest change
 of the shape sums from the frame before names the appearing object's shape. Standard library only
 (and spoken_at_event.py beside it)."""
-import glob
 import json
 import os
 import re
@@ -26,7 +25,7 @@ import sys
 from collections import Counter
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from spoken_at_event import head_tokens  # noqa: E402
+from spoken_at_event import event_paths, head_tokens  # noqa: E402
 
 SHAPES = ["square", "circle", "triangle"]
 PATTERNS = {
@@ -53,11 +52,7 @@ def wrong_fields(action, groups, ev, shape, size):
 
 
 def main(argv):
-    if len(argv) not in (2, 4):
-        sys.exit(__doc__)
-    paths = sorted(glob.glob(os.path.join(argv[1], "*.events.json")))
-    if not paths:
-        sys.exit(f"shared_colour: no *.events.json in {argv[1]}")
+    paths = event_paths(argv, (2, 4), "shared_colour", __doc__)
     shape_dim = int(argv[3]) if len(argv) == 4 else None
     total, narrated = Counter(), Counter()
     misses = {a: Counter() for a in ACTIONS}

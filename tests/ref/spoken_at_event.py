@@ -46,12 +46,19 @@ def moving_frames(path):
     return {r for r in range(1, len(head)) if any(abs(a - b) > 1e-6 for a, b in zip(head[r], head[r - 1]))}
 
 
-def main(argv):
-    if len(argv) not in (2, 3):
-        sys.exit(__doc__)
+def event_paths(argv, n_args, who, doc):
+    """The sorted *.events.json of the folder argv[1]; exits with doc when len(argv) is not in
+    n_args, and naming who when the folder has none."""
+    if len(argv) not in n_args:
+        sys.exit(doc)
     paths = sorted(glob.glob(os.path.join(argv[1], "*.events.json")))
     if not paths:
-        sys.exit(f"spoken_at_event: no *.events.json in {argv[1]}")
+        sys.exit(f"{who}: no *.events.json in {argv[1]}")
+    return paths
+
+
+def main(argv):
+    paths = event_paths(argv, (2, 3), "spoken_at_event", __doc__)
     spoken, probs, quiet, quiet_moving = defaultdict(lambda: [0, 0]), defaultdict(list), [], []
     moves = [0, 0, 0, 0]  # with a move sentence; right direction, colour, shape
     for ev_path in paths:
