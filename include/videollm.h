@@ -614,8 +614,9 @@ typedef struct {
                                                     them by as much, whatever the object's place */
     bool head_moments;                           /* the head token also carries its column and row
                                                     moments in 2 n_colours dimensions of its own, 0 in
-                                                    every grid token (a frame-wide quantity that only
-                                                    the head token has) */
+                                                    every grid token (a frame-wide quantity) */
+    bool area_sums;                              /* the bins also read a sum of two areas of distinct
+                                                    groups (two objects of one colour): both fire */
 } vlm_tower_design_params;
 
 typedef struct {
@@ -624,8 +625,8 @@ typedef struct {
     int32_t dims_used;     /* residual dimensions the construction uses */
     double area_err_max;   /* largest |area the tower measures - pixels counted| of one colour
                               in one frame, in pixels (a check of the construction) */
-    double area_margin;    /* a quarter of the smallest gap between two known areas (or
-                              between no object and the smallest area), pixels:
+    double area_margin;    /* a quarter of the smallest gap between two known areas (or their
+                              sums, or no object and the smallest area), pixels:
                               the head's area bins are right while area_err_max stays below */
     /* where the features are (first dimension; colour k at +k): grid and head tokens carry
      * the area of each colour and its column / row moments, standardised; the head token
@@ -639,8 +640,7 @@ typedef struct {
                               dim_waves + k and + n_colours + k, of the row at + 2 n_colours + k
                               and + 3 n_colours + k; -1 without */
     int32_t dim_head_moments; /* with head_moments: the head token's copy of colour k's column
-                              moment at + k, of its row moment at + n_colours + k (grid tokens 0
-                              there); -1 without */
+                              moment at + k, of its row moment at + n_colours + k; -1 without */
 } vlm_tower_design_report;
 
 /* Write every weight of a live1+ tower (>= 2 layers, even patch size, f32)

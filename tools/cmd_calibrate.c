@@ -13,7 +13,7 @@ static int usage(FILE *f) {
     fprintf(f, "usage: videollm calibrate --model M.gguf --out OUT.gguf [--seed 1] [--scenes 100] [--seconds 20]\n"
                "                          [--max-objects 4] [--event-offset 1] [--threads 2] [--frame-diff-heads [--reply-head]]\n"
                "                          [--word-head WORD,WORD,... [--word-pos 2]] [--prev-change-head] [--move-readout G [--readout-colours G_Z [--readout-colour-reply A] [--subject-head W,... [--subject-colour A]]] [--readout-word-only [--readout-reply F]]]\n"
-               "                          [--design-tower [--head-moment-gain 1] [--moment-wave T] [--head-moments]]\n"
+               "                          [--design-tower [--head-moment-gain 1] [--moment-wave T] [--head-moments] [--area-sums]]\n"
                "                          [--quiet]\n"
                "  Runs the model's vision tower on the 2 fps frames (ticks 0, 5, 10, ...) of synthetic scenes\n"
                "  seed .. seed+scenes-1 and rescales its post-LN, MAP-head attention output and head bias so\n"
@@ -32,6 +32,9 @@ static int usage(FILE *f) {
                "  --head-moments      with --design-tower: the head token also carries a copy of its column and\n"
                "                      row moments (2 x colours more dimensions) that grid tokens do not have;\n"
                "                      --readout-colours then reads Z_k there\n"
+               "  --area-sums         with --design-tower: the head's bins also read the sum of two objects'\n"
+               "                      areas of distinct shapes, so that two objects of one colour fire both\n"
+               "                      bins and both shapes (the world's objects of one colour differ in shape)\n"
                "  --frame-diff-heads  then design heads 0-3 of LM layer 0 to compare each frame with the one\n"
                "                      before, and give the connector a constant output for them to key on\n"
                "                      (fitted on the calibrated tokens of the first 10 scenes; an untrained LM)\n"
@@ -164,9 +167,10 @@ static vlm_status design_heads(frames *f, long n_scenes, const vlm_diff_heads_pa
  * background and the six object areas. */
 static vlm_status design_tower(const vlm_model *m, frames *f, size_t n_frames, int32_t threads, const char *out,
                                int quiet, long scenes, double moment_gain, double wave, int head_moments,
-                               vlm_tower_design_report *rep, char *err, size_t err_size) {
+                               int area_sums, vlm_tower_design_report *rep, char *err, size_t err_size) {
     vlm_tower_design_params p = {.n_colours = VLM_SYNTH_N_COLOURS, .n_areas = 0, .head_moment_gain = moment_gain,
-                                 .moment_wave = wave, .head_moments = head_moments};
+                                 .moment_wave = wave, .head_moments = head_moments,
+                                 .area_sums = area_sums};
     vlm_synth_colour_rgb(-1, p.background);
     for (int k = 0; k < VLM_SYNTH_N_COLOURS; k++) vlm_synth_colour_rgb(k, p.colours[k]);
     p.n_groups = VLM_SYNTH_N_SHAPES; /* the head token also says which shape appeared, whatever its colour */
@@ -222,6 +226,7 @@ int cmd_calibrate(int argc, char **argv) {
     const char *model = NULL, *out = NULL;
     long seed = 1, scenes = 100, seconds = 20, maxobj = 4, threads = 2, evoff = 1;
     int quiet = 0, diff_heads = 0, reply_head = 0, design = 0, prev_head = 0, word_only = 0, head_moments = 0;
+    int area_sums = 0;
     const char *word_head = NULL, *subject = NULL;
     long word_pos = 2;
     double moment_gain = 0.0; /* 0: not given (1) */
@@ -241,6 +246,7 @@ int cmd_calibrate(int argc, char **argv) {
         if (!strcmp(a, "--design-tower")) { design = 1; continue; }
         if (!strcmp(a, "--readout-word-only")) { word_only = 1; continue; }
         if (!strcmp(a, "--head-moments")) { head_moments = 1; continue; }
+        if (!strcmp(a, "--area-sums")) { area_sums = 1; continue; }
         if (!v) { fprintf(stderr, "videollm calibrate: %s needs a value\n", a); return usage(stderr); }
         i++;
         if (!strcmp(a, "--model")) model = v;
@@ -284,6 +290,10 @@ int cmd_calibrate(int argc, char **argv) {
     }
     if (head_moments && !design) {
         fprintf(stderr, "videollm calibrate: --head-moments goes with --design-tower\n");
+        return usage(stderr);
+    }
+    if (area_sums && !design) {
+        fprintf(stderr, "videollm calibrate: --area-sums goes with --design-tower\n");
         return usage(stderr);
     }
     if (wave > 0.0 && !design) {
@@ -386,7 +396,7 @@ int cmd_calibrate(int argc, char **argv) {
         if (design) {
             vlm_tower_design_report trep;
             st = design_tower(m, &f, (size_t)scenes * f.per_scene, (int32_t)threads, out, quiet, scenes, moment_gain, wave,
-                              head_moments, &trep, err, sizeof err);
+                              head_moments, area_sums, &trep, err, sizeof err);
             if (!st && readout > 0.0)
                 dp.readout_n_colours = VLM_SYNTH_N_COLOURS, dp.readout_dim_x = trep.dim_moment_x,
                 dp.readout_dim_y = trep.dim_moment_y;

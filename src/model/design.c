@@ -38,7 +38,9 @@
  * adds, per colour and known area, a bin indicator: 1 when the colour's
  * area in the frame is that area (ramps of GELU pairs halfway between two
  * areas), and per group of areas (e.g. the areas of one shape) the sum of its
- * bins over the colours. The head token is F plus those bins and groups,
+ * bins over the colours. With area_sums the bins also fire for a colour
+ * whose area is the sum of two areas of distinct groups (both bins: two
+ * objects of that colour). The head token is F plus those bins and groups,
  * standardised, all centred.
  *
  * Residual layout (nc colours, nb areas, g x g patches):
@@ -60,10 +62,12 @@
 #define RAMP_C 2.0  /* a step is (gelu(z + C) - gelu(z - C)) / 2C */
 #define LIVE_MIN 1e-5
 #define TWO_PI 6.283185307179586
+#define MAX_POINTS (VLM_DESIGN_MAX_AREAS * (VLM_DESIGN_MAX_AREAS + 1) / 2)
 
 typedef struct {
     int64_t D, I, P, g, Np, S, nc, nb, L, ncell;
     int64_t bal, dm, dgate, de, da, dax, day, dbin, dgroup, ng, dwave, nw, dhm, nhm, used;
+    int64_t npt; /* the head's area points: the nb areas, and with area_sums their sums (below) */
     double wave; /* the period of W in patches (nw = 4 nc), or 0 (nw = 0) */
 } layout;
 
@@ -389,7 +393,13 @@ vlm_status vlm_vision_design(const vlm_model *m, const vlm_tower_design_params *
     y.wave = p->moment_wave, y.nw = p->moment_wave > 0.0 ? 4 * y.nc : 0;
     y.dwave = y.dgroup + y.ng, y.dhm = y.dwave + y.nw, y.nhm = p->head_moments ? 2 * y.nc : 0;
     y.used = y.dhm + y.nhm;
-    const int64_t units[3] = {16 * y.nc, 4 * y.nc + 2 * y.nc * (y.g - 1), 2 * y.nc * (y.nb + 1)};
+    if (p->area_sums && p->n_groups < 2)
+        return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG,
+                           "vision_design: area sums need at least 2 area groups (have %d)", p->n_groups);
+    y.npt = y.nb;
+    for (int32_t b = 0; p->area_sums && b < p->n_areas; b++)
+        for (int32_t c = b + 1; c < p->n_areas; c++) y.npt += p->area_group[b] != p->area_group[c];
+    const int64_t units[3] = {16 * y.nc, 4 * y.nc + 2 * y.nc * (y.g - 1), 2 * y.nc * (y.npt + 1)};
     const int64_t need_i = units[1] > units[0] ? (units[1] > units[2] ? units[1] : units[2])
                                                : (units[0] > units[2] ? units[0] : units[2]);
     if (y.D < y.used || y.I < need_i)
@@ -448,12 +458,32 @@ vlm_status vlm_vision_design(const vlm_model *m, const vlm_tower_design_params *
         for (int32_t b = 0; b < p->n_areas; b++)
             areas[b] = p->areas[order[b]], group[b] = p->n_groups ? p->area_group[order[b]] : 0;
     }
-    double gap = areas[0];
-    for (int64_t b = 1; b < y.nb; b++) gap = fmin(gap, areas[b] - areas[b - 1]);
+    /* The points the head's bins tell apart, ascending, each with how many of each area it holds:
+     * the areas alone, and with area_sums every sum of two areas of distinct groups (two objects of
+     * one colour: in the demo world they differ in shape). */
+    double pts[MAX_POINTS];
+    uint8_t has[MAX_POINTS][VLM_DESIGN_MAX_AREAS];
+    memset(has, 0, sizeof has);
+    {
+        int64_t n = 0;
+        for (int32_t b = 0; b < p->n_areas; b++) pts[n] = areas[b], has[n++][b] = 1;
+        for (int32_t b = 0; y.npt > y.nb && b < p->n_areas; b++)
+            for (int32_t c = b + 1; c < p->n_areas; c++)
+                if (group[b] != group[c]) pts[n] = areas[b] + areas[c], has[n][b] = has[n][c] = 1, n++;
+        for (int64_t i = 1; i < n; i++) /* insertion sort, rows with their points */
+            for (int64_t j = i; j > 0 && pts[j] < pts[j - 1]; j--) {
+                uint8_t h[VLM_DESIGN_MAX_AREAS];
+                double v = pts[j];
+                pts[j] = pts[j - 1], pts[j - 1] = v;
+                memcpy(h, has[j], sizeof h), memcpy(has[j], has[j - 1], sizeof h), memcpy(has[j - 1], h, sizeof h);
+            }
+    }
+    double gap = pts[0];
+    for (int64_t b = 1; b < y.npt; b++) gap = fmin(gap, pts[b] - pts[b - 1]);
     if (!(areas[0] > 0) || !(gap > 0) || areas[y.nb - 1] > (double)(y.S * y.S))
         return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG,
-                           "vision_design: the areas must be distinct, positive and at most the frame (%lld pixels)",
-                           (long long)(y.S * y.S));
+                           "vision_design: the areas%s must be distinct, positive and at most the frame (%lld pixels)",
+                           y.npt > y.nb ? " and their sums" : "", (long long)(y.S * y.S));
 
     tower t;
     const size_t D = (size_t)y.D, I = (size_t)y.I;
@@ -469,6 +499,13 @@ vlm_status vlm_vision_design(const vlm_model *m, const vlm_tower_design_params *
     build_layers(&t, &y, (const double(*)[3])cn, bgn);
     ln_identity(t.post_w, t.post_b, y.D);
     ln_identity(t.hln_w, t.hln_b, y.D);
+    /* The head's norm sees the balance, minus the sum of all features, which grows with the objects
+     * on screen (its square reached 9% of the anchors' in a frame of four objects), so that norm scales the
+     * areas by a few percent. The area sums' bins lie as close as 84 px: with them the head's anchors
+     * are ten times larger, which leaves that scale within 0.05%. */
+    const double hanchor = p->area_sums ? 10.0 * ANCHOR : ANCHOR;
+    if (p->area_sums)
+        for (int64_t i = 3; i < y.D; i++) t.hln_w[i] = (float)(hanchor * sqrt(2.0 / (double)y.D));
     vlm_model c = with_tower(m, &t, &y, ls);
 
     /* pass 1: the raw features' statistics over grid cells and over frames */
@@ -503,30 +540,40 @@ vlm_status vlm_vision_design(const vlm_model *m, const vlm_tower_design_params *
     }
     balance_rows(t.hout, y.D, y.D);
     balance_bias(t.hout_b, y.D, 1);
-    /* the head's area bins: step t at edge e_t, bin b = step b - step b+1 */
+    t.hout_b[0] = (float)hanchor, t.hout_b[1] = (float)-hanchor;
+    /* the head's area bins: a step at each edge e_s between two points (and below the first, above
+     * the last); area b's bin adds, at each step, how much more of b the point above holds than the
+     * point below, so it is 1 on every point that holds b; a group sums its areas' bins */
     {
         const double px = (double)(y.S * y.S), K = 16.0 / (gap / px);
         for (int64_t k = 0; k < y.nc; k++) {
             const int64_t d = y.da + k;
             if (!(sdg[d] > LIVE_MIN)) continue; /* a colour the sample never shows */
-            for (int64_t s = 0; s <= y.nb; s++) {
-                double e = s == 0 ? areas[0] / 2 : s == y.nb ? areas[y.nb - 1] + gap / 2 : (areas[s - 1] + areas[s]) / 2;
+            for (int64_t s = 0; s <= y.npt; s++) {
+                const int64_t n = y.npt;
+                double e = s == 0 ? pts[0] / 2 : s == n ? pts[n - 1] + gap / 2 : (pts[s - 1] + pts[s]) / 2;
+                /* with sums each ramp is as steep as its own gap needs (the areas alone keep the one slope) */
+                const double lg = s == 0 ? pts[0] : s == n ? gap : pts[s] - pts[s - 1];
+                const double ks = n > y.nb ? 16.0 / (lg / px) : K;
                 e /= px;
                 for (int pm = 0; pm < 2; pm++) {
-                    const int64_t u = (k * (y.nb + 1) + s) * 2 + pm;
-                    t.hup[(size_t)u * D + (size_t)d] = (float)(K * sdg[d]);
-                    t.hup_b[u] = (float)(K * (mug[d] - e) + (pm ? -RAMP_C : RAMP_C));
+                    const int64_t u = (k * (n + 1) + s) * 2 + pm;
+                    t.hup[(size_t)u * D + (size_t)d] = (float)(ks * sdg[d]);
+                    t.hup_b[u] = (float)(ks * (mug[d] - e) + (pm ? -RAMP_C : RAMP_C));
                     const float w = (float)((pm ? -1.0 : 1.0) / (2.0 * RAMP_C));
-                    if (s < y.nb) t.hdown[(size_t)(y.dbin + k * y.nb + s) * I + (size_t)u] += w;
-                    if (s > 0) t.hdown[(size_t)(y.dbin + k * y.nb + s - 1) * I + (size_t)u] -= w;
-                    /* the groups: the sum of their areas' bins over the colours */
-                    if (y.ng && s < y.nb) t.hdown[(size_t)(y.dgroup + group[s]) * I + (size_t)u] += w;
-                    if (y.ng && s > 0) t.hdown[(size_t)(y.dgroup + group[s - 1]) * I + (size_t)u] -= w;
+                    int gd[VLM_DESIGN_MAX_AREAS] = {0};
+                    for (int64_t b = 0; b < y.nb; b++) {
+                        const int db = (s < n ? has[s][b] : 0) - (s > 0 ? has[s - 1][b] : 0);
+                        if (db) t.hdown[(size_t)(y.dbin + k * y.nb + b) * I + (size_t)u] += (float)db * w;
+                        gd[group[b]] += db;
+                    }
+                    for (int64_t g = 0; g < y.ng; g++) /* the groups: the sum of their areas' bins over the colours */
+                        if (gd[g]) t.hdown[(size_t)(y.dgroup + g) * I + (size_t)u] += (float)gd[g] * w;
                 }
             }
         }
     }
-    t.hdown_b[0] = (float)-ANCHOR, t.hdown_b[1] = (float)ANCHOR; /* the head token holds no anchors */
+    t.hdown_b[0] = (float)-hanchor, t.hdown_b[1] = (float)hanchor; /* the head token holds no anchors */
     /* pass 2: standardise the bins, centre the head token */
     memset(tmp, 0, 6 * D * sizeof(double));
     if ((st = run_pass(&c, &y, n_threads, frame, user, n_frames, (const uint8_t(*)[3])p->colours, &a, 0, err,

@@ -27,11 +27,19 @@
  *  - head moments (D = 64): the head token carries a copy of its column and
  *    row moments in 6 more dimensions (within 1e-5), every grid token 0
  *    there, and every other dimension but the balance is as without them;
+ *  - area sums (D = 64): a large and a small red square together fire
+ *    both red bins and both groups, each within 5% of its change when that
+ *    square is alone, no other bin by more than 5%; without the option
+ *    neither bin fires; with the option a large red square's bin is the same
+ *    within 1% beside two more objects as alone; the head's norm weight is
+ *    ten times that without (its anchors ten times larger: the balance's
+ *    share of its scale a hundredth) and the head token still holds none;
  *  - refusals, with a message and no file left: one frame, a failing frame
  *    callback, a tower too narrow (the message says how wide), a colour equal
  *    to the background, two colours that cannot be told apart, equal areas,
  *    an area in no group, a wave period out of range, a tower too narrow
- *    for the waves. */
+ *    for the waves, area sums with one group, an area equal to a sum of two,
+ *    an MLP too narrow for the sums' bins. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -450,6 +458,73 @@ static void test_head_moments(const char *tok) {
     vlm_model_free(c0), vlm_model_free(ch);
 }
 
+/* area_sums: two objects of one colour (distinct groups) fire both their bins and both groups */
+static void test_area_sums(const char *tok) {
+    enum { D = 64 };
+    char g[300], o0[300], o1[300];
+    vlm_model *m = setup(tok, "as64", "asum", g, o0, o1); /* without and with the sums */
+    if (!m) return;
+    vlm_tower_design_params p = world(), ps = world();
+    vlm_tower_design_report r0, rep;
+    ps.area_sums = true;
+    design_two(m, p, ps, o0, o1, &r0, &rep);
+    CHECK_MSG(rep.dims_used == r0.dims_used && rep.dim_bins == r0.dim_bins && rep.area_margin == 16.0,
+              "dims used %d (%d without), bins at %d (%d), margin %g", rep.dims_used, r0.dims_used, rep.dim_bins,
+              r0.dim_bins, rep.area_margin);
+    { /* the head's norm weight, without and with the sums */
+        char e[512], *vp[2] = {vlm_convert_vision_path(o0), vlm_convert_vision_path(o1)};
+        vlm_gguf *h[2] = {NULL, NULL};
+        double w[2] = {0, 0};
+        for (int j = 0; j < 2; j++) {
+            CHECK_MSG(vp[j] && vlm_gguf_open(vp[j], &h[j], e, sizeof e) == VLM_OK, "%s", e);
+            const vlm_gguf_tensor *t = h[j] ? vlm_gguf_find_tensor(h[j], "v.head.ln.weight") : NULL;
+            CHECK(t != NULL);
+            if (t) w[j] = ((const float *)t->data)[3];
+            vlm_gguf_close(h[j]), free(vp[j]);
+        }
+        CHECK_MSG(w[0] > 0 && fabs(w[1] / w[0] - 10) < 1e-5, "head norm weight %g with sums, %g without", w[1], w[0]);
+    }
+    vlm_model *c0 = NULL, *c1 = NULL;
+    vlm_vision_context *v0 = NULL, *v1 = NULL;
+    load_pair(o0, o1, &c0, &c1, &v0, &v1);
+    if (v0 && v1) {
+        uint8_t *rgb = malloc(S * S * 3);
+        float e1[NT * D], l1[NT * D], s1[NT * D], b1[NT * D], e0[NT * D], b0[NT * D], busy[NT * D];
+        const int db = rep.dim_bins, dg = rep.dim_groups; /* bin 0: 64 px (group 0), bin 1: 196 px (group 1) */
+        clear(rgb), encode(v1, rgb, e1), encode(v0, rgb, e0);
+        clear(rgb), square(rgb, 1, 1, 14, 0), encode(v1, rgb, l1);
+        clear(rgb), square(rgb, 60, 60, 8, 0), encode(v1, rgb, s1);
+        clear(rgb), square(rgb, 1, 1, 14, 0), square(rgb, 60, 60, 8, 0), encode(v1, rgb, b1), encode(v0, rgb, b0);
+        const double big = l1[db + 1] - e1[db + 1], small = s1[db] - e1[db];
+        const double gl = l1[dg + 1] - e1[dg + 1], gs = s1[dg] - e1[dg];
+        CHECK_MSG(big > 0.5 && small > 0.5 && gl > 0.5 && gs > 0.5, "alone: bins %g, %g, groups %g, %g", big, small, gl,
+                  gs);
+        const double both[4] = {b1[db + 1] - e1[db + 1], b1[db] - e1[db], b1[dg + 1] - e1[dg + 1], b1[dg] - e1[dg]};
+        const double alone[4] = {big, small, gl, gs};
+        for (int j = 0; j < 4; j++)
+            CHECK_MSG(fabs(both[j] - alone[j]) < 0.05 * alone[j], "two red squares: %s %d fires %g (alone %g)",
+                      j < 2 ? "bin" : "group", 1 - j % 2, both[j], alone[j]);
+        for (int b = 2; b < 6; b++)
+            CHECK_MSG(fabs(b1[db + b] - e1[db + b]) < 0.05 * small, "two red squares: bin %d moved %g", b,
+                      b1[db + b] - e1[db + b]);
+        /* without the sums 260 px is past the last bin: neither fires */
+        const double n0 = b0[r0.dim_bins + 1] - e0[r0.dim_bins + 1], n1 = b0[r0.dim_bins] - e0[r0.dim_bins];
+        CHECK_MSG(fabs(n0) < 0.05 * big && fabs(n1) < 0.05 * small, "without sums the bins move %g and %g", n0, n1);
+        /* beside a large green and a large blue square, the large red square's bin is as alone */
+        clear(rgb), square(rgb, 1, 1, 14, 0), square(rgb, 40, 1, 14, 1), square(rgb, 1, 40, 14, 2), encode(v1, rgb, busy);
+        const double bb = busy[db + 1] - e1[db + 1];
+        CHECK_MSG(fabs(bb - big) < 0.01 * big, "beside two objects the large red bin fires %g (alone %g)", bb, big);
+        CHECK_MSG(busy[0] == 0.0f && busy[1] == 0.0f && b1[0] == 0.0f && b1[1] == 0.0f, "head token anchors %g %g",
+                  busy[0], busy[1]);
+        printf("area sums: two red squares fire bins %.3f, %.3f and groups %.3f, %.3f (alone %.3f, %.3f, %.3f, %.3f); "
+               "without the option %.3f, %.3f; the large bin beside two objects %.4f\n",
+               both[0], both[1], both[2], both[3], big, small, gl, gs, n0, n1, bb);
+        free(rgb);
+    }
+    vlm_vision_context_free(v0), vlm_vision_context_free(v1);
+    vlm_model_free(c0), vlm_model_free(c1);
+}
+
 static void expect_refusal(const vlm_model *m, const vlm_tower_design_params *p, frames *f, size_t n, const char *out,
                            vlm_status want, const char *msg, const char *dir) {
     char e[512] = "";
@@ -492,6 +567,13 @@ static void test_refusals(const char *tok) {
         expect_refusal(m, &q, &ok, NF, out, VLM_ERR_INVALID_ARG, "moment wave period", dir);
         q = p, q.moment_wave = 4; /* 12 more dimensions than 64 hold */
         expect_refusal(m, &q, &ok, NF, out, VLM_ERR_UNSUPPORTED, "at least 66 wide", dir);
+        q = p, q.area_sums = true, q.n_groups = 1, q.area_group[0] = q.area_group[1] = 0;
+        expect_refusal(m, &q, &ok, NF, out, VLM_ERR_INVALID_ARG, "at least 2 area groups", dir);
+        q = p, q.area_sums = true, q.n_areas = 3, q.areas[2] = 260, q.area_group[2] = 1; /* 64 + 196 */
+        expect_refusal(m, &q, &ok, NF, out, VLM_ERR_INVALID_ARG, "areas and their sums must be distinct", dir);
+        q = p, q.area_sums = true, q.n_areas = 5, q.n_groups = 5; /* 5 areas + 10 sums: 2 x 3 x 16 units */
+        for (int b = 0; b < 5; b++) q.areas[b] = 30 + 31 * b * b, q.area_group[b] = b;
+        expect_refusal(m, &q, &ok, NF, out, VLM_ERR_UNSUPPORTED, "with an MLP of 96", dir);
     }
     vlm_model_free(m);
     vlm_model *n = make_model(tok, "r32", 32, g, sizeof g);
@@ -512,6 +594,7 @@ int main(void) {
     test_moment_gain(tok);
     test_moment_wave(tok);
     test_head_moments(tok);
+    test_area_sums(tok);
     test_refusals(tok);
     test_root_finish(root);
     return check_done("test_design");
