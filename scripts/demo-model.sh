@@ -42,7 +42,7 @@
 #   SUBJECT_COLOUR [2] (with SUBJECT_HEAD: calibrate --subject-colour A, that copy's factor)
 #   HEAD_MOMENTS [1] (with DESIGN_TOWER=1: calibrate --head-moments, the head token's own copy of its moments,
 #   where READOUT_COLOURS then reads; needs V_HIDDEN >= 154 with the waves)
-#   AREA_SUMS [0] (with DESIGN_TOWER=1: calibrate --area-sums, the head's bins also read two objects of one
+#   AREA_SUMS [1] (with DESIGN_TOWER=1: calibrate --area-sums, the head's bins also read two objects of one
 #   colour, docs/demo-model.md "Two objects of one colour")
 #   HOLD_READOUT [1] (with MOVE_READOUT: add to FREEZE the slices that keep the readout's path,
 #   docs/demo-model.md "Holding only the readout's path")
@@ -66,7 +66,7 @@ EPOCHS="${EPOCHS:-2}" LR="${LR:-5e-4}" WARMUP="${WARMUP:-0.03}" ACCUM="${ACCUM:-
 CURVE_SCENES="${CURVE_SCENES:-40}" THREADS="${THREADS:-2}" BASELINE_K="${BASELINE_K:-6}" INSTALL="${INSTALL:-0}"
 REUSE_DATA="${REUSE_DATA:-0}" RESUME="${RESUME:-0}" FREEZE="${FREEZE:-}" FREEZE_STEPS="${FREEZE_STEPS:-0}" WORD_HEAD="${WORD_HEAD-moves}"
 RECAP="${RECAP:-0}" RECAP_ARG=() MOMENT_GAIN="${MOMENT_GAIN:-1}" MOMENT_WAVE="${MOMENT_WAVE:-6}" HEAD_MOMENTS="${HEAD_MOMENTS:-1}"
-AREA_SUMS="${AREA_SUMS:-0}"
+AREA_SUMS="${AREA_SUMS:-1}"
 [ "$RECAP" = 1 ] && RECAP_ARG=(--recap)
 # the move readout is designed (and its path can be held) only with the difference and reply heads
 READOUT=0; [ "$DIFF_HEADS" = 1 ] && [ "$REPLY_HEAD" = 1 ] && [ "$MOVE_READOUT" != 0 ] && READOUT=1
