@@ -500,8 +500,8 @@ vlm_status vlm_vision_design(const vlm_model *m, const vlm_tower_design_params *
     ln_identity(t.post_w, t.post_b, y.D);
     ln_identity(t.hln_w, t.hln_b, y.D);
     /* The head's norm sees the balance, minus the sum of all features, which grows with the objects
-     * on screen (its square reached 9% of the anchors' in a frame of four objects), so that norm scales the
-     * areas by a few percent. The area sums' bins lie as close as 84 px: with them the head's anchors
+     * on screen (its square reached 9% of the anchors' in a frame of four objects), so that norm
+     * scales the areas by a few percent. The area sums' bins lie as close as 84 px: with them the head's anchors
      * are ten times larger, which leaves that scale within 0.05%. */
     const double hanchor = p->area_sums ? 10.0 * ANCHOR : ANCHOR;
     if (p->area_sums)
@@ -546,11 +546,11 @@ vlm_status vlm_vision_design(const vlm_model *m, const vlm_tower_design_params *
      * point below, so it is 1 on every point that holds b; a group sums its areas' bins */
     {
         const double px = (double)(y.S * y.S), K = 16.0 / (gap / px);
+        const int64_t n = y.npt;
         for (int64_t k = 0; k < y.nc; k++) {
             const int64_t d = y.da + k;
             if (!(sdg[d] > LIVE_MIN)) continue; /* a colour the sample never shows */
-            for (int64_t s = 0; s <= y.npt; s++) {
-                const int64_t n = y.npt;
+            for (int64_t s = 0; s <= n; s++) {
                 double e = s == 0 ? pts[0] / 2 : s == n ? pts[n - 1] + gap / 2 : (pts[s - 1] + pts[s]) / 2;
                 /* with sums each ramp is as steep as its own gap needs (the areas alone keep the one slope) */
                 const double lg = s == 0 ? pts[0] : s == n ? gap : pts[s] - pts[s - 1];
