@@ -289,18 +289,28 @@ static void design_two(vlm_model *m, vlm_tower_design_params p0, vlm_tower_desig
     vlm_model_free(m);
 }
 
+/* A fresh model of tower width d (in root/NAME) designed for the world without an option (to
+ * root/SUB/a.gguf, o0) and with the option p1 sets (to root/SUB/b.gguf, o1); false when the
+ * model could not be made. */
+static bool design_option(const char *tok, const char *name, int d, const char *sub, vlm_tower_design_params p1,
+                          char *o0, char *o1, vlm_tower_design_report *r0, vlm_tower_design_report *r1) {
+    char g[300];
+    vlm_model *m = setup_d(tok, name, d, sub, g, o0, o1);
+    if (!m) return false;
+    design_two(m, world(), p1, o0, o1, r0, r1);
+    return true;
+}
+
 /* --head-moment-gain: the head token's moments scaled by the gain (std G over the
  * frames), everything else of every token as without it (but the head token's
  * balance dimension, which keeps its row sum) */
 static void test_moment_gain(const char *tok) {
     enum { D = 64, G = 3 };
-    char g[300], o1[300], o3[300];
-    vlm_model *m = setup(tok, "mg64", "gain", g, o1, o3); /* gains 1 and G */
-    if (!m) return;
-    vlm_tower_design_params p = world(), pg = world();
+    char o1[300], o3[300];
+    vlm_tower_design_params pg = world();
     vlm_tower_design_report rep;
     pg.head_moment_gain = G;
-    design_two(m, p, pg, o1, o3, &rep, NULL);
+    if (!design_option(tok, "mg64", D, "gain", pg, o1, o3, &rep, NULL)) return; /* gains 1 and G */
     vlm_model *c1 = NULL, *c3 = NULL;
     vlm_vision_context *v1 = NULL, *v3 = NULL;
     load_pair(o1, o3, &c1, &c3, &v1, &v3);
@@ -350,13 +360,11 @@ static void test_moment_gain(const char *tok) {
  * units as the moments; nothing else changes */
 static void test_moment_wave(const char *tok) {
     enum { D = 80, T = 4 };
-    char g[300], o0[300], ow[300];
-    vlm_model *m = setup_d(tok, "mw80", D, "wave", g, o0, ow); /* without and with the waves */
-    if (!m) return;
-    vlm_tower_design_params p = world(), pw = world();
+    char o0[300], ow[300];
+    vlm_tower_design_params pw = world();
     vlm_tower_design_report r0, rep;
     pw.moment_wave = T;
-    design_two(m, p, pw, o0, ow, &r0, &rep);
+    if (!design_option(tok, "mw80", D, "wave", pw, o0, ow, &r0, &rep)) return; /* without and with the waves */
     CHECK_MSG(r0.dim_waves == -1 && rep.dim_waves == r0.dims_used && rep.dims_used == r0.dims_used + 12,
               "waves at %d (%d without), dims used %d (%d without)", rep.dim_waves, r0.dim_waves, rep.dims_used,
               r0.dims_used);
@@ -411,13 +419,11 @@ static void test_moment_wave(const char *tok) {
 
 /* head_moments: the head token's own copy of its moments; grid tokens 0 there; nothing else changes */
 static void test_head_moments(const char *tok) {
-    char g[300], o0[300], oh[300];
-    vlm_model *m = setup(tok, "hm64", "hmom", g, o0, oh); /* without and with the copy */
-    if (!m) return;
-    vlm_tower_design_params p = world(), ph = world();
+    char o0[300], oh[300];
+    vlm_tower_design_params ph = world();
     vlm_tower_design_report r0, rep;
     ph.head_moments = true;
-    design_two(m, p, ph, o0, oh, &r0, &rep);
+    if (!design_option(tok, "hm64", 64, "hmom", ph, o0, oh, &r0, &rep)) return; /* without and with the copy */
     CHECK_MSG(r0.dim_head_moments == -1 && rep.dim_head_moments == r0.dims_used && rep.dims_used == r0.dims_used + 6 &&
                   rep.n_live == r0.n_live,
               "head moments at %d (%d without), dims used %d (%d without), live %d (%d)", rep.dim_head_moments,
@@ -461,13 +467,11 @@ static void test_head_moments(const char *tok) {
 /* area_sums: two objects of one colour (distinct groups) fire both their bins and both groups */
 static void test_area_sums(const char *tok) {
     enum { D = 64 };
-    char g[300], o0[300], o1[300];
-    vlm_model *m = setup(tok, "as64", "asum", g, o0, o1); /* without and with the sums */
-    if (!m) return;
-    vlm_tower_design_params p = world(), ps = world();
+    char o0[300], o1[300];
+    vlm_tower_design_params ps = world();
     vlm_tower_design_report r0, rep;
     ps.area_sums = true;
-    design_two(m, p, ps, o0, o1, &r0, &rep);
+    if (!design_option(tok, "as64", D, "asum", ps, o0, o1, &r0, &rep)) return; /* without and with the sums */
     CHECK_MSG(rep.dims_used == r0.dims_used && rep.dim_bins == r0.dim_bins && rep.area_margin == 16.0,
               "dims used %d (%d without), bins at %d (%d), margin %g", rep.dims_used, r0.dims_used, rep.dim_bins,
               r0.dim_bins, rep.area_margin);
