@@ -39,7 +39,7 @@
 #   READOUT_COLOUR_REPLY [0.01] (with READOUT_COLOURS: calibrate --readout-colour-reply A, the reply head's factor on it)
 #   SUBJECT_HEAD [The] (with READOUT_COLOURS: calibrate --subject-head WORDS, e.g. The: head 3 of layer 1 copies
 #   the colours' change alone to those words where a reply's first token stands; empty: none)
-#   SUBJECT_COLOUR [2] (with SUBJECT_HEAD: calibrate --subject-colour A, that copy's factor)
+#   SUBJECT_COLOUR [3] (with SUBJECT_HEAD: calibrate --subject-colour A, that copy's factor)
 #   HEAD_MOMENTS [1] (with DESIGN_TOWER=1: calibrate --head-moments, the head token's own copy of its moments,
 #   where READOUT_COLOURS then reads; needs V_HIDDEN >= 154 with the waves)
 #   AREA_SUMS [1] (with DESIGN_TOWER=1: calibrate --area-sums, the head's bins also read two objects of one
@@ -61,7 +61,7 @@ V_HIDDEN="${V_HIDDEN:-160}" V_LAYERS="${V_LAYERS:-2}" V_HEADS="${V_HEADS:-2}" V_
 V_BASIS="${V_BASIS:-2}" V_RES="${V_RES:-0.1}" CAL_SCENES="${CAL_SCENES:-100}" DESIGN_TOWER="${DESIGN_TOWER:-1}" DIFF_HEADS="${DIFF_HEADS:-1}" REPLY_HEAD="${REPLY_HEAD:-1}"
 PREV_HEAD="${PREV_HEAD:-1}" WORD_POS="${WORD_POS:-3}" MOVE_READOUT="${MOVE_READOUT:-150}" HOLD_READOUT="${HOLD_READOUT:-1}"
 READOUT_WORD_ONLY="${READOUT_WORD_ONLY:-1}" READOUT_REPLY="${READOUT_REPLY:-0.25}" READOUT_COLOURS="${READOUT_COLOURS:-30}"
-READOUT_COLOUR_REPLY="${READOUT_COLOUR_REPLY:-0.01}" SUBJECT_HEAD="${SUBJECT_HEAD-The}" SUBJECT_COLOUR="${SUBJECT_COLOUR:-2}"
+READOUT_COLOUR_REPLY="${READOUT_COLOUR_REPLY:-0.01}" SUBJECT_HEAD="${SUBJECT_HEAD-The}" SUBJECT_COLOUR="${SUBJECT_COLOUR:-3}"
 EPOCHS="${EPOCHS:-2}" LR="${LR:-5e-4}" WARMUP="${WARMUP:-0.03}" ACCUM="${ACCUM:-2}" EVAL_EVERY="${EVAL_EVERY:-200}"
 CURVE_SCENES="${CURVE_SCENES:-40}" THREADS="${THREADS:-2}" BASELINE_K="${BASELINE_K:-6}" INSTALL="${INSTALL:-0}"
 REUSE_DATA="${REUSE_DATA:-0}" RESUME="${RESUME:-0}" FREEZE="${FREEZE:-}" FREEZE_STEPS="${FREEZE_STEPS:-0}" WORD_HEAD="${WORD_HEAD-moves}"
