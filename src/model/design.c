@@ -117,13 +117,13 @@ static vlm_status tower_alloc(tower *t, const layout *y) {
     return VLM_OK;
 }
 
-/* The std of a row that holds only the two anchors. */
-static double anchor_std(int64_t D) { return ANCHOR * sqrt(2.0 / (double)D); }
+/* The std of a row that holds only the two anchors +-anchor. */
+static double anchor_std(int64_t D, double anchor) { return anchor * sqrt(2.0 / (double)D); }
 
 /* A LayerNorm that is the identity on the features (dimensions 3..) and 0 on
- * the anchors and the balance, for rows of mean 0 and the anchors' std. */
-static void ln_identity(float *w, float *b, int64_t D) {
-    for (int64_t i = 0; i < D; i++) w[i] = i < 3 ? 0.0f : (float)anchor_std(D), b[i] = 0;
+ * the anchors and the balance, for rows of mean 0 and the std of anchors +-anchor. */
+static void ln_identity(float *w, float *b, int64_t D, double anchor) {
+    for (int64_t i = 0; i < D; i++) w[i] = i < 3 ? 0.0f : (float)anchor_std(D, anchor), b[i] = 0;
 }
 
 /* Row 2 (the balance) of a [D][n] matrix becomes minus the sum of rows 3..D-1. */
@@ -135,13 +135,12 @@ static void balance_rows(float *w, int64_t D, int64_t n) {
     }
 }
 
-/* The same for a bias, with the anchors +ANCHOR, -ANCHOR in 0 and 1 (sign > 0),
- * or their negatives (sign < 0: to cancel them), or none (sign == 0). */
-static void balance_bias(float *b, int64_t D, int sign) {
+/* The same for a bias, with the anchors +anchor, -anchor in 0 and 1. */
+static void balance_bias(float *b, int64_t D, double anchor) {
     double s = 0;
     for (int64_t i = 3; i < D; i++) s += b[i];
     b[2] = (float)-s;
-    b[0] = (float)(sign * ANCHOR), b[1] = (float)(-sign * ANCHOR);
+    b[0] = (float)anchor, b[1] = (float)-anchor;
 }
 
 /* Unit vector of v (3). */
@@ -163,7 +162,7 @@ static void build_layers(tower *t, const layout *y, const double cn[][3], const 
             t->patch_b[d] = (float)-bgn[c];
         }
     balance_rows(t->patch_w, D, 3 * P * P);
-    balance_bias(t->patch_b, D, 1);
+    balance_bias(t->patch_b, D, ANCHOR);
     /* thermometer gates: x gate j is 1 when the patch column >= j, y gate j when its row >= j */
     for (int64_t p = 0; p < y->Np; p++) {
         const int64_t row = p / g, col = p % g;
@@ -176,7 +175,7 @@ static void build_layers(tower *t, const layout *y, const double cn[][3], const 
         }
         e[y->bal] = (float)-s;
     }
-    for (int64_t l = 0; l < y->L; l++) ln_identity(t->ln1w[l], t->ln1b[l], D), ln_identity(t->ln2w[l], t->ln2b[l], D);
+    for (int64_t l = 0; l < y->L; l++) ln_identity(t->ln1w[l], t->ln1b[l], D, ANCHOR), ln_identity(t->ln2w[l], t->ln2b[l], D, ANCHOR);
     /* layer 0: E[s][k] = |<M[s], v_k1>| + |<M[s], v_k2>| */
     for (int64_t k = 0; k < nc; k++) {
         double cu[3] = {cn[k][0], cn[k][1], cn[k][2]}, v1[3], v2[3];
@@ -396,18 +395,6 @@ vlm_status vlm_vision_design(const vlm_model *m, const vlm_tower_design_params *
     if (p->area_sums && p->n_groups < 2)
         return vlm_set_err(err, err_size, VLM_ERR_INVALID_ARG,
                            "vision_design: area sums need at least 2 area groups (have %d)", p->n_groups);
-    y.npt = y.nb;
-    for (int32_t b = 0; p->area_sums && b < p->n_areas; b++)
-        for (int32_t c = b + 1; c < p->n_areas; c++) y.npt += p->area_group[b] != p->area_group[c];
-    const int64_t units[3] = {16 * y.nc, 4 * y.nc + 2 * y.nc * (y.g - 1), 2 * y.nc * (y.npt + 1)};
-    const int64_t need_i = units[1] > units[0] ? (units[1] > units[2] ? units[1] : units[2])
-                                               : (units[0] > units[2] ? units[0] : units[2]);
-    if (y.D < y.used || y.I < need_i)
-        return vlm_set_err(err, err_size, VLM_ERR_UNSUPPORTED,
-                           "vision_design: %d colours, %d areas and %lldx%lld patches need a tower at least %lld wide "
-                           "with an MLP of %lld (have %lld and %lld)",
-                           p->n_colours, p->n_areas, (long long)y.g, (long long)y.g, (long long)y.used,
-                           (long long)need_i, (long long)y.D, (long long)y.I);
     /* colours in the tower's input units; each must be told from the others by the rejection */
     double cn[VLM_DESIGN_MAX_COLOURS][3], bgn[3];
     for (int c = 0; c < 3; c++) bgn[c] = ((double)p->background[c] / 255.0 - m->image_mean[c]) / m->image_std[c];
@@ -467,7 +454,7 @@ vlm_status vlm_vision_design(const vlm_model *m, const vlm_tower_design_params *
     {
         int64_t n = 0;
         for (int32_t b = 0; b < p->n_areas; b++) pts[n] = areas[b], has[n++][b] = 1;
-        for (int32_t b = 0; y.npt > y.nb && b < p->n_areas; b++)
+        for (int32_t b = 0; p->area_sums && b < p->n_areas; b++)
             for (int32_t c = b + 1; c < p->n_areas; c++)
                 if (group[b] != group[c]) pts[n] = areas[b] + areas[c], has[n][b] = has[n][c] = 1, n++;
         for (int64_t i = 1; i < n; i++) /* insertion sort, rows with their points */
@@ -477,7 +464,17 @@ vlm_status vlm_vision_design(const vlm_model *m, const vlm_tower_design_params *
                 pts[j] = pts[j - 1], pts[j - 1] = v;
                 memcpy(h, has[j], sizeof h), memcpy(has[j], has[j - 1], sizeof h), memcpy(has[j - 1], h, sizeof h);
             }
+        y.npt = n;
     }
+    const int64_t units[3] = {16 * y.nc, 4 * y.nc + 2 * y.nc * (y.g - 1), 2 * y.nc * (y.npt + 1)};
+    const int64_t need_i = units[1] > units[0] ? (units[1] > units[2] ? units[1] : units[2])
+                                               : (units[0] > units[2] ? units[0] : units[2]);
+    if (y.D < y.used || y.I < need_i)
+        return vlm_set_err(err, err_size, VLM_ERR_UNSUPPORTED,
+                           "vision_design: %d colours, %d areas and %lldx%lld patches need a tower at least %lld wide "
+                           "with an MLP of %lld (have %lld and %lld)",
+                           p->n_colours, p->n_areas, (long long)y.g, (long long)y.g, (long long)y.used,
+                           (long long)need_i, (long long)y.D, (long long)y.I);
     double gap = pts[0];
     for (int64_t b = 1; b < y.npt; b++) gap = fmin(gap, pts[b] - pts[b - 1]);
     if (!(areas[0] > 0) || !(gap > 0) || areas[y.nb - 1] > (double)(y.S * y.S))
@@ -497,15 +494,13 @@ vlm_status vlm_vision_design(const vlm_model *m, const vlm_tower_design_params *
     double *mu = dbuf, *sd = mu + D, *mug = sd + D, *sdg = mug + D, *tmp = sdg + D;
     acc a = {.sum = tmp, .sq = tmp + D, .gsum = tmp + 2 * D, .gsq = tmp + 3 * D, .csum = tmp + 4 * D, .csq = tmp + 5 * D};
     build_layers(&t, &y, (const double(*)[3])cn, bgn);
-    ln_identity(t.post_w, t.post_b, y.D);
-    ln_identity(t.hln_w, t.hln_b, y.D);
     /* The head's norm sees the balance, minus the sum of all features, which grows with the objects
      * on screen (its square reached 9% of the anchors' in a frame of four objects), so that norm
-     * scales the areas by a few percent. The area sums' bins lie as close as 84 px: with them the head's anchors
-     * are ten times larger, which leaves that scale within 0.05%. */
+     * scales the areas by a few percent. The area sums' bins lie as close as 84 px: with them the
+     * head's anchors are ten times larger, which leaves that scale within 0.05%. */
     const double hanchor = p->area_sums ? 10.0 * ANCHOR : ANCHOR;
-    if (p->area_sums)
-        for (int64_t i = 3; i < y.D; i++) t.hln_w[i] = (float)(hanchor * sqrt(2.0 / (double)y.D));
+    ln_identity(t.post_w, t.post_b, y.D, ANCHOR);
+    ln_identity(t.hln_w, t.hln_b, y.D, hanchor);
     vlm_model c = with_tower(m, &t, &y, ls);
 
     /* pass 1: the raw features' statistics over grid cells and over frames */
@@ -514,7 +509,7 @@ vlm_status vlm_vision_design(const vlm_model *m, const vlm_tower_design_params *
         goto done;
     stats(a.sum, a.sq, a.n * (size_t)y.ncell, y.D, mu, sd);
     stats(a.gsum, a.gsq, a.n, y.D, mug, sdg);
-    const double std0 = anchor_std(y.D);
+    const double std0 = anchor_std(y.D, ANCHOR);
     int32_t n_live = 0;
     for (int64_t i = 0; i < y.D; i++) {
         /* live: the features (M, E, A, AX, AY, W); the anchors, the balance, the position
@@ -539,8 +534,7 @@ vlm_status vlm_vision_design(const vlm_model *m, const vlm_tower_design_params *
         }
     }
     balance_rows(t.hout, y.D, y.D);
-    balance_bias(t.hout_b, y.D, 1);
-    t.hout_b[0] = (float)hanchor, t.hout_b[1] = (float)-hanchor;
+    balance_bias(t.hout_b, y.D, hanchor);
     /* the head's area bins: a step at each edge e_s between two points (and below the first, above
      * the last); area b's bin adds, at each step, how much more of b the point above holds than the
      * point below, so it is 1 on every point that holds b; a group sums its areas' bins */

@@ -216,6 +216,9 @@ rc=0
   || { echo "FAIL: --head-moments on a 128-wide tower gave $rc"; cat "$W/err"; exit 1; }
 "$B" synth --seed 100 --scenes 30 --seconds 20 --no-video --out "$W/ft" --model "$W/t1/d.gguf" --features 2>/dev/null
 "$B" synth --seed 5 --scenes 6 --seconds 20 --no-video --out "$W/fs" --model "$W/t1/d.gguf" --features 2>/dev/null
+# --area-sums: two objects of one colour, on the same 30 scenes
+"$B" calibrate --model "$W/md.gguf" --out "$W/t1/s.gguf" --seed 5 --scenes 6 --seconds 20 --design-tower --area-sums --quiet
+"$B" synth --seed 100 --scenes 30 --seconds 20 --no-video --out "$W/fts" --model "$W/t1/s.gguf" --features 2>/dev/null
 "$PY" - "$W" "$(head -n 1 "$W/log")" <<'PY'
 import glob, json, math, re, struct, sys
 import numpy as np
@@ -246,11 +249,15 @@ assert len(live) >= 40, live
 assert np.abs(G.mean(0)[live]).max() < 1e-3 and np.abs(G.std(0)[live] - 1).max() < 1e-3, "features not standardised"
 dead = np.setdiff1d(np.arange(128), live)
 assert np.abs(G[:, dead]).max() == 0, "a dimension outside the features is not 0"
-# 30 other scenes against their event lists
+# 30 other scenes against their event lists; the shape sums also split by whether another object on
+# screen has the new one's colour, without (ft) and with --area-sums (fts)
 ok_bin = ok_shape = n_app = ok_dir = n_mov = 0
+split = {t: {"shared": [0, 0], "unique": [0, 0]} for t in ("ft", "fts")}
 for ep in sorted(glob.glob(w + "/ft/scene_*.events.json")):
     ev = json.load(open(ep))
     F = feats(ep.replace(".events.json", ".safetensors"))
+    FS = feats(ep.replace("/ft/", "/fts/").replace(".events.json", ".safetensors"))
+    colour = {}  # object -> its colour now
     for e in ev["events"]:
         f = math.ceil(e["tick"] / 5)
         k = COLOURS.index(e["colour"])
@@ -261,6 +268,17 @@ for ep in sorted(glob.glob(w + "/ft/scene_*.events.json")):
             ok_bin += int(d.argmax()) == k * 6 + rank[o["shape"], o["size"]]
             g = F[f, 0, groups:groups + 3] - F[f - 1, 0, groups:groups + 3]
             ok_shape += int(g.argmax()) == ["square", "circle", "triangle"].index(o["shape"])
+            key = "shared" if e["colour"] in colour.values() else "unique"
+            for t, X in (("ft", F), ("fts", FS)):
+                g = X[f, 0, groups:groups + 3] - X[f - 1, 0, groups:groups + 3]
+                split[t][key][0] += int(g.argmax()) == ["square", "circle", "triangle"].index(o["shape"])
+                split[t][key][1] += 1
+        if e["action"] == "appears":
+            colour[e["object"]] = e["colour"]
+        elif e["action"] == "turns":
+            colour[e["object"]] = e["new_colour"]
+        elif e["action"] == "disappears":
+            colour.pop(e["object"], None)
         if e["action"] == "moves" and f + 1 < len(F):
             axis, sign = {"left": (mx, -1), "right": (mx, 1), "up": (my, -1), "down": (my, 1)}[e["direction"]]
             d = F[f + 1, 1:, axis + k].sum() - F[f - 1, 1:, axis + k].sum()
@@ -269,48 +287,11 @@ for ep in sorted(glob.glob(w + "/ft/scene_*.events.json")):
 print("designed tower: %d standardised grid dimensions; appearing objects' (colour, area) bin %d/%d, shape %d/%d, moves' direction %d/%d" % (len(live), ok_bin, n_app, ok_shape, n_app, ok_dir, n_mov))
 assert n_app >= 40 and ok_bin >= 0.75 * n_app and ok_shape >= 0.75 * n_app, "area bins"  # 58/72, shapes 62/72: docs/model-format.md
 assert n_mov >= 30 and ok_dir >= 0.9 * n_mov, "moment directions"
-PY
-# --area-sums: two objects of one colour; the oracle is the event list (which colours are on screen)
-"$B" calibrate --model "$W/md.gguf" --out "$W/t1/s.gguf" --seed 5 --scenes 6 --seconds 20 --design-tower --area-sums --quiet
-"$B" synth --seed 100 --scenes 30 --seconds 20 --no-video --out "$W/fts" --model "$W/t1/s.gguf" --features 2>/dev/null
-"$PY" - "$W" "$(head -n 1 "$W/log")" <<'PY'
-import glob, json, math, re, struct, sys
-import numpy as np
-w, line = sys.argv[1], sys.argv[2]
-groups = int(re.search(r"shapes (\d+)", line).group(1))
-SHAPES = ["square", "circle", "triangle"]
-def feats(p):
-    raw = open(p, "rb").read()
-    n = struct.unpack("<Q", raw[:8])[0]
-    h = json.loads(raw[8:8 + n])["features"]
-    return np.frombuffer(raw[8 + n:], dtype=np.float32).reshape(h["shape"]).astype(np.float64)
-res = {}
-for tag in ("ft", "fts"):
-    ok, n = {"shared": 0, "unique": 0}, {"shared": 0, "unique": 0}
-    for ep in sorted(glob.glob(w + "/" + tag + "/scene_*.events.json")):
-        ev = json.load(open(ep))
-        F = feats(ep.replace(".events.json", ".safetensors"))
-        colour = {}
-        for e in ev["events"]:
-            o, a = e["object"], e["action"]
-            if a == "appears":
-                f = math.ceil(e["tick"] / 5)
-                if e["tick"] > 0 and f < len(F):
-                    k = "shared" if e["colour"] in colour.values() else "unique"
-                    g = F[f, 0, groups:groups + 3] - F[f - 1, 0, groups:groups + 3]
-                    n[k] += 1
-                    ok[k] += SHAPES[int(g.argmax())] == ev["objects"][o]["shape"]
-                colour[o] = e["colour"]
-            elif a == "turns":
-                colour[o] = e["new_colour"]
-            elif a == "disappears":
-                colour.pop(o, None)
-    res[tag] = (ok, n)
-(o0, n0), (o1, n1) = res["ft"], res["fts"]
+(s0, u0), (s1, u1) = (split["ft"]["shared"], split["ft"]["unique"]), (split["fts"]["shared"], split["fts"]["unique"])
 print("area sums: the shape sums name the appearing shape, shared colour %d/%d (without the sums %d/%d), unique %d/%d (%d/%d)"
-      % (o1["shared"], n1["shared"], o0["shared"], n0["shared"], o1["unique"], n1["unique"], o0["unique"], n0["unique"]))
-assert n1["shared"] >= 8 and o1["shared"] >= 0.75 * n1["shared"] and o0["shared"] < 0.75 * n0["shared"], "shared colours"
-assert o1["unique"] >= 0.9 * n1["unique"], "unique colours"
+      % (s1[0], s1[1], s0[0], s0[1], u1[0], u1[1], u0[0], u0[1]))
+assert s1[1] >= 8 and s1[0] >= 0.75 * s1[1] and s0[0] < 0.75 * s0[1], "shared colours"
+assert u1[0] >= 0.9 * u1[1], "unique colours"
 PY
 set +e
 "$B" calibrate --model "$W/m.gguf" --out "$W/e.gguf" --scenes 1 --seconds 1 --design-tower 2>"$W/err"; rc=$?
