@@ -114,6 +114,9 @@ typedef struct {
     const char *system_prompt; /* NULL: the original's default                               */
     int recap;                 /* 1: end with user(VLM_SYNTH_RECAP_QUESTION) + assistant(every
                                 * narration reply so far, in order, learned); training data only */
+    int sort_joined;           /* 1: events of one tick that share a reply (the objects of tick 0,
+                                * the collisions ending a move) are told in the order of their
+                                * text; 0: in the order of the event list                    */
     /* Optional: the tick each sampled frame r of the clip's video shows
      * (vlm_synth_sample_ticks). NULL: the exact grid, tick r * TICK_HZ / fps. */
     const int64_t *frame_ticks;

@@ -12,13 +12,15 @@ static int usage(FILE *f) {
     fprintf(f,
             "usage: videollm synth --seed S --scenes N --seconds T --out DIR [--fps-video 10] [--codec ffv1|x264]\n"
             "                      [--size 384] [--max-objects 4] [--event-offset 1] [--questions-every 8] [--model M.gguf --features]\n"
-            "                      [--no-video] [--recap]\n"
+            "                      [--no-video] [--recap] [--sort-joined]\n"
             "Writes DIR/scene_XXXX.mkv (.mp4 with x264), DIR/scene_XXXX.events.json and DIR/train.jsonl;\n"
             "with --model and --features also DIR/scene_XXXX.safetensors (vision features at 2 fps).\n"
             "--no-video writes no video: the conversations use the 2 fps frame grid and the features are\n"
             "computed from the renders (identical to those of a --fps-video 2 clip), for fast training data.\n"
             "--recap ends each conversation with \"" VLM_SYNTH_RECAP_QUESTION "\" answered by every narration\n"
             "reply so far (for training data; held-out conversations should go without it).\n"
+            "--sort-joined: events of one tick that share a reply (the objects of the first frame, the\n"
+            "collisions ending a move) are told in the order of their text, not in the order of the event list.\n"
             "--event-offset K: spontaneous events fall K ticks (0.1 s each) after a whole half second (0..4;\n"
             "default 1, so the 2 fps frame a narration follows shows five steps of a move; 0: its first step).\n");
     return f == stdout ? 0 : 2;
@@ -37,7 +39,7 @@ static int parse_int(const char *a, const char *v, double lo, double hi, double 
 int cmd_synth(int argc, char **argv) {
     double seed = 0, scenes = 1, seconds = 30, fps_video = 10, size = 384, maxobj = 4, qevery = 8, evoff = 1;
     const char *out = NULL, *model_path = NULL, *codec_name = "ffv1";
-    int features = 0, no_video = 0, recap = 0;
+    int features = 0, no_video = 0, recap = 0, sort_joined = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int ok = 1;
@@ -45,6 +47,7 @@ int cmd_synth(int argc, char **argv) {
         else if (!strcmp(a, "--features")) { features = 1; continue; }
         else if (!strcmp(a, "--no-video")) { no_video = 1; continue; }
         else if (!strcmp(a, "--recap")) { recap = 1; continue; }
+        else if (!strcmp(a, "--sort-joined")) { sort_joined = 1; continue; }
         static const char *const valued[] = {"--seed", "--scenes", "--seconds", "--fps-video", "--size",
                                              "--max-objects", "--questions-every", "--event-offset", "--out", "--model", "--codec"};
         int known = 0;
@@ -99,6 +102,7 @@ int cmd_synth(int argc, char **argv) {
         dp.seed = p.seed;
         dp.question_every = qevery;
         dp.recap = recap;
+        dp.sort_joined = sort_joined;
         if (vlm_synth_generate(&p, &s, err, sizeof err)) rc = 1;
         if (!rc && !no_video) {
             snprintf(path, plen, "%s/scene_%04ld.%s", out, n, codec == VLM_SYNTH_X264 ? "mp4" : "mkv");

@@ -132,20 +132,38 @@ vlm_status vlm_synth_conversation(const vlm_synth_scene *s, const vlm_synth_data
     size_t n_ev = s->n_events;
     int64_t *rframe = malloc(n_ev * sizeof *rframe);
     char **rtext = calloc(n_ev, sizeof *rtext);
+    char (*texts)[192] = NULL;
+    size_t *order = NULL;
     jbuf b = {0};
     vlm_status st = VLM_OK;
     if (!rframe || !rtext) { st = VLM_ERR_OOM; goto done; }
+    /* the order events are told in: tick order; with sort_joined, events of one tick (the objects of
+     * tick 0, the collisions that end a move) by their text, so that a reply naming several has one
+     * right order instead of the objects' creation order, which no frame shows */
+    texts = malloc(n_ev * sizeof *texts);
+    order = malloc(n_ev * sizeof *order);
+    if (!texts || !order) { st = VLM_ERR_OOM; goto done; }
+    for (size_t i = 0; i < n_ev; i++) {
+        vlm_synth_event_text(s, i, texts[i], sizeof texts[i]);
+        size_t j = i; /* insertion sort within a tick (events come in tick order) */
+        while (p->sort_joined && j && s->events[order[j - 1]].tick == s->events[i].tick &&
+               strcmp(texts[order[j - 1]], texts[i]) > 0) {
+            order[j] = order[j - 1];
+            j--;
+        }
+        order[j] = i;
+    }
     size_t nr = 0;
     int64_t rs = 0; /* sampled frames: the search goes forward only (events are in tick order) */
-    for (size_t i = 0; i < n_ev; i++) {
+    for (size_t k = 0; k < n_ev; k++) {
+        size_t i = order[k];
         int64_t r = vlm_synth_ceil_frame(s->events[i].tick, p->fps);
         if (p->frame_ticks) {
             while (rs < n_frames && p->frame_ticks[rs] < s->events[i].tick) rs++;
             r = rs;
         }
         if (r >= n_frames) break; /* past the last frame: the original stops at duration */
-        char t[192];
-        vlm_synth_event_text(s, i, t, sizeof t);
+        const char *t = texts[i];
         if (nr && rframe[nr - 1] == r) {
             size_t a = strlen(rtext[nr - 1]), c = strlen(t);
             char *nt = realloc(rtext[nr - 1], a + c + 2);
@@ -216,6 +234,8 @@ vlm_status vlm_synth_conversation(const vlm_synth_scene *s, const vlm_synth_data
     if (json_len) *json_len = b.n;
     b.p = NULL;
 done:
+    free(texts);
+    free(order);
     for (size_t i = 0; rtext && i < n_ev; i++) free(rtext[i]);
     free(rtext);
     free(rframe);

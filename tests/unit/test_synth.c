@@ -33,6 +33,29 @@ static int pixel_is(const uint8_t *f, int x, int y, int colour) {
     return !memcmp(f + ((size_t)y * 384 + x) * 3, c, 3);
 }
 
+/* a and b hold the same sentences ("X. Y."), in any order */
+static int sentences(const char *a, char out[8][192]) {
+    int n = 0;
+    while (a && *a && n < 8) {
+        const char *e = strstr(a, ". ");
+        size_t len = e ? (size_t)(e - a) + 1 : strlen(a);
+        if (len >= 192) return -1;
+        memcpy(out[n], a, len);
+        out[n++][len] = 0;
+        a += len + (e ? 1 : 0);
+    }
+    qsort(out, (size_t)n, sizeof out[0], (int (*)(const void *, const void *))strcmp);
+    return n;
+}
+static int same_sentences(const char *a, const char *b) {
+    char sa[8][192], sb[8][192];
+    int na = sentences(a, sa), nb = sentences(b, sb);
+    if (na != nb || na < 0) return 0;
+    for (int i = 0; i < na; i++)
+        if (strcmp(sa[i], sb[i])) return 0;
+    return 1;
+}
+
 int main(void) {
     uint8_t *fa = malloc(384 * 384 * 3), *fb = malloc(384 * 384 * 3);
     /* reproducibility */
@@ -286,6 +309,53 @@ int main(void) {
         vlm_synth_free(s);
     }
     CHECK_MSG(n_recap >= 10, "%d recaps", n_recap); /* 12 of 20: the others end with a reply on their last frame */
+
+    /* sort_joined: the first reply (the objects of tick 0) tells them in the order of their text, a
+     * qsort of the event sentences here; every other message is unchanged */
+    int n_swapped = 0, n_two = 0;
+    for (uint64_t seed = 0; seed < 60; seed++) {
+        vlm_synth_scene *s = gen(seed, 20);
+        vlm_synth_dataset_params dp = vlm_synth_dataset_default_params();
+        dp.seed = seed;
+        char *j0 = NULL, *j1 = NULL, err[512];
+        size_t l0 = 0, l1 = 0;
+        int64_t a0, a1, b0, b1;
+        CHECK_MSG(vlm_synth_conversation(s, &dp, &j0, &l0, &a0, &a1, err, sizeof err) == VLM_OK, "%s", err);
+        dp.sort_joined = 1;
+        CHECK_MSG(vlm_synth_conversation(s, &dp, &j1, &l1, &b0, &b1, err, sizeof err) == VLM_OK, "%s", err);
+        vlm_conversation *c0 = NULL, *c1 = NULL;
+        CHECK(j0 && j1 && vlm_conversation_parse(j0, l0, &c0, err, sizeof err) == VLM_OK &&
+              vlm_conversation_parse(j1, l1, &c1, err, sizeof err) == VLM_OK);
+        char t0[4][192];
+        size_t n0 = 0;
+        for (size_t i = 0; i < vlm_synth_n_events(s) && vlm_synth_events(s)[i].tick == 0 && n0 < 4; i++)
+            CHECK(vlm_synth_event_text(s, i, t0[n0++], sizeof t0[0]) == VLM_OK);
+        qsort(t0, n0, sizeof t0[0], (int (*)(const void *, const void *))strcmp);
+        char want[1024] = "";
+        for (size_t i = 0; i < n0; i++) {
+            if (i) strcat(want, " ");
+            strcat(want, t0[i]);
+        }
+        n_two += n0 == 2;
+        if (c0 && c1) {
+            const vlm_message *m0 = vlm_conversation_messages(c0), *m1 = vlm_conversation_messages(c1);
+            size_t n = vlm_conversation_size(c0);
+            CHECK(a0 == b0 && a1 == b1 && n == vlm_conversation_size(c1));
+            CHECK_MSG(n > 3 && m1[3].role == VLM_ROLE_ASSISTANT && !strcmp(m1[3].content, want), "seed %llu: '%s', want '%s'",
+                      (unsigned long long)seed, n > 3 ? m1[3].content : "", want);
+            n_swapped += n > 3 && strcmp(m0[3].content, m1[3].content) != 0;
+            for (size_t i = 0; i < n && i < vlm_conversation_size(c1); i++)
+                CHECK(m0[i].role == m1[i].role && m0[i].num_frames == m1[i].num_frames && m0[i].learn == m1[i].learn &&
+                      same_sentences(m0[i].content, m1[i].content));
+        }
+        vlm_conversation_free(c0);
+        vlm_conversation_free(c1);
+        free(j0);
+        free(j1);
+        vlm_synth_free(s);
+    }
+    /* about half the scenes start with two objects, and half of those were created in the other order */
+    CHECK_MSG(n_two >= 15 && n_swapped >= 5 && n_swapped < n_two, "%d of %d two-object starts reordered", n_swapped, n_two);
 
     /* the same conversations through the real Llama-3 tokenizer: every learn
      * range falls on token starts (vlm_sample_build fails otherwise) */
