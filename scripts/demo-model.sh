@@ -26,7 +26,7 @@
 #      models/default/ with its report and training log.
 # Settings (environment, defaults in brackets): SEED [1] (scenes, tokenizer data, initial model, calibration)
 #   TRAIN_SEED [3] (the order of the training conversations: train --seed) TRAIN [3200] SECONDS_PER_SCENE [20]
-#   EVENT_OFFSET [1] (synth --event-offset) RECAP [0] (synth --recap for the training scenes) HELDOUT [200] HELDOUT_SEED [1000000] VOCAB [512] HIDDEN [256] LAYERS [4] HEADS [4]
+#   EVENT_OFFSET [1] (synth --event-offset) RECAP [0] (synth --recap for the training scenes) SORT_JOINED [0] (synth --sort-joined, training and held-out) HELDOUT [200] HELDOUT_SEED [1000000] VOCAB [512] HIDDEN [256] LAYERS [4] HEADS [4]
 #   FFN [768] V_HIDDEN [160] V_LAYERS [2] V_HEADS [2] V_FFN [512] PATCH [32] V_BASIS [2]
 #   V_RES [0.1] CAL_SCENES [100] DESIGN_TOWER [1] MOMENT_GAIN [1] (calibrate --head-moment-gain) MOMENT_WAVE [6] (calibrate --moment-wave; 0: none; needs V_HIDDEN >= 142) DIFF_HEADS [1] REPLY_HEAD [1] EPOCHS [2] LR [5e-4] WARMUP [0.03] ACCUM [2] EVAL_EVERY [200] CURVE_SCENES [40] THREADS [2]
 #   FREEZE [] (train --freeze patterns: tensors held fixed) FREEZE_STEPS [0] (0: the whole run)
@@ -68,6 +68,8 @@ REUSE_DATA="${REUSE_DATA:-0}" RESUME="${RESUME:-0}" FREEZE="${FREEZE:-}" FREEZE_
 RECAP="${RECAP:-0}" RECAP_ARG=() MOMENT_GAIN="${MOMENT_GAIN:-1}" MOMENT_WAVE="${MOMENT_WAVE:-6}" HEAD_MOMENTS="${HEAD_MOMENTS:-1}"
 AREA_SUMS="${AREA_SUMS:-1}"
 [ "$RECAP" = 1 ] && RECAP_ARG=(--recap)
+SORT_JOINED="${SORT_JOINED:-0}" SORT_ARG=()
+[ "$SORT_JOINED" = 1 ] && SORT_ARG=(--sort-joined)
 # the move readout is designed (and its path can be held) only with the difference and reply heads
 READOUT=0; [ "$DIFF_HEADS" = 1 ] && [ "$REPLY_HEAD" = 1 ] && [ "$MOVE_READOUT" != 0 ] && READOUT=1
 SUBJ=0; [ "$READOUT" = 1 ] && [ "$READOUT_COLOURS" != 0 ] && [ -n "$SUBJECT_HEAD" ] && SUBJ=1
@@ -83,7 +85,7 @@ if [ "$REUSE_DATA" = 1 ] && [ -f "$W/base.gguf" ] && [ -f "$W/heldout/curve.json
 else
 # 1. training conversations (text only: the tokenizer comes first)
 rm -rf "$W/train" "$W/heldout" "$W/init" "$W/init.gguf" "$W/init.vision.gguf" "$W/base.gguf" "$W/base.vision.gguf"
-"$BIN" synth --seed "$SEED" --scenes "$TRAIN" --seconds "$SECS" --event-offset "$EVOFF" --no-video --out "$W/train" 2>"$W/synth_train.log"
+"$BIN" synth --seed "$SEED" --scenes "$TRAIN" --seconds "$SECS" --event-offset "$EVOFF" --no-video --out "$W/train" ${SORT_ARG[@]+"${SORT_ARG[@]}"} 2>"$W/synth_train.log"
 say "$TRAIN training scenes of $SECS s"
 
 # 2. tokenizer
@@ -123,9 +125,9 @@ while read -r line; do say "$line"; done < "$W/calibrate.log"
 # 4. features of the training scenes; held-out scenes as 2 fps videos with features
 #    (with RECAP=1 the training conversations end with a recap; the tokenizer was trained without it)
 "$BIN" synth --seed "$SEED" --scenes "$TRAIN" --seconds "$SECS" --event-offset "$EVOFF" --no-video --out "$W/train" \
-  --model "$W/base.gguf" --features ${RECAP_ARG[@]+"${RECAP_ARG[@]}"} 2>"$W/synth_train.log"
+  --model "$W/base.gguf" --features ${RECAP_ARG[@]+"${RECAP_ARG[@]}"} ${SORT_ARG[@]+"${SORT_ARG[@]}"} 2>"$W/synth_train.log"
 "$BIN" synth --seed "$HELDOUT_SEED" --scenes "$HELDOUT" --seconds "$SECS" --event-offset "$EVOFF" --fps-video 2 --out "$W/heldout" \
-  --model "$W/base.gguf" --features 2>"$W/synth_heldout.log"
+  --model "$W/base.gguf" --features ${SORT_ARG[@]+"${SORT_ARG[@]}"} 2>"$W/synth_heldout.log"
 head -n "$CURVE_SCENES" "$W/heldout/train.jsonl" > "$W/heldout/curve.jsonl"
 say "features: $TRAIN training scenes, $HELDOUT held-out scenes"
 fi
@@ -269,7 +271,7 @@ PY
   echo
   echo "## Recipe"
   echo
-  echo "SEED=$SEED TRAIN_SEED=$TRAIN_SEED TRAIN=$TRAIN SECONDS_PER_SCENE=$SECS EVENT_OFFSET=$EVOFF RECAP=$RECAP VOCAB=$VOCAB HIDDEN=$HIDDEN LAYERS=$LAYERS HEADS=$HEADS FFN=$FFN"
+  echo "SEED=$SEED TRAIN_SEED=$TRAIN_SEED TRAIN=$TRAIN SECONDS_PER_SCENE=$SECS EVENT_OFFSET=$EVOFF RECAP=$RECAP$( [ "$SORT_JOINED" = 1 ] && echo " SORT_JOINED=1") VOCAB=$VOCAB HIDDEN=$HIDDEN LAYERS=$LAYERS HEADS=$HEADS FFN=$FFN"
   echo "V_HIDDEN=$V_HIDDEN V_LAYERS=$V_LAYERS V_HEADS=$V_HEADS V_FFN=$V_FFN PATCH=$PATCH V_BASIS=$V_BASIS V_RES=$V_RES CAL_SCENES=$CAL_SCENES DESIGN_TOWER=$DESIGN_TOWER MOMENT_GAIN=$MOMENT_GAIN MOMENT_WAVE=$MOMENT_WAVE$( [ "$HEAD_MOMENTS" = 1 ] && echo " HEAD_MOMENTS=1")$( [ "$AREA_SUMS" = 1 ] && echo " AREA_SUMS=1") DIFF_HEADS=$DIFF_HEADS REPLY_HEAD=$REPLY_HEAD${WORD_HEAD:+ WORD_HEAD=$WORD_HEAD WORD_POS=$WORD_POS} PREV_HEAD=$PREV_HEAD MOVE_READOUT=$MOVE_READOUT READOUT_WORD_ONLY=$READOUT_WORD_ONLY$( [ "$READOUT_REPLY" != 0 ] && echo " READOUT_REPLY=$READOUT_REPLY")$( [ "$READOUT_COLOURS" != 0 ] && echo " READOUT_COLOURS=$READOUT_COLOURS")$( [ "$READOUT_COLOURS" != 0 ] && [ "$READOUT_COLOUR_REPLY" != 1 ] && echo " READOUT_COLOUR_REPLY=$READOUT_COLOUR_REPLY")$( [ "$SUBJ" = 1 ] && echo " SUBJECT_HEAD=$SUBJECT_HEAD SUBJECT_COLOUR=$SUBJECT_COLOUR") HOLD_READOUT=$HOLD_READOUT"
   echo "EPOCHS=$EPOCHS LR=$LR WARMUP=$WARMUP ACCUM=$ACCUM THREADS=$THREADS${FREEZE:+ FREEZE='$FREEZE' FREEZE_STEPS=$FREEZE_STEPS}; $(($(date +%s) - t0)) s in all."
 } > "$W/REPORT.md"
