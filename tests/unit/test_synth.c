@@ -33,6 +33,23 @@ static int pixel_is(const uint8_t *f, int x, int y, int colour) {
     return !memcmp(f + ((size_t)y * 384 + x) * 3, c, 3);
 }
 
+/* The conversation of s without (*j0, *c0, frames [a0, a1)) and with an option set by opt. */
+static void set_recap(vlm_synth_dataset_params *dp) { dp->recap = 1; }
+static void set_sort_joined(vlm_synth_dataset_params *dp) { dp->sort_joined = 1; }
+static void conversation_pair(const vlm_synth_scene *s, uint64_t seed, void (*opt)(vlm_synth_dataset_params *),
+                              char **j0, char **j1, vlm_conversation **c0, vlm_conversation **c1, int64_t *a0,
+                              int64_t *a1, int64_t *b0, int64_t *b1) {
+    vlm_synth_dataset_params dp = vlm_synth_dataset_default_params();
+    dp.seed = seed;
+    char err[512];
+    size_t l0 = 0, l1 = 0;
+    CHECK_MSG(vlm_synth_conversation(s, &dp, j0, &l0, a0, a1, err, sizeof err) == VLM_OK, "%s", err);
+    opt(&dp);
+    CHECK_MSG(vlm_synth_conversation(s, &dp, j1, &l1, b0, b1, err, sizeof err) == VLM_OK, "%s", err);
+    CHECK(*j0 && *j1 && vlm_conversation_parse(*j0, l0, c0, err, sizeof err) == VLM_OK &&
+          vlm_conversation_parse(*j1, l1, c1, err, sizeof err) == VLM_OK);
+}
+
 /* a and b hold the same sentences ("X. Y."), in any order */
 static int sentences(const char *a, char out[8][192]) {
     int n = 0;
@@ -258,17 +275,10 @@ int main(void) {
     int n_recap = 0;
     for (uint64_t seed = 0; seed < 20; seed++) {
         vlm_synth_scene *s = gen(seed, 45);
-        vlm_synth_dataset_params dp = vlm_synth_dataset_default_params();
-        dp.seed = seed;
         char *j0 = NULL, *j1 = NULL, err[512];
-        size_t l0 = 0, l1 = 0;
         int64_t a0, a1, b0, b1;
-        CHECK_MSG(vlm_synth_conversation(s, &dp, &j0, &l0, &a0, &a1, err, sizeof err) == VLM_OK, "%s", err);
-        dp.recap = 1;
-        CHECK_MSG(vlm_synth_conversation(s, &dp, &j1, &l1, &b0, &b1, err, sizeof err) == VLM_OK, "%s", err);
         vlm_conversation *c0 = NULL, *c1 = NULL;
-        CHECK(j0 && j1 && vlm_conversation_parse(j0, l0, &c0, err, sizeof err) == VLM_OK &&
-              vlm_conversation_parse(j1, l1, &c1, err, sizeof err) == VLM_OK);
+        conversation_pair(s, seed, set_recap, &j0, &j1, &c0, &c1, &a0, &a1, &b0, &b1);
         if (c0 && c1) {
             const vlm_message *m0 = vlm_conversation_messages(c0), *m1 = vlm_conversation_messages(c1);
             size_t n0 = vlm_conversation_size(c0), n1 = vlm_conversation_size(c1);
@@ -315,17 +325,10 @@ int main(void) {
     int n_swapped = 0, n_two = 0;
     for (uint64_t seed = 0; seed < 60; seed++) {
         vlm_synth_scene *s = gen(seed, 20);
-        vlm_synth_dataset_params dp = vlm_synth_dataset_default_params();
-        dp.seed = seed;
-        char *j0 = NULL, *j1 = NULL, err[512];
-        size_t l0 = 0, l1 = 0;
+        char *j0 = NULL, *j1 = NULL;
         int64_t a0, a1, b0, b1;
-        CHECK_MSG(vlm_synth_conversation(s, &dp, &j0, &l0, &a0, &a1, err, sizeof err) == VLM_OK, "%s", err);
-        dp.sort_joined = 1;
-        CHECK_MSG(vlm_synth_conversation(s, &dp, &j1, &l1, &b0, &b1, err, sizeof err) == VLM_OK, "%s", err);
         vlm_conversation *c0 = NULL, *c1 = NULL;
-        CHECK(j0 && j1 && vlm_conversation_parse(j0, l0, &c0, err, sizeof err) == VLM_OK &&
-              vlm_conversation_parse(j1, l1, &c1, err, sizeof err) == VLM_OK);
+        conversation_pair(s, seed, set_sort_joined, &j0, &j1, &c0, &c1, &a0, &a1, &b0, &b1);
         char t0[4][192];
         size_t n0 = 0;
         for (size_t i = 0; i < vlm_synth_n_events(s) && vlm_synth_events(s)[i].tick == 0 && n0 < 4; i++)
