@@ -731,7 +731,7 @@ typedef struct {
 vlm_diff_heads_params vlm_diff_heads_default_params(void);
 
 /* Give an untrained LM the comparison of each frame with the one before
- * (docs/demo-model.md, "Seeing change"; every construction below is spelled
+ * (docs/demo-model-experiments.md, "Seeing change"; every construction below is spelled
  * out in docs/model-format.md, "Calibrating a frozen tower"). `tokens` are
  * n_tokens vision tokens [n][v_n_embd] before the connector, in frame order
  * (frame_num_tokens per frame, the pooled token first, consecutive frames of

@@ -43,9 +43,9 @@
 #   HEAD_MOMENTS [1] (with DESIGN_TOWER=1: calibrate --head-moments, the head token's own copy of its moments,
 #   where READOUT_COLOURS then reads; needs V_HIDDEN >= 154 with the waves)
 #   AREA_SUMS [1] (with DESIGN_TOWER=1: calibrate --area-sums, the head's bins also read two objects of one
-#   colour, docs/demo-model.md "Two objects of one colour")
+#   colour, docs/demo-model-experiments.md "Two objects of one colour")
 #   HOLD_READOUT [1] (with MOVE_READOUT: add to FREEZE the slices that keep the readout's path,
-#   docs/demo-model.md "Holding only the readout's path")
+#   docs/demo-model-experiments.md "Holding only the readout's path")
 #   BASELINE_K [6] INSTALL [0] REUSE_DATA [0] (keep WORK_DIR's data) RESUME [0] (also continue
 #   WORK_DIR's training from its checkpoint, keeping the curve so far)
 set -euo pipefail

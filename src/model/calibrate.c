@@ -1,5 +1,5 @@
 /* calibrate.c - standardise a frozen vision tower's outputs on sample frames
- * (vlm_vision_calibrate; docs/demo-model.md, "The vision tower").
+ * (vlm_vision_calibrate; docs/demo-model.md, "Why the vision tower is frozen").
  *
  * A tower that is not trained (a fresh `videollm init`) gives frame tokens
  * that are mostly one constant vector: every patch token leaves post_LN with

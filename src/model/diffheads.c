@@ -1,5 +1,5 @@
 /* diffheads.c - designed frame-difference heads in layer 0 of an untrained
- * LM (vlm_design_diff_heads; docs/demo-model.md, "Seeing change").
+ * LM (vlm_design_diff_heads; docs/demo-model-experiments.md, "Seeing change").
  *
  * Whether something happened between two frames is a property of the pair,
  * not of either frame: each frame token alone is uncorrelated with "an event

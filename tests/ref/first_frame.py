@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """first_frame.py STREAMS_DIR - how a model narrates the objects of a clip's first frame, by how many
-there are (docs/demo-model.md, "Two new objects in one reply").
+there are (docs/demo-model-experiments.md, "Two new objects in one reply").
 
 STREAMS_DIR holds, per clip, NAME.events.json (`videollm synth`) and NAME.stream.jsonl
 (`videollm stream --json`), as the recipe's WORK_DIR/streams. Every clip starts with one or two

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """frame_change.py FEATURES_DIR [N_TRAIN] - how large a change each kind of event makes in the
 frame tokens the LM receives, and whether a move's direction can be read off that change
-(docs/demo-model.md, "Moves are a small change").
+(docs/demo-model-experiments.md, "Moves are a small change").
 
 FEATURES_DIR holds, per clip, scene_XXXX.safetensors (`videollm synth --features`: one F32 tensor
 `features` [T, 10, D], the tower's tokens of the 2 fps frames, head token first) and

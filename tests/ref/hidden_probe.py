@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """hidden_probe.py TOKENIZER.json STATES.bin [TRAIN_SAMPLES] - where a model's
-hidden states hold what an "appears" reply needs (docs/demo-model.md, "Handing
+hidden states hold what an "appears" reply needs (docs/demo-model-experiments.md, "Handing
 the change to the reply").
 
 STATES.bin is `videollm hidden` output on synthetic narration data. For every

@@ -3,7 +3,7 @@
 recipe: writes a designed induction pair into a copy of the default model's initial LM (the recipe's
 base.gguf: 4 layers, hidden 256, 4 heads of 64, difference heads in layer 0, the reply head as head 0 of
 layer 1) so that, at a colour word, the model predicts the shape that followed the latest earlier mention
-of that colour (docs/demo-model.md, "A designed induction pair").
+of that colour (docs/demo-model-experiments.md, "A designed induction pair").
 
 STATES.bin is `videollm hidden` output of BASE.gguf on training conversations: the layer inputs of
 colour and shape words, used to find their directions and the scales below. Environment: SO, SI (the

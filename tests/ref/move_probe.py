@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """move_probe.py TOKENIZER.json STATES.bin MODEL.gguf DIM_DX [HEAD] - whether a
 model's hidden states carry the direction of a move where it is needed
-(docs/demo-model.md, "The direction of a move: a readout").
+(docs/demo-model-experiments.md, "The direction of a move: a readout").
 
 STATES.bin is `videollm hidden` output on synthetic narration data, MODEL.gguf
 the LM file it was made with (designed by `videollm calibrate --move-readout`,

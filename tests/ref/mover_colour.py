@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """mover_colour.py FEATURES_DIR DIM_X DIM_Y [N_COLOURS] - whether the designed tower's per-colour
-moments name the colour of an object that moves (docs/demo-model.md, "Which colour moved: the
+moments name the colour of an object that moves (docs/demo-model-experiments.md, "Which colour moved: the
 colours' own moments").
 
 FEATURES_DIR holds, per clip, scene_XXXX.safetensors and scene_XXXX.events.json (the recipe's

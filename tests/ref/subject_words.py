@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """subject_words.py TOKENIZER.json STATES.bin - how often a model, teacher-forced, names the subject
-of a reply "The <colour> <shape> <action> ..." right, by action (docs/demo-model.md, "Which colour
+of a reply "The <colour> <shape> <action> ..." right, by action (docs/demo-model-experiments.md, "Which colour
 moved: the colours' own moments").
 
 STATES.bin is `videollm hidden` output on synthetic narration data (the recipe's
