@@ -25,10 +25,10 @@
 #   7. the report (WORK_DIR/report.md) and, with INSTALL=1, the model copied to
 #      models/default/ with its report and training log.
 # Settings (environment, defaults in brackets): SEED [1] (scenes, tokenizer data, initial model, calibration)
-#   TRAIN_SEED [3] (the order of the training conversations: train --seed) TRAIN [3200] SECONDS_PER_SCENE [20]
+#   TRAIN_SEED [4] (the order of the training conversations: train --seed) TRAIN [3200] SECONDS_PER_SCENE [20]
 #   EVENT_OFFSET [1] (synth --event-offset) RECAP [0] (synth --recap for the training scenes) SORT_JOINED [0] (synth --sort-joined, training and held-out) HELDOUT [200] HELDOUT_SEED [1000000] VOCAB [512] HIDDEN [256] LAYERS [4] HEADS [4]
 #   FFN [768] V_HIDDEN [160] V_LAYERS [2] V_HEADS [2] V_FFN [512] PATCH [32] V_BASIS [2]
-#   V_RES [0.1] CAL_SCENES [100] DESIGN_TOWER [1] MOMENT_GAIN [1] (calibrate --head-moment-gain) MOMENT_WAVE [6] (calibrate --moment-wave; 0: none; needs V_HIDDEN >= 142) DIFF_HEADS [1] REPLY_HEAD [1] EPOCHS [2] LR [5e-4] WARMUP [0.03] ACCUM [2] EVAL_EVERY [200] CURVE_SCENES [40] THREADS [2]
+#   V_RES [0.1] CAL_SCENES [100] DESIGN_TOWER [1] MOMENT_GAIN [1] (calibrate --head-moment-gain) MOMENT_WAVE [6] (calibrate --moment-wave; 0: none; needs V_HIDDEN >= 142) DIFF_HEADS [1] REPLY_HEAD [1] EPOCHS [3] LR [5e-4] WARMUP [0.03] ACCUM [2] EVAL_EVERY [200] CURVE_SCENES [40] THREADS [2]
 #   FREEZE [] (train --freeze patterns: tensors held fixed) FREEZE_STEPS [0] (0: the whole run)
 #   WORD_HEAD [moves] (with REPLY_HEAD=1: calibrate --word-head words; empty: none) WORD_POS [3] (--word-pos)
 #   PREV_HEAD [1] (with REPLY_HEAD=1: calibrate --prev-change-head)
@@ -54,7 +54,7 @@ ROOT=$PWD
 BUILD="${BUILD:-build}"
 BIN="$ROOT/$BUILD/videollm"
 W="${1:-$ROOT/$BUILD/demo-model}"
-SEED="${SEED:-1}" TRAIN_SEED="${TRAIN_SEED:-3}" TRAIN="${TRAIN:-3200}" SECS="${SECONDS_PER_SCENE:-20}" EVOFF="${EVENT_OFFSET:-1}" HELDOUT="${HELDOUT:-200}"
+SEED="${SEED:-1}" TRAIN_SEED="${TRAIN_SEED:-4}" TRAIN="${TRAIN:-3200}" SECS="${SECONDS_PER_SCENE:-20}" EVOFF="${EVENT_OFFSET:-1}" HELDOUT="${HELDOUT:-200}"
 HELDOUT_SEED="${HELDOUT_SEED:-1000000}" VOCAB="${VOCAB:-512}"
 HIDDEN="${HIDDEN:-256}" LAYERS="${LAYERS:-4}" HEADS="${HEADS:-4}" FFN="${FFN:-768}"
 V_HIDDEN="${V_HIDDEN:-160}" V_LAYERS="${V_LAYERS:-2}" V_HEADS="${V_HEADS:-2}" V_FFN="${V_FFN:-512}" PATCH="${PATCH:-32}"
@@ -62,7 +62,7 @@ V_BASIS="${V_BASIS:-2}" V_RES="${V_RES:-0.1}" CAL_SCENES="${CAL_SCENES:-100}" DE
 PREV_HEAD="${PREV_HEAD:-1}" WORD_POS="${WORD_POS:-3}" MOVE_READOUT="${MOVE_READOUT:-150}" HOLD_READOUT="${HOLD_READOUT:-1}"
 READOUT_WORD_ONLY="${READOUT_WORD_ONLY:-1}" READOUT_REPLY="${READOUT_REPLY:-0.25}" READOUT_COLOURS="${READOUT_COLOURS:-30}"
 READOUT_COLOUR_REPLY="${READOUT_COLOUR_REPLY:-0.01}" SUBJECT_HEAD="${SUBJECT_HEAD-The}" SUBJECT_COLOUR="${SUBJECT_COLOUR:-3}"
-EPOCHS="${EPOCHS:-2}" LR="${LR:-5e-4}" WARMUP="${WARMUP:-0.03}" ACCUM="${ACCUM:-2}" EVAL_EVERY="${EVAL_EVERY:-200}"
+EPOCHS="${EPOCHS:-3}" LR="${LR:-5e-4}" WARMUP="${WARMUP:-0.03}" ACCUM="${ACCUM:-2}" EVAL_EVERY="${EVAL_EVERY:-200}"
 CURVE_SCENES="${CURVE_SCENES:-40}" THREADS="${THREADS:-2}" BASELINE_K="${BASELINE_K:-6}" INSTALL="${INSTALL:-0}"
 REUSE_DATA="${REUSE_DATA:-0}" RESUME="${RESUME:-0}" FREEZE="${FREEZE:-}" FREEZE_STEPS="${FREEZE_STEPS:-0}" WORD_HEAD="${WORD_HEAD-moves}"
 RECAP="${RECAP:-0}" RECAP_ARG=() MOMENT_GAIN="${MOMENT_GAIN:-1}" MOMENT_WAVE="${MOMENT_WAVE:-6}" HEAD_MOMENTS="${HEAD_MOMENTS:-1}"
