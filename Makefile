@@ -97,7 +97,7 @@ fuzz: $(FUZZ_BIN)
 demo: cli
 	@scripts/demo.sh
 
-# Train the default model from scratch (about an hour on 2 cores) and install it
+# Train the default model from scratch (about 75 minutes on 2 cores) and install it
 # into models/default/ (docs/demo-model.md).
 demo-model: cli
 	INSTALL=1 scripts/demo-model.sh
