@@ -195,4 +195,47 @@ vlm_status vlm_design_diff_heads(const vlm_model *m, const float *tokens, size_t
                                  const vlm_diff_heads_params *p, const char *out_path, vlm_diff_heads_report *rep,
                                  char *err, size_t err_size);
 
+/* ---- the binding route ----------------------------------------------------- */
+/* Where the designed tower and the diff heads put what the route reads, and the
+ * words it binds (vlm_design_bind_route). */
+typedef struct {
+    int32_t first_dim;       /* the first LM dimension after the diff heads' reserved ones */
+    int32_t conn_reserved;   /* connector units the diff heads hold (the last ones) */
+    int32_t n_colours;       /* 6 */
+    int32_t n_areas;         /* bins per colour, ascending areas */
+    int32_t n_shapes;        /* 3 */
+    int32_t area_shape[VLM_DESIGN_MAX_AREAS]; /* the shape of each bin's area */
+    int32_t dim_bins;        /* vision dimension of colour 0's first bin (head token) */
+    int32_t dim_indicator;   /* an unused vision dimension: the head token's indicator */
+    const int32_t *colour_tokens; /* [n_colours] the colour words (with their leading space) */
+    const int32_t *shape_tokens;  /* [n_shapes] the shape words */
+} vlm_bind_route_params;
+
+typedef struct {
+    int32_t first_dim, n_dims;  /* the LM dimensions the route reserves */
+    int32_t conn_unit;          /* its first connector unit */
+    double absent_min, absent_max, present_min, present_max; /* the bins' levels over the sample frames */
+} vlm_bind_route_report;
+
+vlm_bind_route_params vlm_bind_route_default_params(void);
+
+/* At a colour word, the shape of the object of that colour in the latest
+ * frames (docs/model-format.md, "The binding route"; src/model/bindroute.c):
+ * the connector writes each colour's shape (its bins summed per shape, on a
+ * simplex) and a head-token indicator, layer 1 amplifies the indicator, two
+ * heads of layer 2 copy the latest frames' shapes to text tokens, and units of
+ * layer 2's MLP gate them by the colour word's own code, for the LM head rows
+ * of the shape words. head_tokens are the head (pooled) vision tokens
+ * [n_frames][v_n_embd] of sample frames, for the bins' levels. Needs a model
+ * designed by vlm_design_diff_heads (subject head included) on a designed tower
+ * with area groups, 3 layers, heads of 64, RoPE theta 500000. Writes out_path
+ * and its vision file; m is not modified. rep may be NULL. */
+vlm_status vlm_design_bind_route(const vlm_model *m, const float *head_tokens, size_t n_frames,
+                                 const vlm_bind_route_params *p, const char *out_path, vlm_bind_route_report *rep,
+                                 char *err, size_t err_size);
+/* The LM dimensions vlm_design_diff_heads reserves with p (the route's first_dim). */
+int32_t vlm_diff_heads_reserved_dims(const vlm_diff_heads_params *p);
+/* The connector units it holds with p (the last ones; the route's conn_reserved). */
+int32_t vlm_diff_heads_connector_units(const vlm_diff_heads_params *p);
+
 #endif /* VIDEOLLM_DESIGN_H */

@@ -14,7 +14,7 @@ static int usage(FILE *f) {
                "                          [--max-objects 4] [--event-offset 1] [--threads 2] [--frame-diff-heads [--reply-head]]\n"
                "                          [--word-head WORD,WORD,... [--word-pos 2]] [--prev-change-head] [--move-readout G [--readout-colours G_Z [--readout-colour-reply A] [--subject-head W,... [--subject-colour A]]] [--readout-word-only [--readout-reply F]]]\n"
                "                          [--design-tower [--head-moment-gain 1] [--moment-wave T] [--head-moments] [--area-sums]]\n"
-               "                          [--quiet]\n"
+               "                          [--bind-route] [--quiet]\n"
                "  Runs the model's vision tower on the 2 fps frames (ticks 0, 5, 10, ...) of synthetic scenes\n"
                "  seed .. seed+scenes-1 and rescales its post-LN, MAP-head attention output and head bias so\n"
                "  that the frame tokens have mean 0 and std 1 per dimension over those frames. Writes OUT.gguf\n"
@@ -66,7 +66,11 @@ static int usage(FILE *f) {
                "                      and it copies nothing else; the reply head copies the rest of the frame's\n"
                "                      change without it\n"
                "  --readout-reply F   with --readout-word-only: the reply head copies the change after all,\n"
-               "                      times F (0..1; default 0)\n");
+               "                      times F (0..1; default 0)\n"
+               "  --bind-route        with --design-tower and --subject-head: at a colour word, the shape of\n"
+               "                      the object of that colour in the latest frames (layers 1-2, the\n"
+               "                      connector, the LM head; the head token gets an indicator dimension);\n"
+               "                      the bins' levels from the head tokens of the same frames\n");
     return f == stdout ? 0 : 2;
 }
 
@@ -194,6 +198,82 @@ static vlm_status design_tower(const vlm_model *m, frames *f, size_t n_frames, i
     return st;
 }
 
+static int word_tokens(const vlm_model *m, const char *list, const char *flag, const char *model, int32_t *ids,
+                       size_t *n);
+
+/* The binding route (vlm_design_bind_route) on the model at out: the head tokens of the frames of
+ * the first n_scenes scenes give the bins' levels. */
+static vlm_status design_bind(frames *f, long n_scenes, const vlm_diff_heads_params *dp,
+                              const vlm_tower_design_report *trep, int32_t threads, const char *out, int quiet,
+                              char *err, size_t err_size) {
+    vlm_model *m = NULL;
+    vlm_model_params mp = vlm_model_default_params();
+    mp.load_tokenizer = true;
+    vlm_status st = vlm_model_load(out, &mp, &m, err, err_size);
+    if (st) {
+        fprintf(stderr, "videollm calibrate: %s\n", err);
+        return st;
+    }
+    const vlm_model_hparams *hp = vlm_model_get_hparams(m);
+    const size_t n = (size_t)n_scenes * f->per_scene, K = (size_t)hp->frame_num_tokens, D = (size_t)hp->v_n_embd;
+    const size_t S = (size_t)hp->v_image_size;
+    float *tokens = malloc(K * D * sizeof(float)), *heads = malloc(n * D * sizeof(float));
+    uint8_t *rgb = malloc(S * S * 3);
+    int32_t colours[VLM_SYNTH_N_COLOURS], shapes[VLM_SYNTH_N_SHAPES];
+    vlm_bind_route_params bp = vlm_bind_route_default_params();
+    bp.first_dim = vlm_diff_heads_reserved_dims(dp), bp.conn_reserved = vlm_diff_heads_connector_units(dp);
+    bp.n_colours = VLM_SYNTH_N_COLOURS, bp.n_shapes = VLM_SYNTH_N_SHAPES, bp.dim_bins = trep->dim_bins;
+    bp.dim_indicator = trep->dims_used, bp.colour_tokens = colours, bp.shape_tokens = shapes;
+    { /* the bins follow the areas in ascending order */
+        int64_t area[2 * VLM_SYNTH_N_SHAPES];
+        int32_t shape[2 * VLM_SYNTH_N_SHAPES];
+        for (int s = 0; s < VLM_SYNTH_N_SHAPES; s++)
+            for (int large = 0; large < 2; large++)
+                area[2 * s + large] = vlm_synth_shape_area(s, large), shape[2 * s + large] = s;
+        for (int i = 0; i < 2 * VLM_SYNTH_N_SHAPES; i++) {
+            int b = i;
+            for (int j = i + 1; j < 2 * VLM_SYNTH_N_SHAPES; j++)
+                if (area[j] < area[b]) b = j;
+            int64_t ta = area[i];
+            int32_t ts = shape[i];
+            area[i] = area[b], shape[i] = shape[b], area[b] = ta, shape[b] = ts;
+            bp.area_shape[bp.n_areas++] = shape[i];
+        }
+    }
+    size_t nw = 0;
+    char list[256] = "";
+    for (int k = 0; k < VLM_SYNTH_N_COLOURS; k++)
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", k ? "," : "", vlm_synth_colour_name(k));
+    int ok = word_tokens(m, list, "--bind-route", out, colours, &nw);
+    list[0] = 0, nw = 0;
+    for (int s = 0; s < VLM_SYNTH_N_SHAPES; s++)
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", s ? "," : "", vlm_synth_shape_name(s));
+    ok = ok && word_tokens(m, list, "--bind-route", out, shapes, &nw);
+    vlm_vision_context *vc = NULL;
+    vlm_vision_context_params vp = vlm_vision_context_default_params();
+    vp.n_threads = threads;
+    if (!ok) st = VLM_ERR_INVALID_ARG, snprintf(err, err_size, "the colour and shape words are not single tokens");
+    else if (!tokens || !heads || !rgb) st = VLM_ERR_OOM, snprintf(err, err_size, "out of memory");
+    else st = vlm_vision_context_init(m, &vp, &vc, err, err_size);
+    for (size_t i = 0; !st && i < n; i++) {
+        if (!(st = next_frame(f, i, rgb, err, err_size)) && (st = vlm_vision_encode_rgb(vc, rgb, tokens)))
+            snprintf(err, err_size, "%s", vlm_vision_last_error(vc));
+        if (!st) memcpy(heads + i * D, tokens, D * sizeof(float)); /* the head token comes first */
+    }
+    vlm_bind_route_report rep;
+    if (!st) st = vlm_design_bind_route(m, heads, n, &bp, out, &rep, err, err_size);
+    if (st) fprintf(stderr, "videollm calibrate: binding route: %s\n", err);
+    else if (!quiet)
+        fprintf(stderr, "calibrate: binding route on the head tokens of %zu frames: LM dimensions %d..%d, connector "
+                "units %d..%d, vision dimension %d; bins absent %.3g..%.3g, present %.3g..%.3g; wrote %s\n", n,
+                rep.first_dim, rep.first_dim + rep.n_dims - 1, rep.conn_unit, rep.conn_unit + 12, bp.dim_indicator,
+                rep.absent_min, rep.absent_max, rep.present_min, rep.present_max, out);
+    vlm_vision_context_free(vc);
+    free(rgb), free(tokens), free(heads);
+    vlm_model_free(m);
+    return st;
+}
+
 /* Each word of a comma-separated list as one token with its leading space, into ids[64]; 0 and a
  * message naming the flag when one is not. */
 static int word_tokens(const vlm_model *m, const char *list, const char *flag, const char *model, int32_t *ids,
@@ -226,7 +306,7 @@ int cmd_calibrate(int argc, char **argv) {
     const char *model = NULL, *out = NULL;
     long seed = 1, scenes = 100, seconds = 20, maxobj = 4, threads = 2, evoff = 1;
     int quiet = 0, diff_heads = 0, reply_head = 0, design = 0, prev_head = 0, word_only = 0, head_moments = 0;
-    int area_sums = 0;
+    int area_sums = 0, bind = 0;
     const char *word_head = NULL, *subject = NULL;
     long word_pos = 2;
     double moment_gain = 0.0; /* 0: not given (1) */
@@ -247,6 +327,7 @@ int cmd_calibrate(int argc, char **argv) {
         if (!strcmp(a, "--readout-word-only")) { word_only = 1; continue; }
         if (!strcmp(a, "--head-moments")) { head_moments = 1; continue; }
         if (!strcmp(a, "--area-sums")) { area_sums = 1; continue; }
+        if (!strcmp(a, "--bind-route")) { bind = 1; continue; }
         if (!v) { fprintf(stderr, "videollm calibrate: %s needs a value\n", a); return usage(stderr); }
         i++;
         if (!strcmp(a, "--model")) model = v;
@@ -332,6 +413,10 @@ int cmd_calibrate(int argc, char **argv) {
         fprintf(stderr, "videollm calibrate: --readout-reply goes with --readout-word-only\n");
         return usage(stderr);
     }
+    if (bind && (!design || !subject)) {
+        fprintf(stderr, "videollm calibrate: --bind-route goes with --design-tower and --subject-head\n");
+        return usage(stderr);
+    }
     if (word_head && !reply_head) {
         fprintf(stderr, "videollm calibrate: --word-head goes with --reply-head\n");
         return usage(stderr);
@@ -390,11 +475,12 @@ int cmd_calibrate(int argc, char **argv) {
     f.p.event_offset = (int32_t)evoff;
     vlm_calibrate_report rep;
     memset(&rep, 0, sizeof rep);
+    vlm_tower_design_report trep;
+    memset(&trep, 0, sizeof trep);
     vlm_status st = load_scene(&f, 0, err, sizeof err); /* every scene has scene 0's frame count */
     if (!st) {
         f.per_scene = (size_t)vlm_synth_n_stream_frames(f.s);
         if (design) {
-            vlm_tower_design_report trep;
             st = design_tower(m, &f, (size_t)scenes * f.per_scene, (int32_t)threads, out, quiet, scenes, moment_gain, wave,
                               head_moments, area_sums, &trep, err, sizeof err);
             if (!st && readout > 0.0)
@@ -415,6 +501,7 @@ int cmd_calibrate(int argc, char **argv) {
                 rep.n_frames, scenes, rep.grid_std_min, rep.grid_std_max, rep.attn_std_min, rep.attn_std_max, out);
     vlm_model_free(m);
     if (!st && diff_heads) st = design_heads(&f, scenes < 10 ? scenes : 10, &dp, out, quiet, err, sizeof err);
+    if (!st && bind) st = design_bind(&f, scenes, &dp, &trep, (int32_t)threads, out, quiet, err, sizeof err);
     vlm_synth_free(f.s);
     return st ? 1 : 0;
 }

@@ -219,6 +219,12 @@ static int reserved_dims(const vlm_diff_heads_params *p) {
            (subject_head(p) ? 1 : 0);
 }
 
+int32_t vlm_diff_heads_reserved_dims(const vlm_diff_heads_params *p) { return p ? reserved_dims(p) : 0; }
+
+int32_t vlm_diff_heads_connector_units(const vlm_diff_heads_params *p) {
+    return p && p->reply_head && p->readout_n_colours > 0 ? 4 + 2 * colour_dims(p) : 0;
+}
+
 /* The first of n weights that is not f32, or NULL. */
 static const vlm_wt *first_not_f32(const vlm_wt *const *w, size_t n) {
     for (size_t i = 0; i < n; i++)

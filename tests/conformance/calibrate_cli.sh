@@ -7,7 +7,7 @@
 #      same scenes (`videollm synth --features`) have grid tokens of mean 0 and
 #      std 1 per dimension and a head token of mean 0 (checked in NumPy);
 #      the same run again gives byte-identical files;
-#   3. refusals: missing options, a bad or misplaced --head-moment-gain, --moment-wave, --move-readout, --readout-colours, --readout-colour-reply, --subject-head, --subject-colour, --readout-word-only, --readout-reply, --head-moments or --area-sums (exit 2),
+#   3. refusals: missing options, a bad or misplaced --head-moment-gain, --moment-wave, --move-readout, --readout-colours, --readout-colour-reply, --subject-head, --subject-colour, --readout-word-only, --readout-reply, --head-moments, --area-sums or --bind-route (exit 2),
 #      an output folder that does not
 #      exist and a model file that is not there (exit 1, a message, no file);
 #   4. --frame-diff-heads on a 4-head model: the report line, byte-identical
@@ -120,6 +120,8 @@ subject-colour|--design-tower --frame-diff-heads --reply-head --move-readout 10 
 subject-colour|--design-tower --frame-diff-heads --reply-head --move-readout 10 --readout-colours 10 --subject-head The --subject-colour 101
 head-moments|--head-moments
 area-sums|--area-sums
+bind-route|--bind-route
+bind-route|--design-tower --frame-diff-heads --reply-head --move-readout 10 --readout-colours 10 --bind-route
 EOF
 echo "refusals: ok"
 
