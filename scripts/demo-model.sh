@@ -46,6 +46,8 @@
 #   colour, docs/demo-model-experiments.md "Two objects of one colour")
 #   HOLD_READOUT [1] (with MOVE_READOUT: add to FREEZE the slices that keep the readout's path,
 #   docs/demo-model-experiments.md "Holding only the readout's path")
+#   BIND_ROUTE [1] (with SUBJECT_HEAD and DESIGN_TOWER=1: calibrate --bind-route, the shape of the colour just
+#   named, held fixed with the readout's path; docs/demo-model-experiments.md "The shape of the colour just named")
 #   BASELINE_K [6] INSTALL [0] REUSE_DATA [0] (keep WORK_DIR's data) RESUME [0] (also continue
 #   WORK_DIR's training from its checkpoint, keeping the curve so far)
 set -euo pipefail
@@ -66,13 +68,14 @@ EPOCHS="${EPOCHS:-3}" LR="${LR:-5e-4}" WARMUP="${WARMUP:-0.03}" ACCUM="${ACCUM:-
 CURVE_SCENES="${CURVE_SCENES:-40}" THREADS="${THREADS:-2}" BASELINE_K="${BASELINE_K:-6}" INSTALL="${INSTALL:-0}"
 REUSE_DATA="${REUSE_DATA:-0}" RESUME="${RESUME:-0}" FREEZE="${FREEZE:-}" FREEZE_STEPS="${FREEZE_STEPS:-0}" WORD_HEAD="${WORD_HEAD-moves}"
 RECAP="${RECAP:-0}" RECAP_ARG=() MOMENT_GAIN="${MOMENT_GAIN:-1}" MOMENT_WAVE="${MOMENT_WAVE:-6}" HEAD_MOMENTS="${HEAD_MOMENTS:-1}"
-AREA_SUMS="${AREA_SUMS:-1}"
+AREA_SUMS="${AREA_SUMS:-1}" BIND_ROUTE="${BIND_ROUTE:-1}"
 [ "$RECAP" = 1 ] && RECAP_ARG=(--recap)
 SORT_JOINED="${SORT_JOINED:-0}" SORT_ARG=()
 [ "$SORT_JOINED" = 1 ] && SORT_ARG=(--sort-joined)
 # the move readout is designed (and its path can be held) only with the difference and reply heads
 READOUT=0; [ "$DIFF_HEADS" = 1 ] && [ "$REPLY_HEAD" = 1 ] && [ "$MOVE_READOUT" != 0 ] && READOUT=1
 SUBJ=0; [ "$READOUT" = 1 ] && [ "$READOUT_COLOURS" != 0 ] && [ -n "$SUBJECT_HEAD" ] && SUBJ=1
+BIND=0; [ "$SUBJ" = 1 ] && [ "$DESIGN_TOWER" = 1 ] && [ "$BIND_ROUTE" = 1 ] && BIND=1
 PY=/usr/bin/python3
 [ -x "$BIN" ] || { echo "demo-model: missing $BIN (run make first)" >&2; exit 1; }
 mkdir -p "$W"
@@ -118,6 +121,7 @@ CAL_ARGS=()
 [ "$SUBJ" = 1 ] && [ "$SUBJECT_COLOUR" != 1 ] && CAL_ARGS+=(--subject-colour "$SUBJECT_COLOUR")
 [ "$READOUT" = 1 ] && [ -n "$WORD_HEAD" ] && [ "$READOUT_WORD_ONLY" = 1 ] && CAL_ARGS+=(--readout-word-only) \
   && [ "$READOUT_REPLY" != 0 ] && CAL_ARGS+=(--readout-reply "$READOUT_REPLY")
+[ "$BIND" = 1 ] && CAL_ARGS+=(--bind-route)
 "$BIN" calibrate --model "$W/init.gguf" --out "$W/base.gguf" --seed "$SEED" --scenes "$CAL_SCENES" --seconds "$SECS" --event-offset "$EVOFF" \
   --threads "$THREADS" "${CAL_ARGS[@]}" 2>"$W/calibrate.log"
 while read -r line; do say "$line"; done < "$W/calibrate.log"
@@ -180,6 +184,22 @@ if [ "$HOLD_READOUT" = 1 ] && [ "$READOUT" = 1 ]; then
   [ "$WH" = 1 ] && HOLD+=",model.layers.1.self_attn.v_proj.weight[$DH:$((DH + 2))],model.layers.1.self_attn.o_proj.weight[:,$DH:$((DH + 2))]"
   [ "$SH" = 1 ] && HOLD+=",model.layers.1.self_attn.q_proj.weight[$((3 * DH)):$((4 * DH))],model.layers.1.self_attn.k_proj.weight[$((3 * DH)):$((4 * DH))]" \
     && HOLD+=",model.layers.1.self_attn.v_proj.weight[$((3 * DH + 2)):$((3 * DH + RV))],model.layers.1.self_attn.o_proj.weight[:,$((3 * DH + 2)):$((3 * DH + RV))]"
+  # With BIND_ROUTE, the binding route (docs/model-format.md, "The binding route"): its 18 residual
+  # dimensions after the R (written only as designed), its 13 connector units before the readout's,
+  # unit 0 of layer 1's MLP, both norms of layer 2 on dimensions 0..R+17, heads 0-1 of layer 2 and
+  # units 0-11 of its MLP.
+  if [ "$BIND" = 1 ]; then
+    B0=$(( H4 - 13 )) BE=$(( R + 18 ))
+    HOLD+=",connector.0.weight[$B0:$H4],connector.0.bias[$B0:$H4],connector.2.weight[$R:$BE],connector.2.bias[$R:$BE]"
+    HOLD+=",connector.2.weight[:,$B0:$H4],model.embed_tokens.weight[:,$R:$BE]"
+    HOLD+=",model.layers.*.self_attn.o_proj.weight[$R:$BE],model.layers.*.mlp.down_proj.weight[$R:$BE]"
+    HOLD+=",model.layers.1.mlp.gate_proj.weight[0:1],model.layers.1.mlp.up_proj.weight[0:1],model.layers.1.mlp.down_proj.weight[:,0:1]"
+    HOLD+=",model.layers.1.post_attention_layernorm.weight[$(( BE - 1 )):$BE]"
+    HOLD+=",model.layers.2.input_layernorm.weight[0:$BE],model.layers.2.post_attention_layernorm.weight[0:$BE]"
+    HOLD+=",model.layers.2.self_attn.q_proj.weight[0:$((2 * DH))],model.layers.2.self_attn.k_proj.weight[0:$((2 * DH))]"
+    HOLD+=",model.layers.2.self_attn.v_proj.weight[0:$((2 * DH))],model.layers.2.self_attn.o_proj.weight[:,0:$((2 * DH))]"
+    HOLD+=",model.layers.2.mlp.gate_proj.weight[0:12],model.layers.2.mlp.up_proj.weight[0:12],model.layers.2.mlp.down_proj.weight[:,0:12]"
+  fi
   FREEZE="${FREEZE:+$FREEZE,}$HOLD"
 fi
 [ -n "$FREEZE" ] && TRAIN_ARGS+=(--freeze "$FREEZE")
@@ -272,7 +292,7 @@ PY
   echo "## Recipe"
   echo
   echo "SEED=$SEED TRAIN_SEED=$TRAIN_SEED TRAIN=$TRAIN SECONDS_PER_SCENE=$SECS EVENT_OFFSET=$EVOFF RECAP=$RECAP$( [ "$SORT_JOINED" = 1 ] && echo " SORT_JOINED=1") VOCAB=$VOCAB HIDDEN=$HIDDEN LAYERS=$LAYERS HEADS=$HEADS FFN=$FFN"
-  echo "V_HIDDEN=$V_HIDDEN V_LAYERS=$V_LAYERS V_HEADS=$V_HEADS V_FFN=$V_FFN PATCH=$PATCH V_BASIS=$V_BASIS V_RES=$V_RES CAL_SCENES=$CAL_SCENES DESIGN_TOWER=$DESIGN_TOWER MOMENT_GAIN=$MOMENT_GAIN MOMENT_WAVE=$MOMENT_WAVE$( [ "$HEAD_MOMENTS" = 1 ] && echo " HEAD_MOMENTS=1")$( [ "$AREA_SUMS" = 1 ] && echo " AREA_SUMS=1") DIFF_HEADS=$DIFF_HEADS REPLY_HEAD=$REPLY_HEAD${WORD_HEAD:+ WORD_HEAD=$WORD_HEAD WORD_POS=$WORD_POS} PREV_HEAD=$PREV_HEAD MOVE_READOUT=$MOVE_READOUT READOUT_WORD_ONLY=$READOUT_WORD_ONLY$( [ "$READOUT_REPLY" != 0 ] && echo " READOUT_REPLY=$READOUT_REPLY")$( [ "$READOUT_COLOURS" != 0 ] && echo " READOUT_COLOURS=$READOUT_COLOURS")$( [ "$READOUT_COLOURS" != 0 ] && [ "$READOUT_COLOUR_REPLY" != 1 ] && echo " READOUT_COLOUR_REPLY=$READOUT_COLOUR_REPLY")$( [ "$SUBJ" = 1 ] && echo " SUBJECT_HEAD=$SUBJECT_HEAD SUBJECT_COLOUR=$SUBJECT_COLOUR") HOLD_READOUT=$HOLD_READOUT"
+  echo "V_HIDDEN=$V_HIDDEN V_LAYERS=$V_LAYERS V_HEADS=$V_HEADS V_FFN=$V_FFN PATCH=$PATCH V_BASIS=$V_BASIS V_RES=$V_RES CAL_SCENES=$CAL_SCENES DESIGN_TOWER=$DESIGN_TOWER MOMENT_GAIN=$MOMENT_GAIN MOMENT_WAVE=$MOMENT_WAVE$( [ "$HEAD_MOMENTS" = 1 ] && echo " HEAD_MOMENTS=1")$( [ "$AREA_SUMS" = 1 ] && echo " AREA_SUMS=1") DIFF_HEADS=$DIFF_HEADS REPLY_HEAD=$REPLY_HEAD${WORD_HEAD:+ WORD_HEAD=$WORD_HEAD WORD_POS=$WORD_POS} PREV_HEAD=$PREV_HEAD MOVE_READOUT=$MOVE_READOUT READOUT_WORD_ONLY=$READOUT_WORD_ONLY$( [ "$READOUT_REPLY" != 0 ] && echo " READOUT_REPLY=$READOUT_REPLY")$( [ "$READOUT_COLOURS" != 0 ] && echo " READOUT_COLOURS=$READOUT_COLOURS")$( [ "$READOUT_COLOURS" != 0 ] && [ "$READOUT_COLOUR_REPLY" != 1 ] && echo " READOUT_COLOUR_REPLY=$READOUT_COLOUR_REPLY")$( [ "$SUBJ" = 1 ] && echo " SUBJECT_HEAD=$SUBJECT_HEAD SUBJECT_COLOUR=$SUBJECT_COLOUR") HOLD_READOUT=$HOLD_READOUT$( [ "$BIND" = 1 ] && echo " BIND_ROUTE=1")"
   echo "EPOCHS=$EPOCHS LR=$LR WARMUP=$WARMUP ACCUM=$ACCUM THREADS=$THREADS${FREEZE:+ FREEZE='$FREEZE' FREEZE_STEPS=$FREEZE_STEPS}; $(($(date +%s) - t0)) s in all."
 } > "$W/REPORT.md"
 cat "$W/REPORT.md"
