@@ -98,6 +98,33 @@ static vlm_status next_frame(void *user, size_t i, uint8_t *rgb, char *err, size
     return st ? st : vlm_synth_render_stream_frame(f->s, (int64_t)(i % f->per_scene), rgb);
 }
 
+/* The vision tokens of frames 0..n-1 of f through m's tower, into *out (malloc'd): every token
+ * [n][frame_num_tokens][v_n_embd], or with head_only the head (pooled, first) token alone [n][v_n_embd]. */
+static vlm_status encode_frames(const vlm_model *m, frames *f, size_t n, int32_t threads, bool head_only, float **out,
+                                char *err, size_t err_size) {
+    const vlm_model_hparams *hp = vlm_model_get_hparams(m);
+    const size_t K = (size_t)hp->frame_num_tokens, D = (size_t)hp->v_n_embd, S = (size_t)hp->v_image_size;
+    float *tokens = malloc((head_only ? n + K : n * K) * D * sizeof(float)); /* head_only: K more for one frame */
+    uint8_t *rgb = malloc(S * S * 3);
+    vlm_vision_context *vc = NULL;
+    vlm_vision_context_params vp = vlm_vision_context_default_params();
+    vp.n_threads = threads;
+    vlm_status st = VLM_OK;
+    if (!tokens || !rgb) st = VLM_ERR_OOM, snprintf(err, err_size, "out of memory");
+    else st = vlm_vision_context_init(m, &vp, &vc, err, err_size);
+    for (size_t i = 0; !st && i < n; i++) {
+        float *dst = head_only ? tokens + n * D : tokens + i * K * D;
+        if (!(st = next_frame(f, i, rgb, err, err_size)) && (st = vlm_vision_encode_rgb(vc, rgb, dst)))
+            snprintf(err, err_size, "%s", vlm_vision_last_error(vc));
+        if (!st && head_only) memcpy(tokens + i * D, dst, D * sizeof(float));
+    }
+    vlm_vision_context_free(vc);
+    free(rgb);
+    if (st) free(tokens), tokens = NULL;
+    *out = tokens;
+    return st;
+}
+
 /* The calibrated model's frame tokens on the first n_scenes scenes, then
  * the designed heads written over `out`. */
 static vlm_status design_heads(frames *f, long n_scenes, const vlm_diff_heads_params *dp, const char *out, int quiet,
@@ -112,18 +139,9 @@ static vlm_status design_heads(frames *f, long n_scenes, const vlm_diff_heads_pa
         return st;
     }
     const vlm_model_hparams *hp = vlm_model_get_hparams(m);
-    const size_t n = (size_t)n_scenes * f->per_scene, K = (size_t)hp->frame_num_tokens, D = (size_t)hp->v_n_embd;
-    const size_t S = (size_t)hp->v_image_size;
-    float *tokens = malloc(n * K * D * sizeof(float));
-    uint8_t *rgb = malloc(S * S * 3);
-    vlm_vision_context *vc = NULL;
-    vlm_vision_context_params vp = vlm_vision_context_default_params();
-    vp.n_threads = threads;
-    if (!tokens || !rgb) st = VLM_ERR_OOM, snprintf(err, err_size, "out of memory");
-    else st = vlm_vision_context_init(m, &vp, &vc, err, err_size);
-    for (size_t i = 0; !st && i < n; i++)
-        if (!(st = next_frame(f, i, rgb, err, err_size)) && (st = vlm_vision_encode_rgb(vc, rgb, tokens + i * K * D)))
-            snprintf(err, err_size, "%s", vlm_vision_last_error(vc));
+    const size_t n = (size_t)n_scenes * f->per_scene, K = (size_t)hp->frame_num_tokens;
+    float *tokens = NULL;
+    st = encode_frames(m, f, n, threads, false, &tokens, err, err_size);
     vlm_diff_heads_report rep;
     if (!st) st = vlm_design_diff_heads(m, tokens, n * K, dp, out, &rep, err, err_size);
     if (st) fprintf(stderr, "videollm calibrate: frame-difference heads: %s\n", err);
@@ -161,8 +179,7 @@ static vlm_status design_heads(frames *f, long n_scenes, const vlm_diff_heads_pa
     if (!st && !quiet && dp->prev_change_head)
         fprintf(stderr, "calibrate: previous-change head: head 2 of layer 1 attends %d tokens back, into %d "
                 "dimensions\n", rep.prev_offset, rep.prev_rank);
-    vlm_vision_context_free(vc);
-    free(rgb), free(tokens);
+    free(tokens);
     vlm_model_free(m);
     return st;
 }
@@ -214,11 +231,8 @@ static vlm_status design_bind(frames *f, long n_scenes, const vlm_diff_heads_par
         fprintf(stderr, "videollm calibrate: %s\n", err);
         return st;
     }
-    const vlm_model_hparams *hp = vlm_model_get_hparams(m);
-    const size_t n = (size_t)n_scenes * f->per_scene, K = (size_t)hp->frame_num_tokens, D = (size_t)hp->v_n_embd;
-    const size_t S = (size_t)hp->v_image_size;
-    float *tokens = malloc(K * D * sizeof(float)), *heads = malloc(n * D * sizeof(float));
-    uint8_t *rgb = malloc(S * S * 3);
+    const size_t n = (size_t)n_scenes * f->per_scene;
+    float *heads = NULL;
     int32_t colours[VLM_SYNTH_N_COLOURS], shapes[VLM_SYNTH_N_SHAPES];
     vlm_bind_route_params bp = vlm_bind_route_default_params();
     bp.first_dim = vlm_diff_heads_reserved_dims(dp), bp.conn_reserved = vlm_diff_heads_connector_units(dp);
@@ -249,17 +263,8 @@ static vlm_status design_bind(frames *f, long n_scenes, const vlm_diff_heads_par
     for (int s = 0; s < VLM_SYNTH_N_SHAPES; s++)
         snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", s ? "," : "", vlm_synth_shape_name(s));
     ok = ok && word_tokens(m, list, "--bind-route", out, shapes, &nw);
-    vlm_vision_context *vc = NULL;
-    vlm_vision_context_params vp = vlm_vision_context_default_params();
-    vp.n_threads = threads;
     if (!ok) st = VLM_ERR_INVALID_ARG, snprintf(err, err_size, "the colour and shape words are not single tokens");
-    else if (!tokens || !heads || !rgb) st = VLM_ERR_OOM, snprintf(err, err_size, "out of memory");
-    else st = vlm_vision_context_init(m, &vp, &vc, err, err_size);
-    for (size_t i = 0; !st && i < n; i++) {
-        if (!(st = next_frame(f, i, rgb, err, err_size)) && (st = vlm_vision_encode_rgb(vc, rgb, tokens)))
-            snprintf(err, err_size, "%s", vlm_vision_last_error(vc));
-        if (!st) memcpy(heads + i * D, tokens, D * sizeof(float)); /* the head token comes first */
-    }
+    else st = encode_frames(m, f, n, threads, true, &heads, err, err_size);
     vlm_bind_route_report rep;
     if (!st) st = vlm_design_bind_route(m, heads, n, &bp, out, &rep, err, err_size);
     if (st) fprintf(stderr, "videollm calibrate: binding route: %s\n", err);
@@ -268,8 +273,7 @@ static vlm_status design_bind(frames *f, long n_scenes, const vlm_diff_heads_par
                 "units %d..%d, vision dimension %d; bins absent %.3g..%.3g, present %.3g..%.3g; wrote %s\n", n,
                 rep.first_dim, rep.first_dim + rep.n_dims - 1, rep.conn_unit, rep.conn_unit + 12, bp.dim_indicator,
                 rep.absent_min, rep.absent_max, rep.present_min, rep.present_max, out);
-    vlm_vision_context_free(vc);
-    free(rgb), free(tokens), free(heads);
+    free(heads);
     vlm_model_free(m);
     return st;
 }
