@@ -25,7 +25,7 @@
 #   7. the report (WORK_DIR/report.md) and, with INSTALL=1, the model copied to
 #      models/default/ with its report and training log.
 # Settings (environment, defaults in brackets): SEED [1] (scenes, tokenizer data, initial model, calibration)
-#   TRAIN_SEED [5] (the order of the training conversations: train --seed) TRAIN [3200] SECONDS_PER_SCENE [20]
+#   TRAIN_SEED [4] (the order of the training conversations: train --seed) TRAIN [3200] SECONDS_PER_SCENE [20]
 #   EVENT_OFFSET [1] (synth --event-offset) RECAP [0] (synth --recap for the training scenes) SORT_JOINED [0] (synth --sort-joined, training and held-out) HELDOUT [200] HELDOUT_SEED [1000000] VOCAB [512] HIDDEN [256] LAYERS [4] HEADS [4]
 #   FFN [768] V_HIDDEN [160] V_LAYERS [2] V_HEADS [2] V_FFN [512] PATCH [32] V_BASIS [2]
 #   V_RES [0.1] CAL_SCENES [100] DESIGN_TOWER [1] MOMENT_GAIN [1] (calibrate --head-moment-gain) MOMENT_WAVE [6] (calibrate --moment-wave; 0: none; needs V_HIDDEN >= 142) DIFF_HEADS [1] REPLY_HEAD [1] EPOCHS [3] LR [5e-4] WARMUP [0.03] ACCUM [2] EVAL_EVERY [200] CURVE_SCENES [40] THREADS [2]
@@ -56,7 +56,7 @@ ROOT=$PWD
 BUILD="${BUILD:-build}"
 BIN="$ROOT/$BUILD/videollm"
 W="${1:-$ROOT/$BUILD/demo-model}"
-SEED="${SEED:-1}" TRAIN_SEED="${TRAIN_SEED:-5}" TRAIN="${TRAIN:-3200}" SECS="${SECONDS_PER_SCENE:-20}" EVOFF="${EVENT_OFFSET:-1}" HELDOUT="${HELDOUT:-200}"
+SEED="${SEED:-1}" TRAIN_SEED="${TRAIN_SEED:-4}" TRAIN="${TRAIN:-3200}" SECS="${SECONDS_PER_SCENE:-20}" EVOFF="${EVENT_OFFSET:-1}" HELDOUT="${HELDOUT:-200}"
 HELDOUT_SEED="${HELDOUT_SEED:-1000000}" VOCAB="${VOCAB:-512}"
 HIDDEN="${HIDDEN:-256}" LAYERS="${LAYERS:-4}" HEADS="${HEADS:-4}" FFN="${FFN:-768}"
 V_HIDDEN="${V_HIDDEN:-160}" V_LAYERS="${V_LAYERS:-2}" V_HEADS="${V_HEADS:-2}" V_FFN="${V_FFN:-512}" PATCH="${PATCH:-32}"
