@@ -62,6 +62,8 @@ typedef struct {
                               and + 3 n_colours + k; -1 without */
     int32_t dim_head_moments; /* with head_moments: the head token's copy of colour k's column
                               moment at + k, of its row moment at + n_colours + k; -1 without */
+    int32_t bin_group[VLM_DESIGN_MAX_AREAS]; /* head token: a colour's bin b reads the b-th smallest
+                              area (dim_bins + colour * n_areas + b); its group (0 without groups) */
 } vlm_tower_design_report;
 
 /* Write every weight of a live1+ tower (>= 2 layers, even patch size, f32)

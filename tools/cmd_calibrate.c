@@ -238,22 +238,8 @@ static vlm_status design_bind(frames *f, long n_scenes, const vlm_diff_heads_par
     bp.first_dim = vlm_diff_heads_reserved_dims(dp), bp.conn_reserved = vlm_diff_heads_connector_units(dp);
     bp.n_colours = VLM_SYNTH_N_COLOURS, bp.n_shapes = VLM_SYNTH_N_SHAPES, bp.dim_bins = trep->dim_bins;
     bp.dim_indicator = trep->dims_used, bp.colour_tokens = colours, bp.shape_tokens = shapes;
-    { /* the bins follow the areas in ascending order */
-        int64_t area[2 * VLM_SYNTH_N_SHAPES];
-        int32_t shape[2 * VLM_SYNTH_N_SHAPES];
-        for (int s = 0; s < VLM_SYNTH_N_SHAPES; s++)
-            for (int large = 0; large < 2; large++)
-                area[2 * s + large] = vlm_synth_shape_area(s, large), shape[2 * s + large] = s;
-        for (int i = 0; i < 2 * VLM_SYNTH_N_SHAPES; i++) {
-            int b = i;
-            for (int j = i + 1; j < 2 * VLM_SYNTH_N_SHAPES; j++)
-                if (area[j] < area[b]) b = j;
-            int64_t ta = area[i];
-            int32_t ts = shape[i];
-            area[i] = area[b], shape[i] = shape[b], area[b] = ta, shape[b] = ts;
-            bp.area_shape[bp.n_areas++] = shape[i];
-        }
-    }
+    bp.n_areas = 2 * VLM_SYNTH_N_SHAPES; /* the bins' shapes, in the tower's order (its groups are the shapes) */
+    memcpy(bp.area_shape, trep->bin_group, sizeof bp.area_shape);
     size_t nw = 0;
     char list[256] = "";
     for (int k = 0; k < VLM_SYNTH_N_COLOURS; k++)

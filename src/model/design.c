@@ -639,6 +639,7 @@ vlm_status vlm_vision_design(const vlm_model *m, const vlm_tower_design_params *
         report->dim_groups = (int32_t)y.dgroup;
         report->dim_waves = y.nw ? (int32_t)y.dwave : -1;
         report->dim_head_moments = y.nhm ? (int32_t)y.dhm : -1;
+        for (int32_t b = 0; b < p->n_areas; b++) report->bin_group[b] = group[b];
     }
 done:
     tower_free(&t);
